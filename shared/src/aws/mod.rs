@@ -1,0 +1,127 @@
+//! AWS adapters for the ports. Clients are built once per process; endpoints come from the standard
+//! `AWS_ENDPOINT_URL*` variables, so tests aim them at a local server with no code branch here.
+
+mod dynamodb;
+mod s3;
+mod sqs;
+mod ssm;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+
+pub use dynamodb::DynamoStore;
+pub use s3::S3Blobs;
+pub use sqs::SqsQueue;
+pub use ssm::SsmParameters;
+
+/// Loads the shared SDK configuration with bounded timeouts: `operation` caps all attempts of one
+/// call, so a route answers within its provider's deadline even when AWS is slow.
+pub async fn sdk_config(operation: Duration) -> SdkConfig {
+    let attempt = (operation / 2).max(Duration::from_millis(200));
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_millis(500).min(attempt))
+                .operation_attempt_timeout(attempt)
+                .operation_timeout(operation)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// Error text from an SDK error, with its whole source chain (service code and message included).
+pub(crate) fn describe(error: &dyn std::error::Error) -> String {
+    aws_smithy_types::error::display::DisplayErrorContext(error).to_string()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("route `{route}`: {source}")]
+    Secret {
+        route: String,
+        source: crate::secrets::SecretError,
+    },
+}
+
+/// Builds a route Lambda's ingest core from its environment: config, secrets from SSM, clients.
+/// Called once per cold start.
+pub async fn ingestor_from_env(
+    env: crate::config::EnvLookup<'_>,
+) -> Result<crate::Ingestor, InitError> {
+    use std::sync::Arc;
+
+    let settings = crate::config::IngestEnv::from_env(env)?;
+    let sdk = sdk_config(settings.enqueue_timeout).await;
+    let secrets = if settings.route.secrets.is_empty() {
+        Vec::new()
+    } else {
+        let store = SsmParameters::new(aws_sdk_ssm::Client::new(&sdk));
+        crate::secrets::resolve(&settings.route.secrets, env, Some(&store))
+            .await
+            .map_err(|source| InitError::Secret {
+                route: settings.route.name.clone(),
+                source,
+            })?
+    };
+    let queue = Arc::new(SqsQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        settings.queue_url,
+    ));
+    let blobs = settings.bucket.map(|bucket| {
+        Arc::new(S3Blobs::new(s3_client(&sdk), bucket)) as Arc<dyn crate::ports::BlobStore>
+    });
+    Ok(crate::Ingestor::new(
+        &crate::RouteSettings {
+            config: settings.route,
+            secrets,
+        },
+        queue,
+        blobs,
+        Arc::new(crate::clock::SystemClock),
+        settings.enqueue_timeout,
+    ))
+}
+
+/// Builds the consumer core from its environment. Called once per cold start.
+pub async fn consumer_from_env(
+    env: crate::config::EnvLookup<'_>,
+) -> Result<crate::Consumer, InitError> {
+    use std::sync::Arc;
+
+    let settings = crate::config::ConsumerEnv::from_env(env)?;
+    // The consumer has no caller waiting: give DynamoDB and S3 room, but still bound each call.
+    let sdk = sdk_config(Duration::from_secs(10)).await;
+    let store = Arc::new(DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        settings.table,
+    ));
+    let blobs = settings.bucket.map(|bucket| {
+        Arc::new(S3Blobs::new(s3_client(&sdk), bucket)) as Arc<dyn crate::ports::BlobStore>
+    });
+    Ok(crate::Consumer::new(
+        store,
+        blobs,
+        Arc::new(crate::clock::SystemClock),
+        settings.event_retention_days,
+        settings.concurrency,
+    ))
+}
+
+/// Path-style addressing when an endpoint override is set (local S3-compatible servers have no
+/// per-bucket DNS names); virtual-hosted style on AWS.
+fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    let path_style = std::env::var_os("AWS_ENDPOINT_URL_S3").is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some();
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(path_style)
+            .build(),
+    )
+}

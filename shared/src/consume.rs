@@ -1,0 +1,475 @@
+//! The consume core: envelope → (hydrate if id-only) → records → event item.
+//!
+//! Idempotent by construction: records are written newer-wins (a redelivery rewrites the same
+//! version, harmlessly), and the event item, written last with a conditional put, is what marks an
+//! event as done. A failure anywhere leaves the message to be redelivered.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::config::RecordRule;
+use crate::envelope::{BodyLocation, Envelope, EnvelopeError};
+use crate::extract::{RecordVersion, Source};
+use crate::ingest::body_key;
+use crate::ports::{
+    BlobError, BlobStore, EventItem, EventStore, HydrateError, Hydrator, PutOutcome, RecordItem,
+    StoreError, StoredBody,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumeError {
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Hydrate(#[from] HydrateError),
+    #[error("event needs hydrator `{0}`, which this consumer does not have")]
+    NoHydrator(String),
+    #[error("body of {0} bytes is too large for the store and no object storage is configured")]
+    NoObjectStorage(u64),
+}
+
+impl ConsumeError {
+    /// Whether trying again later can succeed (otherwise the message is headed for the DLQ).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ConsumeError::Envelope(EnvelopeError::UnsupportedVersion(_)) => true,
+            ConsumeError::Envelope(EnvelopeError::Malformed(_)) => false,
+            ConsumeError::Store(StoreError::Corrupt(_)) => false,
+            ConsumeError::Store(_) | ConsumeError::Blob(_) => true,
+            ConsumeError::Hydrate(HydrateError::Failed(_)) => false,
+            ConsumeError::Hydrate(_) => true,
+            ConsumeError::NoHydrator(_) | ConsumeError::NoObjectStorage(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processed {
+    Stored,
+    Duplicate,
+}
+
+/// One message handed to [`Consumer::process_batch`].
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub id: String,
+    pub body: String,
+}
+
+pub struct Consumer {
+    store: Arc<dyn EventStore>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    hydrators: Vec<(String, Arc<dyn Hydrator>)>,
+    clock: Arc<dyn Clock>,
+    event_retention_days: u32,
+    concurrency: usize,
+}
+
+impl Consumer {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        blobs: Option<Arc<dyn BlobStore>>,
+        clock: Arc<dyn Clock>,
+        event_retention_days: u32,
+        concurrency: usize,
+    ) -> Self {
+        Consumer {
+            store,
+            blobs,
+            hydrators: Vec::new(),
+            clock,
+            event_retention_days,
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    pub fn with_hydrator(mut self, name: &str, hydrator: Arc<dyn Hydrator>) -> Self {
+        self.hydrators.push((name.to_owned(), hydrator));
+        self
+    }
+
+    /// Processes a batch concurrently; returns the ids of the messages that failed (to be retried).
+    pub async fn process_batch(&self, messages: Vec<Message>) -> Vec<String> {
+        let results = futures::stream::iter(messages)
+            .map(|message| async move {
+                let span = tracing::info_span!("message", message_id = %message.id);
+                let result =
+                    tracing::Instrument::instrument(self.process(&message.body), span).await;
+                (message.id, result)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        results
+            .into_iter()
+            .filter_map(|(id, result)| match result {
+                Ok(_) => None,
+                Err(error) => {
+                    tracing::error!(message_id = %id, %error, retryable = error.is_retryable(), "message failed");
+                    Some(id)
+                }
+            })
+            .collect()
+    }
+
+    /// Processes one queue message.
+    pub async fn process(&self, message: &str) -> Result<Processed, ConsumeError> {
+        let envelope = Envelope::from_message(message)?;
+        let body = self.load_body(&envelope).await?;
+        let json = parse_json(envelope.content_type(), &body);
+        let source = Source {
+            headers: &envelope.headers,
+            raw_query: &envelope.query,
+            json: json.as_ref(),
+        };
+        let dedup_key = envelope
+            .rules
+            .dedup
+            .as_ref()
+            .and_then(|d| d.lookup_text(&source))
+            .or_else(|| envelope.delivery_id.clone())
+            .unwrap_or_else(|| envelope.id.clone());
+        let event_type = envelope
+            .rules
+            .event_type
+            .as_ref()
+            .and_then(|t| t.lookup_text(&source));
+
+        let mut records = match &envelope.hydrate {
+            Some(name) => {
+                let hydrator = self
+                    .hydrators
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, h)| h.clone())
+                    .ok_or_else(|| ConsumeError::NoHydrator(name.clone()))?;
+                hydrator.hydrate(&envelope, &body).await?
+            }
+            None => Vec::new(),
+        };
+        if let Some(rule) = &envelope.rules.record {
+            match record_from_rule(rule, &envelope, &source) {
+                Some(record) => records.push(record),
+                None => {
+                    tracing::warn!(route = %envelope.route, event_id = %envelope.id, "record rule matched no type or id; event kept without a record")
+                }
+            }
+        }
+        let mut record_keys = Vec::with_capacity(records.len());
+        for record in &records {
+            let outcome = self.store.upsert_record(record).await?;
+            tracing::debug!(route = %record.route, record_type = %record.record_type, ?outcome, "record upsert");
+            record_keys.push(format!("{}/{}", record.record_type, record.record_id));
+        }
+
+        let parts = match crate::multipart::summarize(envelope.content_type(), &body).await {
+            None => None,
+            Some(Ok(parts)) => Some(parts),
+            Some(Err(reason)) => Some(serde_json::json!({ "error": reason })),
+        };
+        let stored_body = self.stored_body(&envelope, body).await?;
+        let event = EventItem {
+            route: envelope.route.clone(),
+            dedup_key,
+            event_id: envelope.id.clone(),
+            provider: envelope.provider.clone(),
+            event_type,
+            received_at_ms: envelope.received_at_ms,
+            test_ping: envelope.test_ping,
+            method: envelope.method,
+            path: envelope.path,
+            query: envelope.query,
+            headers: envelope.headers,
+            source_ip: envelope.source_ip,
+            body_len: envelope.body_len,
+            body_sha256: envelope.body_sha256,
+            body: stored_body,
+            parts,
+            records: record_keys,
+            expires_at: (self.event_retention_days > 0).then(|| {
+                self.clock.now_ms() / 1000 + i64::from(self.event_retention_days) * 86_400
+            }),
+        };
+        let outcome = self.store.put_event(&event).await?;
+        let processed = match outcome {
+            PutOutcome::Inserted => Processed::Stored,
+            PutOutcome::Duplicate => Processed::Duplicate,
+        };
+        tracing::info!(route = %event.route, event_id = %event.event_id, outcome = ?processed, "event processed");
+        Ok(processed)
+    }
+
+    async fn load_body(&self, envelope: &Envelope) -> Result<Bytes, ConsumeError> {
+        match &envelope.body {
+            BodyLocation::Inline(bytes) => Ok(bytes.clone()),
+            BodyLocation::External { bucket, key } => {
+                let blobs = self
+                    .blobs
+                    .as_ref()
+                    .ok_or(ConsumeError::NoObjectStorage(envelope.body_len))?;
+                Ok(blobs.get(bucket, key).await?)
+            }
+        }
+    }
+
+    /// Keeps the body in the event item when it fits, else a claim check (reusing the ingest's).
+    async fn stored_body(
+        &self,
+        envelope: &Envelope,
+        body: Bytes,
+    ) -> Result<StoredBody, ConsumeError> {
+        if let BodyLocation::External { bucket, key } = &envelope.body {
+            return Ok(StoredBody::External {
+                bucket: bucket.clone(),
+                key: key.clone(),
+            });
+        }
+        let headers_len: usize = envelope
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 8)
+            .sum();
+        if body.len() + headers_len <= self.store.max_inline_body() {
+            return Ok(StoredBody::Inline(body));
+        }
+        let blobs = self
+            .blobs
+            .as_ref()
+            .ok_or(ConsumeError::NoObjectStorage(envelope.body_len))?;
+        let key = body_key(&envelope.route, &envelope.id);
+        blobs.put(&key, body).await?;
+        Ok(StoredBody::External {
+            bucket: blobs.location().to_owned(),
+            key,
+        })
+    }
+}
+
+/// JSON bodies parse as JSON; form bodies become an object of their fields, so JSON pointers work
+/// on both (`/payload` for a GitHub form delivery).
+fn parse_json(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
+    let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let mut fields = serde_json::Map::new();
+        for (k, v) in form_urlencoded::parse(body) {
+            fields
+                .entry(k.into_owned())
+                .or_insert(Value::String(v.into_owned()));
+        }
+        return Some(Value::Object(fields));
+    }
+    let looks_json = content_type.contains("json")
+        || matches!(
+            body.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[')
+        );
+    looks_json
+        .then(|| serde_json::from_slice(body).ok())
+        .flatten()
+}
+
+fn record_from_rule(
+    rule: &RecordRule,
+    envelope: &Envelope,
+    source: &Source<'_>,
+) -> Option<RecordItem> {
+    let record_type = rule.record_type.lookup_text(source)?;
+    let record_id = rule.id.lookup_text(source)?;
+    let version = rule
+        .version
+        .as_ref()
+        .and_then(|v| v.lookup(source))
+        .and_then(|v| RecordVersion::from_json(&v))
+        .unwrap_or_else(|| RecordVersion::Number(envelope.received_at_ms.to_string()));
+    let data = match &rule.data {
+        Some(pointer) => source.json.and_then(|j| j.pointer(pointer)).cloned(),
+        None => source.json.cloned(),
+    }
+    .unwrap_or(Value::Null);
+    Some(RecordItem {
+        route: envelope.route.clone(),
+        record_type,
+        record_id,
+        version,
+        data,
+        deleted: false,
+        event_id: envelope.id.clone(),
+        updated_at_ms: envelope.received_at_ms,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Rules;
+    use crate::envelope::tests::sample;
+    use crate::extract::ValueSource;
+    use crate::fakes::{FixedClock, MemoryBlobs, MemoryStore};
+
+    fn consumer(store: Arc<MemoryStore>, blobs: Option<Arc<MemoryBlobs>>) -> Consumer {
+        Consumer::new(
+            store,
+            blobs.map(|b| b as Arc<dyn BlobStore>),
+            Arc::new(FixedClock::new(1_700_000_000_000)),
+            30,
+            4,
+        )
+    }
+
+    fn order_envelope(id: &str, body: &str) -> Envelope {
+        let mut envelope = sample();
+        envelope.id = id.into();
+        envelope.headers = vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-delivery".into(), format!("d-{id}")),
+        ];
+        envelope.body_len = body.len() as u64;
+        envelope.body = BodyLocation::Inline(Bytes::from(body.to_owned()));
+        envelope.rules = Rules {
+            dedup: Some(ValueSource::parse("header:x-delivery")),
+            event_type: Some(ValueSource::parse("/event")),
+            record: Some(RecordRule {
+                record_type: ValueSource::parse("order"),
+                id: ValueSource::parse("/order/id"),
+                version: Some(ValueSource::parse("/order/updated_at")),
+                data: Some("/order".into()),
+            }),
+        };
+        envelope
+    }
+
+    #[tokio::test]
+    async fn stores_event_and_record_and_dedups() {
+        let store = Arc::new(MemoryStore::default());
+        let consumer = consumer(store.clone(), None);
+        let message = order_envelope(
+            "e1",
+            r#"{"event":"order.updated","order":{"id":7,"updated_at":5,"total":10}}"#,
+        )
+        .to_message();
+        assert_eq!(consumer.process(&message).await.unwrap(), Processed::Stored);
+        assert_eq!(
+            consumer.process(&message).await.unwrap(),
+            Processed::Duplicate
+        );
+        let events = store.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].dedup_key, "d-e1");
+        assert_eq!(events[0].event_type.as_deref(), Some("order.updated"));
+        assert_eq!(events[0].records, ["order/7"]);
+        assert_eq!(events[0].expires_at, Some(1_700_000_000 + 30 * 86_400));
+        let record = store
+            .get_record("raw", "order", "7")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.data["total"], 10);
+    }
+
+    #[tokio::test]
+    async fn older_version_never_overwrites_newer() {
+        let store = Arc::new(MemoryStore::default());
+        let consumer = consumer(store.clone(), None);
+        let newer = order_envelope("e2", r#"{"order":{"id":7,"updated_at":9,"total":99}}"#);
+        let older = order_envelope("e1", r#"{"order":{"id":7,"updated_at":5,"total":1}}"#);
+        consumer.process(&newer.to_message()).await.unwrap();
+        consumer.process(&older.to_message()).await.unwrap();
+        let record = store
+            .get_record("raw", "order", "7")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.data["total"], 99);
+        assert_eq!(store.events().len(), 2, "both events are kept in the log");
+    }
+
+    #[tokio::test]
+    async fn failed_record_write_leaves_no_event_so_redelivery_completes() {
+        let store = Arc::new(MemoryStore::default());
+        let consumer = consumer(store.clone(), None);
+        let message = order_envelope("e1", r#"{"order":{"id":7,"updated_at":1}}"#).to_message();
+        store.fail_record_writes(true);
+        assert!(consumer.process(&message).await.is_err());
+        assert!(
+            store.events().is_empty(),
+            "an event is marked done only after its records"
+        );
+        store.fail_record_writes(false);
+        assert_eq!(consumer.process(&message).await.unwrap(), Processed::Stored);
+        assert_eq!(store.records().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn batch_reports_only_failed_messages() {
+        let store = Arc::new(MemoryStore::default());
+        let consumer = consumer(store.clone(), None);
+        let good = Message {
+            id: "m1".into(),
+            body: sample().to_message(),
+        };
+        let garbage = Message {
+            id: "m2".into(),
+            body: "{not json".into(),
+        };
+        let failed = consumer.process_batch(vec![good, garbage]).await;
+        assert_eq!(failed, ["m2"]);
+        assert_eq!(store.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn bodies_too_large_for_an_item_go_to_object_storage() {
+        let store = Arc::new(MemoryStore::new(64));
+        let blobs = Arc::new(MemoryBlobs::new("b"));
+        let mut envelope = sample();
+        let body = Bytes::from(vec![7u8; 1000]);
+        envelope.body_len = 1000;
+        envelope.body = BodyLocation::Inline(body.clone());
+        consumer(store.clone(), Some(blobs.clone()))
+            .process(&envelope.to_message())
+            .await
+            .unwrap();
+        let event = &store.events()[0];
+        let StoredBody::External { bucket, key } = &event.body else {
+            panic!("expected a claim check");
+        };
+        assert_eq!(blobs.get(bucket, key).await.unwrap(), body);
+        // Without object storage this cannot be stored whole: the message fails rather than truncating.
+        let no_blobs = consumer(Arc::new(MemoryStore::new(64)), None);
+        let error = no_blobs.process(&envelope.to_message()).await.unwrap_err();
+        assert!(!error.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn hydration_without_a_hydrator_fails_loudly() {
+        let store = Arc::new(MemoryStore::default());
+        let mut envelope = sample();
+        envelope.hydrate = Some("zoho".into());
+        let error = consumer(store.clone(), None)
+            .process(&envelope.to_message())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ConsumeError::NoHydrator(ref n) if n == "zoho"));
+        assert!(store.events().is_empty());
+    }
+
+    #[test]
+    fn form_bodies_become_objects_for_pointers() {
+        let parsed = parse_json(
+            Some("application/x-www-form-urlencoded"),
+            b"payload=%7B%7D&a=1&a=2",
+        )
+        .unwrap();
+        assert_eq!(parsed["payload"], "{}");
+        assert_eq!(parsed["a"], "1");
+        assert!(parse_json(Some("text/plain"), b"hello").is_none());
+        assert!(parse_json(None, b" {\"a\":1}").is_some());
+    }
+}

@@ -1,0 +1,196 @@
+//! Values pulled out of a request by configuration: dedup ids, event types, record keys, versions.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+/// Where a value comes from. Written as text: `/json/pointer`, `header:name`, `query:name`,
+/// or anything else as a literal (`order`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum ValueSource {
+    Pointer(String),
+    Header(String),
+    Query(String),
+    Literal(String),
+}
+
+impl ValueSource {
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with('/') {
+            ValueSource::Pointer(text.to_owned())
+        } else if let Some(name) = text.strip_prefix("header:") {
+            ValueSource::Header(name.to_ascii_lowercase())
+        } else if let Some(name) = text.strip_prefix("query:") {
+            ValueSource::Query(name.to_owned())
+        } else {
+            ValueSource::Literal(text.to_owned())
+        }
+    }
+
+    fn text(&self) -> String {
+        match self {
+            ValueSource::Pointer(p) => p.clone(),
+            ValueSource::Header(h) => format!("header:{h}"),
+            ValueSource::Query(q) => format!("query:{q}"),
+            ValueSource::Literal(l) => l.clone(),
+        }
+    }
+
+    /// The value as JSON (pointers keep their type, so numeric versions compare as numbers).
+    pub fn lookup(&self, source: &Source<'_>) -> Option<Value> {
+        match self {
+            ValueSource::Pointer(p) => source.json?.pointer(p).filter(|v| !v.is_null()).cloned(),
+            ValueSource::Header(name) => source
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| Value::String(v.clone())),
+            ValueSource::Query(name) => form_urlencoded::parse(source.raw_query.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| Value::String(v.into_owned())),
+            ValueSource::Literal(l) => Some(Value::String(l.clone())),
+        }
+    }
+
+    /// The value as text, for keys: strings as they are, other JSON as its compact text.
+    pub fn lookup_text(&self, source: &Source<'_>) -> Option<String> {
+        self.lookup(source).and_then(|v| match v {
+            Value::String(s) if s.is_empty() => None,
+            Value::String(s) => Some(s),
+            other => Some(other.to_string()),
+        })
+    }
+}
+
+impl fmt::Debug for ValueSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text())
+    }
+}
+
+impl Serialize for ValueSource {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text())
+    }
+}
+
+impl<'de> Deserialize<'de> for ValueSource {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(ValueSource::parse(&text))
+    }
+}
+
+/// What values are looked up in.
+pub struct Source<'a> {
+    pub headers: &'a [(String, String)],
+    pub raw_query: &'a str,
+    pub json: Option<&'a Value>,
+}
+
+/// A record version, normalised so that comparisons mean "newer": numbers and RFC 3339 times
+/// (as epoch milliseconds) compare numerically; anything else compares as text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordVersion {
+    /// Decimal text, as DynamoDB's N type stores it exactly.
+    Number(String),
+    Text(String),
+}
+
+impl RecordVersion {
+    pub fn from_json(value: &Value) -> Option<Self> {
+        match value {
+            Value::Number(n) => Some(RecordVersion::Number(n.to_string())),
+            Value::String(s) => Some(Self::from_text(s)),
+            _ => None,
+        }
+    }
+
+    pub fn from_text(text: &str) -> Self {
+        let trimmed = text.trim();
+        let numeric = !trimmed.is_empty()
+            && trimmed.parse::<f64>().is_ok_and(f64::is_finite)
+            && trimmed
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
+        if numeric {
+            return RecordVersion::Number(trimmed.to_owned());
+        }
+        match time::OffsetDateTime::parse(trimmed, &time::format_description::well_known::Rfc3339) {
+            Ok(t) => RecordVersion::Number((t.unix_timestamp_nanos() / 1_000_000).to_string()),
+            Err(_) => RecordVersion::Text(text.to_owned()),
+        }
+    }
+
+    /// `Some(true)` when `self` is at least as new as `stored`; `None` when the kinds differ
+    /// (a number and a text cannot be ordered, and the stored record is then kept).
+    pub fn not_older_than(&self, stored: &RecordVersion) -> Option<bool> {
+        match (self, stored) {
+            (RecordVersion::Number(a), RecordVersion::Number(b)) => {
+                let (a, b) = (a.parse::<f64>().ok()?, b.parse::<f64>().ok()?);
+                Some(a >= b)
+            }
+            (RecordVersion::Text(a), RecordVersion::Text(b)) => Some(a >= b),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn sources_parse_and_look_up() {
+        let headers = vec![("x-delivery".to_owned(), "d-1".to_owned())];
+        let body = json!({"order": {"id": 42, "updated": "2024-06-11T10:00:00+05:30"}});
+        let source = Source {
+            headers: &headers,
+            raw_query: "a=1&b=x%20y",
+            json: Some(&body),
+        };
+        assert_eq!(
+            ValueSource::parse("header:X-Delivery")
+                .lookup_text(&source)
+                .as_deref(),
+            Some("d-1")
+        );
+        assert_eq!(
+            ValueSource::parse("query:b")
+                .lookup_text(&source)
+                .as_deref(),
+            Some("x y")
+        );
+        assert_eq!(
+            ValueSource::parse("/order/id")
+                .lookup_text(&source)
+                .as_deref(),
+            Some("42")
+        );
+        assert_eq!(
+            ValueSource::parse("order").lookup_text(&source).as_deref(),
+            Some("order")
+        );
+        assert_eq!(ValueSource::parse("/missing").lookup_text(&source), None);
+        let round: ValueSource = serde_json::from_str("\"header:x-a\"").unwrap();
+        assert_eq!(serde_json::to_string(&round).unwrap(), "\"header:x-a\"");
+    }
+
+    #[test]
+    fn versions_compare_by_meaning() {
+        let later = RecordVersion::from_text("2024-06-11T10:00:00+05:30");
+        let earlier = RecordVersion::from_text("2024-06-11T05:00:00Z");
+        // 10:00+05:30 is 04:30Z, so it is the *earlier* instant although its text sorts later.
+        assert_eq!(later.not_older_than(&earlier), Some(false));
+        assert_eq!(earlier.not_older_than(&later), Some(true));
+        let nine = RecordVersion::from_json(&json!(9)).unwrap();
+        let ten = RecordVersion::from_text("10");
+        assert_eq!(nine.not_older_than(&ten), Some(false));
+        assert_eq!(ten.not_older_than(&ten), Some(true));
+        let text = RecordVersion::from_text("v2-beta");
+        assert_eq!(text, RecordVersion::Text("v2-beta".into()));
+        assert_eq!(text.not_older_than(&ten), None);
+    }
+}

@@ -1,0 +1,375 @@
+//! The ingest core: raw request → verified → envelope → enqueue → reply.
+//!
+//! The sender gets a 2xx only after the queue durably accepted the envelope; any failure to enqueue
+//! is a 503, so the sender retries and nothing acknowledged is ever lost.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::clock::Clock;
+use crate::config::{RouteConfig, RouteSettings};
+use crate::envelope::{
+    BodyLocation, Envelope, MAX_INLINE_MESSAGE_BYTES, SCHEMA_VERSION, sha256_hex,
+};
+use crate::ports::{BlobStore, Queue};
+use crate::request::{InboundRequest, Reply};
+use crate::verify::{Inspection, VerifiedRequest, Verifier, verifier_for};
+
+pub struct Ingestor {
+    route: RouteConfig,
+    verifier: Box<dyn Verifier>,
+    queue: Arc<dyn Queue>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    clock: Arc<dyn Clock>,
+    enqueue_timeout: Duration,
+}
+
+/// What happened to one request, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Handshake,
+    Refused,
+    TooLarge,
+    QueueFailed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Handshake => "handshake",
+            Outcome::Refused => "refused",
+            Outcome::TooLarge => "too_large",
+            Outcome::QueueFailed => "queue_failed",
+        }
+    }
+}
+
+impl Ingestor {
+    pub fn new(
+        settings: &RouteSettings,
+        queue: Arc<dyn Queue>,
+        blobs: Option<Arc<dyn BlobStore>>,
+        clock: Arc<dyn Clock>,
+        enqueue_timeout: Duration,
+    ) -> Self {
+        Ingestor {
+            route: settings.config.clone(),
+            verifier: verifier_for(settings),
+            queue,
+            blobs,
+            clock,
+            enqueue_timeout,
+        }
+    }
+
+    pub fn route(&self) -> &RouteConfig {
+        &self.route
+    }
+
+    /// Handles one request end to end and says what the sender gets.
+    pub async fn handle(&self, request: InboundRequest) -> Reply {
+        self.handle_with_outcome(request).await.0
+    }
+
+    pub async fn handle_with_outcome(&self, request: InboundRequest) -> (Reply, Outcome) {
+        let route = self.route.name.as_str();
+        if request.body.len() > self.route.max_body_bytes() {
+            tracing::warn!(
+                route,
+                body_len = request.body.len(),
+                outcome = "too_large",
+                "body over the route's cap"
+            );
+            return (Reply::error(413, "payload_too_large"), Outcome::TooLarge);
+        }
+        let now_ms = self.clock.now_ms();
+        match self.verifier.inspect(request, now_ms) {
+            Err(refusal) => {
+                tracing::warn!(
+                    route,
+                    reason = refusal.label(),
+                    outcome = "refused",
+                    "request refused"
+                );
+                (refusal.reply(), Outcome::Refused)
+            }
+            Ok(Inspection::Answer(reply)) => {
+                tracing::info!(route, outcome = "handshake", "handshake answered");
+                (reply, Outcome::Handshake)
+            }
+            Ok(Inspection::Accept(verified)) => self.enqueue(verified, now_ms).await,
+        }
+    }
+
+    async fn enqueue(&self, verified: VerifiedRequest, now_ms: i64) -> (Reply, Outcome) {
+        let route = self.route.name.as_str();
+        let id = uuid::Uuid::now_v7().to_string();
+        let mut envelope = self.envelope(&id, verified, now_ms);
+        let mut message = envelope.to_message();
+        if message.len() > MAX_INLINE_MESSAGE_BYTES {
+            let Some(blobs) = &self.blobs else {
+                tracing::error!(route, event_id = %id, "body needs object storage but no bucket is configured");
+                return (Reply::error(413, "payload_too_large"), Outcome::TooLarge);
+            };
+            let key = body_key(route, &id);
+            let BodyLocation::Inline(body) = std::mem::replace(
+                &mut envelope.body,
+                BodyLocation::External {
+                    bucket: blobs.location().to_owned(),
+                    key: key.clone(),
+                },
+            ) else {
+                unreachable!("a new envelope carries its body inline")
+            };
+            match tokio::time::timeout(self.enqueue_timeout, blobs.put(&key, body)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(route, event_id = %id, %error, outcome = "queue_failed", "storing the large body failed");
+                    return (Reply::error(503, "unavailable"), Outcome::QueueFailed);
+                }
+                Err(_) => {
+                    tracing::error!(route, event_id = %id, outcome = "queue_failed", "storing the large body timed out");
+                    return (Reply::error(503, "unavailable"), Outcome::QueueFailed);
+                }
+            }
+            message = envelope.to_message();
+        }
+        match tokio::time::timeout(self.enqueue_timeout, self.queue.send(message)).await {
+            Ok(Ok(())) => {
+                tracing::info!(route, event_id = %id, body_len = envelope.body_len, outcome = "accepted", "event queued");
+                (self.accepted_reply(&id), Outcome::Accepted)
+            }
+            Ok(Err(error)) => {
+                tracing::error!(route, event_id = %id, %error, outcome = "queue_failed", "enqueue failed; sender will retry");
+                (Reply::error(503, "unavailable"), Outcome::QueueFailed)
+            }
+            Err(_) => {
+                tracing::error!(route, event_id = %id, outcome = "queue_failed", "enqueue timed out; sender will retry");
+                (Reply::error(503, "unavailable"), Outcome::QueueFailed)
+            }
+        }
+    }
+
+    fn envelope(&self, id: &str, verified: VerifiedRequest, now_ms: i64) -> Envelope {
+        let delivery_id = verified.delivery_id().map(str::to_owned);
+        let test_ping = verified.is_test_ping();
+        let request = verified.into_request();
+        let body: Bytes = request.body;
+        Envelope {
+            v: SCHEMA_VERSION,
+            id: id.to_owned(),
+            route: self.route.name.clone(),
+            provider: self.route.provider.as_str().to_owned(),
+            received_at_ms: now_ms,
+            delivery_id,
+            test_ping,
+            hydrate: None,
+            rules: self.route.rules(),
+            method: request.method,
+            path: request.path,
+            query: request.raw_query,
+            headers: request.headers,
+            source_ip: request.source_ip,
+            body_len: body.len() as u64,
+            body_sha256: sha256_hex(&body),
+            body: BodyLocation::Inline(body),
+        }
+    }
+
+    fn accepted_reply(&self, id: &str) -> Reply {
+        let shape = &self.route.response;
+        let body = match &shape.body {
+            Some(template) => template.replace("{{event_id}}", id),
+            None => serde_json::json!({ "status": "queued", "id": id }).to_string(),
+        };
+        let mut reply = Reply::new(shape.status, &shape.content_type, body);
+        reply.headers.extend(
+            shape
+                .headers
+                .iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v.clone())),
+        );
+        reply
+    }
+}
+
+/// Object key of a claim-checked body.
+pub fn body_key(route: &str, event_id: &str) -> String {
+    format!("bodies/{route}/{event_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AuthConfig, ResponseShape};
+    use crate::fakes::{FixedClock, MemoryBlobs, MemoryQueue};
+    use crate::secrets::Secret;
+
+    fn route(json: &str) -> RouteConfig {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn ingestor(
+        config: RouteConfig,
+        queue: Arc<MemoryQueue>,
+        blobs: Option<Arc<MemoryBlobs>>,
+    ) -> Ingestor {
+        let settings = RouteSettings {
+            config,
+            secrets: vec![Secret::new("k1")],
+        };
+        Ingestor::new(
+            &settings,
+            queue,
+            blobs.map(|b| b as Arc<dyn BlobStore>),
+            Arc::new(FixedClock::new(1_700_000_000_000)),
+            Duration::from_millis(200),
+        )
+    }
+
+    fn post(body: &'static [u8]) -> InboundRequest {
+        InboundRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            raw_query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: Bytes::from_static(body),
+            source_ip: Some("198.51.100.7".into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn accepted_only_after_enqueue_and_body_is_exact() {
+        let queue = Arc::new(MemoryQueue::default());
+        let ingest = ingestor(
+            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            queue.clone(),
+            None,
+        );
+        let (reply, outcome) = ingest.handle_with_outcome(post(b"{\"a\": 1}")).await;
+        assert_eq!(outcome, Outcome::Accepted);
+        assert_eq!(reply.status, 200);
+        let messages = queue.messages();
+        assert_eq!(messages.len(), 1);
+        let envelope = Envelope::from_message(&messages[0]).unwrap();
+        let reply_json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(reply_json["id"], envelope.id.as_str());
+        assert_eq!(reply_json["status"], "queued");
+        assert_eq!(
+            envelope.body,
+            BodyLocation::Inline(Bytes::from_static(b"{\"a\": 1}"))
+        );
+        assert_eq!(envelope.body_sha256, sha256_hex(b"{\"a\": 1}"));
+        assert_eq!(envelope.received_at_ms, 1_700_000_000_000);
+    }
+
+    #[tokio::test]
+    async fn queue_failure_is_503_never_2xx() {
+        let queue = Arc::new(MemoryQueue::default());
+        queue.fail_sends(true);
+        let ingest = ingestor(
+            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            queue.clone(),
+            None,
+        );
+        let (reply, outcome) = ingest.handle_with_outcome(post(b"{}")).await;
+        assert_eq!((reply.status, outcome), (503, Outcome::QueueFailed));
+        assert!(queue.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn stalled_queue_times_out_as_503() {
+        let queue = Arc::new(MemoryQueue::default());
+        queue.stall_sends(true);
+        let ingest = ingestor(
+            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            queue.clone(),
+            None,
+        );
+        let reply = ingest.handle(post(b"{}")).await;
+        assert_eq!(reply.status, 503);
+    }
+
+    #[tokio::test]
+    async fn refused_requests_are_401_and_not_queued() {
+        let queue = Arc::new(MemoryQueue::default());
+        let mut config = route(r#"{"name":"raw","provider":"catch-raw","secrets":["k1"]}"#);
+        config.auth = Some(AuthConfig::ApiKey {
+            header: Some("x-api-key".into()),
+            query: None,
+        });
+        let ingest = ingestor(config, queue.clone(), None);
+        let reply = ingest.handle(post(b"{}")).await;
+        assert_eq!(reply.status, 401);
+        assert_eq!(&reply.body[..], br#"{"error":"unauthorized"}"#);
+        assert!(queue.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn over_cap_is_413() {
+        let queue = Arc::new(MemoryQueue::default());
+        let ingest = ingestor(
+            route(r#"{"name":"raw","provider":"catch-raw","max_body_bytes":4}"#),
+            queue.clone(),
+            None,
+        );
+        assert_eq!(ingest.handle(post(b"12345")).await.status, 413);
+        assert!(queue.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn large_bodies_go_to_object_storage_by_claim_check() {
+        static BIG: [u8; 900 * 1024] = [b'x'; 900 * 1024];
+        let queue = Arc::new(MemoryQueue::default());
+        let blobs = Arc::new(MemoryBlobs::new("bucket-1"));
+        let ingest = ingestor(
+            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            queue.clone(),
+            Some(blobs.clone()),
+        );
+        let reply = ingest.handle(post(&BIG)).await;
+        assert_eq!(reply.status, 200);
+        let envelope = Envelope::from_message(&queue.messages()[0]).unwrap();
+        let BodyLocation::External { bucket, key } = &envelope.body else {
+            panic!("expected a claim check, got an inline body");
+        };
+        assert_eq!(bucket, "bucket-1");
+        assert_eq!(blobs.get(bucket, key).await.unwrap().len(), BIG.len());
+        assert_eq!(envelope.body_len, BIG.len() as u64);
+
+        // Without object storage the same body cannot be queued: refused, not half-stored.
+        let without = ingestor(
+            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            queue.clone(),
+            None,
+        );
+        assert_eq!(without.handle(post(&BIG)).await.status, 413);
+    }
+
+    #[tokio::test]
+    async fn response_is_shaped_per_route() {
+        let queue = Arc::new(MemoryQueue::default());
+        let mut config = route(r#"{"name":"raw","provider":"catch-raw"}"#);
+        config.response = ResponseShape {
+            status: 202,
+            content_type: "text/plain".into(),
+            headers: [("X-Handled-By".to_owned(), "hookcatch".to_owned())].into(),
+            body: Some("ok {{event_id}}".into()),
+        };
+        let ingest = ingestor(config, queue.clone(), None);
+        let reply = ingest.handle(post(b"")).await;
+        assert_eq!(reply.status, 202);
+        assert_eq!(reply.header("content-type"), Some("text/plain"));
+        assert_eq!(reply.header("x-handled-by"), Some("hookcatch"));
+        let envelope = Envelope::from_message(&queue.messages()[0]).unwrap();
+        assert_eq!(reply.body, Bytes::from(format!("ok {}", envelope.id)));
+        assert!(
+            envelope.test_ping,
+            "an empty body is recorded as a test ping"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Small capabilities the cores talk to. AWS adapters live in [`crate::aws`], in-memory fakes in
+//! `fakes` (feature `fakes`), the local embedded store in the CLI.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::envelope::Envelope;
+use crate::extract::RecordVersion;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue rejected the message: {0}")]
+    Rejected(String),
+    #[error("queue unreachable or failed: {0}")]
+    Unavailable(String),
+}
+
+/// Durable queue of envelopes. `send` returns only once the message is durably accepted.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, message: String) -> Result<(), QueueError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("object storage failed: {0}")]
+pub struct BlobError(pub String);
+
+/// Object storage for bodies too large to travel in a message or to sit in a database item.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    /// Where keys written here live (the bucket name), recorded in claim checks.
+    fn location(&self) -> &str;
+    async fn put(&self, key: &str, body: Bytes) -> Result<(), BlobError>;
+    async fn get(&self, location: &str, key: &str) -> Result<Bytes, BlobError>;
+}
+
+/// How a stored event keeps its body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredBody {
+    Inline(Bytes),
+    External { bucket: String, key: String },
+}
+
+/// One received event, as stored. Keyed by route + dedup key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventItem {
+    pub route: String,
+    pub dedup_key: String,
+    pub event_id: String,
+    pub provider: String,
+    pub event_type: Option<String>,
+    pub received_at_ms: i64,
+    pub test_ping: bool,
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub source_ip: Option<String>,
+    pub body_len: u64,
+    pub body_sha256: String,
+    pub body: StoredBody,
+    /// For multipart bodies: the parts (fields and files, with sizes and hashes).
+    pub parts: Option<Value>,
+    /// Keys of the records this event wrote, as `type/id`.
+    pub records: Vec<String>,
+    /// Unix seconds after which the store may expire the item; `None` keeps it.
+    pub expires_at: Option<i64>,
+}
+
+impl EventItem {
+    pub fn content_type(&self) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The latest known state of one entity. Keyed by route + record type + record id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordItem {
+    pub route: String,
+    pub record_type: String,
+    pub record_id: String,
+    pub version: RecordVersion,
+    pub data: Value,
+    pub deleted: bool,
+    pub event_id: String,
+    pub updated_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Inserted,
+    /// An event with this route and dedup key exists already; nothing was written.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    Written,
+    /// The stored record is newer (or not comparable); it was kept.
+    Stale,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store throttled the request: {0}")]
+    Throttled(String),
+    #[error("store failed: {0}")]
+    Failed(String),
+    #[error("stored item is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// The event log and the record table.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Largest body kept inside an event item; larger ones go to a [`BlobStore`].
+    fn max_inline_body(&self) -> usize;
+    /// Writes the event unless one with the same route and dedup key exists (atomically).
+    async fn put_event(&self, event: &EventItem) -> Result<PutOutcome, StoreError>;
+    /// Writes the record unless the stored one is newer (atomically).
+    async fn upsert_record(&self, record: &RecordItem) -> Result<UpsertOutcome, StoreError>;
+    async fn get_event(
+        &self,
+        route: &str,
+        dedup_key: &str,
+    ) -> Result<Option<EventItem>, StoreError>;
+    async fn get_record(
+        &self,
+        route: &str,
+        record_type: &str,
+        record_id: &str,
+    ) -> Result<Option<RecordItem>, StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HydrateError {
+    #[error("provider API rate-limited the fetch; retry later")]
+    RateLimited,
+    #[error("provider API failed transiently: {0}")]
+    Transient(String),
+    #[error("hydration failed: {0}")]
+    Failed(String),
+}
+
+/// Turns an id-only notification into full records by calling the provider's API.
+#[async_trait]
+pub trait Hydrator: Send + Sync {
+    async fn hydrate(
+        &self,
+        envelope: &Envelope,
+        body: &Bytes,
+    ) -> Result<Vec<RecordItem>, HydrateError>;
+}

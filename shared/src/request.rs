@@ -1,0 +1,115 @@
+//! The raw HTTP request as it reached us, and the reply we send back.
+
+use bytes::Bytes;
+
+/// A request exactly as received: header names lowercased, values and body untouched.
+#[derive(Debug, Clone)]
+pub struct InboundRequest {
+    pub method: String,
+    /// Path below the route (on a Function URL the whole path; locally the part after `/hooks/{route}`).
+    pub path: String,
+    /// Raw query string without the leading `?`, still percent-encoded.
+    pub raw_query: String,
+    /// Header (name, value) pairs in arrival order; names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    pub source_ip: Option<String>,
+}
+
+impl InboundRequest {
+    /// First value of a header, matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// First value of a query parameter, percent-decoded.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.raw_query.trim_start_matches('?').as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    pub fn content_type(&self) -> Option<&str> {
+        self.header("content-type")
+    }
+
+    /// Builds a request from `http` parts, the shape both lambda_http and the local server hand us.
+    pub fn from_http(parts: &http::request::Parts, body: Bytes, source_ip: Option<String>) -> Self {
+        let headers = parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        InboundRequest {
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().to_owned(),
+            raw_query: parts.uri.query().unwrap_or_default().to_owned(),
+            headers,
+            body,
+            source_ip,
+        }
+    }
+}
+
+/// What a route answers: status, headers and body. Translated to a Lambda or hyper response at the edge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+pub const JSON_UTF8: &str = "application/json;charset=utf-8";
+
+impl Reply {
+    pub fn new(status: u16, content_type: &str, body: impl Into<Bytes>) -> Self {
+        Reply {
+            status,
+            headers: vec![("content-type".to_owned(), content_type.to_owned())],
+            body: body.into(),
+        }
+    }
+
+    /// A JSON error body that says what kind of failure it was and nothing about secrets or payloads.
+    pub fn error(status: u16, code: &str) -> Self {
+        let body = serde_json::json!({ "error": code }).to_string();
+        Reply::new(status, JSON_UTF8, body)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_http_keeps_raw_query_and_lowercases_headers() {
+        let request = http::Request::builder()
+            .method("POST")
+            .uri("https://example.test/hook/x?zapikey=a%2Bb&x=1")
+            .header("X-Api-Key", "k")
+            .body(())
+            .unwrap();
+        let (parts, ()) = request.into_parts();
+        let inbound = InboundRequest::from_http(&parts, Bytes::from_static(b"{}"), None);
+        assert_eq!(inbound.path, "/hook/x");
+        assert_eq!(inbound.raw_query, "zapikey=a%2Bb&x=1");
+        assert_eq!(inbound.query_param("zapikey").as_deref(), Some("a+b"));
+        assert_eq!(inbound.header("x-api-key"), Some("k"));
+        assert_eq!(inbound.headers[0].0, "x-api-key");
+    }
+}

@@ -1,0 +1,250 @@
+//! The release `bootstrap` binaries that `sam build` packaged, run under a small fake of the Lambda
+//! Runtime API on loopback (`sam local` needs a container engine, which this machine lacks).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::routing::{get, post};
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::support::{Stack, load_event, repo_root};
+
+type Pending = HashMap<String, oneshot::Sender<Result<serde_json::Value, String>>>;
+
+struct RuntimeState {
+    next: Mutex<mpsc::Receiver<(String, String)>>,
+    pending: Mutex<Pending>,
+    init_error: Mutex<Option<String>>,
+}
+
+/// A fake Runtime API serving one function process.
+struct FakeRuntime {
+    address: String,
+    events: mpsc::Sender<(String, String)>,
+    state: Arc<RuntimeState>,
+}
+
+impl FakeRuntime {
+    async fn start() -> FakeRuntime {
+        let (events, receiver) = mpsc::channel(16);
+        let state = Arc::new(RuntimeState {
+            next: Mutex::new(receiver),
+            pending: Mutex::default(),
+            init_error: Mutex::default(),
+        });
+        let app = axum::Router::new()
+            .route("/2018-06-01/runtime/invocation/next", get(next_invocation))
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/response",
+                post(invocation_response),
+            )
+            .route(
+                "/2018-06-01/runtime/invocation/{id}/error",
+                post(invocation_error),
+            )
+            .route("/2018-06-01/runtime/init/error", post(init_error))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeRuntime {
+            address,
+            events,
+            state,
+        }
+    }
+
+    async fn invoke(&self, payload: &serde_json::Value) -> serde_json::Value {
+        let id = uuid::Uuid::now_v7().to_string();
+        let (done, result) = oneshot::channel();
+        self.state.pending.lock().await.insert(id.clone(), done);
+        self.events.send((id, payload.to_string())).await.unwrap();
+        match tokio::time::timeout(Duration::from_secs(30), result).await {
+            Ok(Ok(Ok(response))) => response,
+            Ok(Ok(Err(error))) => panic!("invocation failed: {error}"),
+            _ => panic!(
+                "no response from the function; init error: {:?}",
+                self.state.init_error.lock().await
+            ),
+        }
+    }
+}
+
+async fn next_invocation(State(state): State<Arc<RuntimeState>>) -> (HeaderMap, String) {
+    let (id, payload) = state.next.lock().await.recv().await.unwrap_or_default();
+    let mut headers = HeaderMap::new();
+    let deadline = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 30_000;
+    headers.insert(
+        "lambda-runtime-aws-request-id",
+        HeaderValue::from_str(&id).unwrap(),
+    );
+    headers.insert(
+        "lambda-runtime-deadline-ms",
+        HeaderValue::from_str(&deadline.to_string()).unwrap(),
+    );
+    headers.insert(
+        "lambda-runtime-invoked-function-arn",
+        HeaderValue::from_static("arn:aws:lambda:us-east-1:123456789012:function:hookcatch-test"),
+    );
+    headers.insert(
+        "lambda-runtime-trace-id",
+        HeaderValue::from_static("Root=1-00000000-000000000000000000000000"),
+    );
+    (headers, payload)
+}
+
+async fn invocation_response(
+    State(state): State<Arc<RuntimeState>>,
+    Path(id): Path<String>,
+    body: String,
+) -> &'static str {
+    if let Some(done) = state.pending.lock().await.remove(&id) {
+        let _ = done.send(serde_json::from_str(&body).map_err(|e| e.to_string()));
+    }
+    "{}"
+}
+
+async fn invocation_error(
+    State(state): State<Arc<RuntimeState>>,
+    Path(id): Path<String>,
+    body: String,
+) -> &'static str {
+    if let Some(done) = state.pending.lock().await.remove(&id) {
+        let _ = done.send(Err(body));
+    }
+    "{}"
+}
+
+async fn init_error(State(state): State<Arc<RuntimeState>>, body: String) -> &'static str {
+    *state.init_error.lock().await = Some(body);
+    "{}"
+}
+
+/// Where `sam build` put a function's bootstrap. The test command sets `HOOKCATCH_SAM_BUILD_DIR`.
+fn bootstrap(function: &str) -> PathBuf {
+    let dir = std::env::var("HOOKCATCH_SAM_BUILD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo_root().join(".aws-sam/build"));
+    let path = dir.join(function).join("bootstrap");
+    assert!(
+        path.is_file(),
+        "{} is missing: run the README's test command, which runs `sam build` first",
+        path.display()
+    );
+    path
+}
+
+fn spawn(
+    function: &str,
+    runtime: &FakeRuntime,
+    env: &HashMap<String, String>,
+) -> tokio::process::Child {
+    tokio::process::Command::new(bootstrap(function))
+        .envs(env)
+        .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", function)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn bootstrap")
+}
+
+#[tokio::test]
+async fn release_bootstraps_ingest_and_consume_the_event_samples() {
+    let stack = Stack::create(3).await;
+    let secret = stack.put_secret("dev-bootstrap-key").await;
+    let route = serde_json::json!({
+        "name": "catch-raw",
+        "provider": "catch-raw",
+        "auth": {"kind": "api_key", "query": "zapikey"},
+        "secrets": [format!("ssm:{secret}")],
+    })
+    .to_string();
+
+    let ingest_runtime = FakeRuntime::start().await;
+    let started = Instant::now();
+    let _ingest = spawn(
+        "CatchRawFunction",
+        &ingest_runtime,
+        &stack.ingest_env(&route),
+    );
+    let mut first_response = None;
+    let samples = [
+        "catch-raw-json.json",
+        "catch-raw-form-base64.json",
+        "catch-raw-multipart-base64.json",
+    ];
+    for sample in samples {
+        let mut event = load_event(sample);
+        event["rawQueryString"] = "zapikey=dev-bootstrap-key".into();
+        let response = ingest_runtime.invoke(&event).await;
+        first_response.get_or_insert(started.elapsed());
+        assert_eq!(response["statusCode"], 200, "{sample}: {response}");
+        let body: serde_json::Value =
+            serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        assert_eq!(body["status"], "queued");
+    }
+    let mut refused = load_event("catch-raw-json.json");
+    refused["rawQueryString"] = "zapikey=wrong".into();
+    assert_eq!(ingest_runtime.invoke(&refused).await["statusCode"], 401);
+    eprintln!(
+        "ingest bootstrap: spawn to first response {:?}",
+        first_response.unwrap()
+    );
+
+    // The consumer binary gets the messages the ingest binary queued, plus the stored SQS sample.
+    let consumer_runtime = FakeRuntime::start().await;
+    let _consumer = spawn("ConsumerFunction", &consumer_runtime, &stack.consumer_env());
+    let (batch, _) = stack.receive_batch(&stack.queue_url).await;
+    let mut records = batch["Records"].as_array().unwrap().clone();
+    while records.len() < samples.len() {
+        let (more, _) = stack.receive_batch(&stack.queue_url).await;
+        records.extend(more["Records"].as_array().unwrap().iter().cloned());
+    }
+    let response = consumer_runtime
+        .invoke(&serde_json::json!({ "Records": records }))
+        .await;
+    assert_eq!(
+        response["batchItemFailures"],
+        serde_json::json!([]),
+        "{response}"
+    );
+    let sample_batch = load_event("consumer-sqs-batch.json");
+    let response = consumer_runtime.invoke(&sample_batch).await;
+    assert_eq!(
+        response["batchItemFailures"],
+        serde_json::json!([]),
+        "{response}"
+    );
+    let garbage = serde_json::json!({"Records": [{"messageId": "m-garbage", "body": "garbage", "eventSource": "aws:sqs"}]});
+    let response = consumer_runtime.invoke(&garbage).await;
+    assert_eq!(
+        response["batchItemFailures"][0]["itemIdentifier"],
+        "m-garbage"
+    );
+
+    let stored = stack.event_items("catch-raw").await;
+    assert_eq!(
+        stored.len(),
+        samples.len() + sample_batch["Records"].as_array().unwrap().len()
+    );
+    assert!(
+        stored.iter().all(|i| i
+            .get("query")
+            .and_then(|q| q.as_s().ok())
+            .is_none_or(|q| !q.contains("dev-bootstrap-key"))),
+        "the API key is redacted before storage"
+    );
+}

@@ -1,0 +1,327 @@
+//! A private AWS stack per test (table, queue + DLQ, bucket) on the loopback AWS server, and helpers
+//! that drive the handlers the way Lambda would.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
+    ScalarAttributeType,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+/// The loopback AWS endpoint the test command started. Tests fail loudly without it rather than
+/// reaching for real AWS.
+pub fn aws_endpoint() -> String {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost") => {
+            url
+        }
+        _ => panic!(
+            "AWS_ENDPOINT_URL must point at the local AWS-compatible server on loopback; \
+             run the README's test command (scripts/test), which starts it"
+        ),
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+pub struct Stack {
+    pub sqs: aws_sdk_sqs::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub queue_url: String,
+    pub dlq_url: String,
+    pub table: String,
+    pub bucket: String,
+}
+
+impl Stack {
+    /// Creates fresh resources; `max_receive` is the redrive limit to the DLQ.
+    pub async fn create(max_receive: u32) -> Stack {
+        aws_endpoint();
+        let sdk = hookcatch::aws::sdk_config(std::time::Duration::from_secs(10)).await;
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        let ssm = aws_sdk_ssm::Client::new(&sdk);
+
+        let dlq_url = sqs
+            .create_queue()
+            .queue_name(unique("dlq"))
+            .send()
+            .await
+            .expect("create DLQ")
+            .queue_url
+            .expect("DLQ url");
+        let dlq_arn = queue_arn(&sqs, &dlq_url).await;
+        let redrive = serde_json::json!({
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": max_receive.to_string(),
+        });
+        let queue_url = sqs
+            .create_queue()
+            .queue_name(unique("events"))
+            .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+            .attributes(QueueAttributeName::VisibilityTimeout, "0")
+            .send()
+            .await
+            .expect("create queue")
+            .queue_url
+            .expect("queue url");
+
+        let table = unique("events");
+        dynamodb
+            .create_table()
+            .table_name(&table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("attribute"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .expect("key"),
+            )
+            .send()
+            .await
+            .expect("create table");
+
+        let bucket = unique("bodies");
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("create bucket");
+
+        Stack {
+            sqs,
+            dynamodb,
+            s3,
+            ssm,
+            queue_url,
+            dlq_url,
+            table,
+            bucket,
+        }
+    }
+
+    /// Stores a SecureString and returns its name.
+    pub async fn put_secret(&self, value: &str) -> String {
+        let name = format!("/{}", unique("hookcatch-test"));
+        self.ssm
+            .put_parameter()
+            .name(&name)
+            .value(value)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .expect("put parameter");
+        name
+    }
+
+    /// The environment a route Lambda of this stack gets.
+    pub fn ingest_env(&self, route_json: &str) -> HashMap<String, String> {
+        HashMap::from([
+            ("HOOKCATCH_ROUTE".to_owned(), route_json.to_owned()),
+            ("HOOKCATCH_QUEUE_URL".to_owned(), self.queue_url.clone()),
+            ("HOOKCATCH_BUCKET".to_owned(), self.bucket.clone()),
+        ])
+    }
+
+    /// The environment the consumer Lambda of this stack gets.
+    pub fn consumer_env(&self) -> HashMap<String, String> {
+        HashMap::from([
+            ("HOOKCATCH_TABLE".to_owned(), self.table.clone()),
+            ("HOOKCATCH_BUCKET".to_owned(), self.bucket.clone()),
+        ])
+    }
+
+    pub async fn ingestor(&self, route_json: &str) -> hookcatch::Ingestor {
+        let env = self.ingest_env(route_json);
+        hookcatch::aws::ingestor_from_env(&|name| env.get(name).cloned())
+            .await
+            .expect("ingestor from env")
+    }
+
+    pub async fn consumer(&self) -> hookcatch::Consumer {
+        let env = self.consumer_env();
+        hookcatch::aws::consumer_from_env(&|name| env.get(name).cloned())
+            .await
+            .expect("consumer from env")
+    }
+
+    pub fn store(&self) -> hookcatch::aws::DynamoStore {
+        hookcatch::aws::DynamoStore::new(self.dynamodb.clone(), &self.table)
+    }
+
+    /// Receives up to 10 messages as an SQS event in the shape Lambda's poller delivers.
+    pub async fn receive_batch(&self, queue_url: &str) -> (serde_json::Value, Vec<String>) {
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive");
+        let mut records = Vec::new();
+        let mut handles = Vec::new();
+        for message in output.messages() {
+            handles.push(message.receipt_handle().unwrap_or_default().to_owned());
+            records.push(serde_json::json!({
+                "messageId": message.message_id(),
+                "receiptHandle": message.receipt_handle(),
+                "body": message.body(),
+                "attributes": {},
+                "messageAttributes": {},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:events",
+                "awsRegion": "us-east-1",
+            }));
+        }
+        (serde_json::json!({ "Records": records }), handles)
+    }
+
+    /// Runs the consumer handler over one received batch and, as Lambda's SQS poller does, deletes
+    /// the messages that were not reported as failed. Returns the failed message ids.
+    pub async fn consume_once(&self, consumer: &hookcatch::Consumer) -> (usize, Vec<String>) {
+        let (event, handles) = self.receive_batch(&self.queue_url).await;
+        let ids: Vec<String> = event["Records"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .map(|m| m["messageId"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let payload: aws_lambda_events::event::sqs::SqsEvent =
+            serde_json::from_value(event).expect("SQS event shape");
+        let response = hookcatch_consumer::handle(
+            consumer,
+            lambda_runtime::LambdaEvent::new(payload, lambda_runtime::Context::default()),
+        )
+        .await
+        .expect("consumer handler");
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        for (id, handle) in ids.iter().zip(handles) {
+            if !failed.contains(id) {
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+        (ids.len(), failed)
+    }
+
+    /// Event items of one route, read by a scan (test-sized tables only).
+    pub async fn event_items(&self, route: &str) -> Vec<HashMap<String, AttributeValue>> {
+        let output = self
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("scan");
+        output
+            .items()
+            .iter()
+            .filter(|item| {
+                item.get("kind")
+                    .and_then(|v| v.as_s().ok())
+                    .map(String::as_str)
+                    == Some("event")
+                    && item
+                        .get("route")
+                        .and_then(|v| v.as_s().ok())
+                        .map(String::as_str)
+                        == Some(route)
+            })
+            .cloned()
+            .collect()
+    }
+
+    pub async fn queue_depth(&self, queue_url: &str) -> usize {
+        let output = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .expect("queue attributes");
+        let attributes = output.attributes().cloned().unwrap_or_default();
+        [
+            QueueAttributeName::ApproximateNumberOfMessages,
+            QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+        ]
+        .iter()
+        .map(|name| {
+            attributes
+                .get(name)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+    }
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("queue arn")
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .expect("queue arn attribute")
+}
+
+/// Loads a Function URL sample from `events/`, optionally edited, through lambda_http's own
+/// deserialisation (what the route Lambda does with the runtime's payload).
+pub fn function_url_request(
+    file: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> lambda_http::Request {
+    let mut event = load_event(file);
+    edit(&mut event);
+    lambda_http::request::from_str(&event.to_string()).expect("Function URL event")
+}
+
+pub fn load_event(file: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(repo_root().join("events").join(file)).expect("read event");
+    serde_json::from_str(&text).expect("event JSON")
+}
+
+pub fn reply_json(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    serde_json::from_slice(response.body().as_ref()).expect("JSON reply")
+}
