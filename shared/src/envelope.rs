@@ -11,7 +11,7 @@ use crate::config::Rules;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// SQS accepts at most 1 MiB per message; keep a margin for the message's own framing.
-pub const MAX_INLINE_MESSAGE_BYTES: usize = 1024 * 1024 - 1024;
+pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024 - 1024;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -59,6 +59,10 @@ impl MemoryQueue {
 
 #[async_trait]
 impl Queue for MemoryQueue {
+    fn max_message_bytes(&self) -> usize {
+        crate::envelope::SQS_MAX_MESSAGE_BYTES
+    }
+
     async fn send(&self, message: String) -> Result<(), QueueError> {
         if self.stall.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
@@ -175,10 +179,10 @@ impl EventStore for MemoryStore {
             record.record_type.clone(),
             record.record_id.clone(),
         );
-        if let Some(stored) = records.get(&key) {
-            if record.version.not_older_than(&stored.version) != Some(true) {
-                return Ok(UpsertOutcome::Stale);
-            }
+        if let Some(stored) = records.get(&key)
+            && record.version.not_older_than(&stored.version) != Some(true)
+        {
+            return Ok(UpsertOutcome::Stale);
         }
         records.insert(key, record.clone());
         Ok(UpsertOutcome::Written)

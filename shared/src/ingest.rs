@@ -10,9 +10,7 @@ use bytes::Bytes;
 
 use crate::clock::Clock;
 use crate::config::{RouteConfig, RouteSettings};
-use crate::envelope::{
-    BodyLocation, Envelope, MAX_INLINE_MESSAGE_BYTES, SCHEMA_VERSION, sha256_hex,
-};
+use crate::envelope::{BodyLocation, Envelope, SCHEMA_VERSION, sha256_hex};
 use crate::ports::{BlobStore, Queue};
 use crate::request::{InboundRequest, Reply};
 use crate::verify::{Inspection, VerifiedRequest, Verifier, verifier_for};
@@ -110,7 +108,7 @@ impl Ingestor {
         let id = uuid::Uuid::now_v7().to_string();
         let mut envelope = self.envelope(&id, verified, now_ms);
         let mut message = envelope.to_message();
-        if message.len() > MAX_INLINE_MESSAGE_BYTES {
+        if message.len() > self.queue.max_message_bytes() {
             let Some(blobs) = &self.blobs else {
                 tracing::error!(route, event_id = %id, "body needs object storage but no bucket is configured");
                 return (Reply::error(413, "payload_too_large"), Outcome::TooLarge);

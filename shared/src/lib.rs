@@ -17,6 +17,7 @@ pub mod multipart;
 pub mod ports;
 pub mod request;
 pub mod secrets;
+pub mod sign;
 pub mod verify;
 
 pub use config::{RouteConfig, RouteSettings};

@@ -41,10 +41,10 @@ async fn parse(content_type: &str, body: Bytes) -> Result<Value, String> {
         });
         if let Some(file_name) = file_name {
             part["file_name"] = json!(file_name);
-        } else if data.len() <= MAX_INLINE_FIELD {
-            if let Ok(text) = std::str::from_utf8(&data) {
-                part["value"] = json!(text);
-            }
+        } else if data.len() <= MAX_INLINE_FIELD
+            && let Ok(text) = std::str::from_utf8(&data)
+        {
+            part["value"] = json!(text);
         }
         if let Some(content_type) = content_type {
             part["content_type"] = json!(content_type);

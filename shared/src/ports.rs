@@ -19,6 +19,8 @@ pub enum QueueError {
 /// Durable queue of envelopes. `send` returns only once the message is durably accepted.
 #[async_trait]
 pub trait Queue: Send + Sync {
+    /// Largest message this queue takes; bigger envelopes send their body by claim check.
+    fn max_message_bytes(&self) -> usize;
     async fn send(&self, message: String) -> Result<(), QueueError>;
 }
 

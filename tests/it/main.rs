@@ -2,7 +2,11 @@
 //! clients talking to an AWS-compatible server (moto) on loopback. The README's test command starts
 //! that server and sets `AWS_ENDPOINT_URL`; see `support.rs`.
 
+// Test support code outside #[test] functions: a failed unwrap is a failed test, which is the point.
+#![allow(clippy::unwrap_used)]
+
 mod bootstrap;
 mod event_samples;
 mod pipeline;
 mod support;
+mod template;

@@ -1,0 +1,187 @@
+//! Checks on `template.yaml` that cfn-lint does not make: SAM enum values, least privilege, secrets,
+//! and the queue/consumer timing rule.
+
+use serde_yaml_ng::Value;
+
+use crate::support::repo_root;
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+/// Resources of one type, by logical id.
+fn resources<'a>(template: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(id, r)| (id.as_str().unwrap(), r))
+        .collect()
+}
+
+/// Every plain string inside a value, looking through intrinsic-function tags (`!Sub`, `!If`, …).
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Sequence(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Mapping(map) => map.values().for_each(|v| strings(v, out)),
+        Value::Tagged(tagged) => strings(&tagged.value, out),
+        _ => {}
+    }
+}
+
+fn number(value: &Value) -> u64 {
+    value
+        .as_u64()
+        .unwrap_or_else(|| panic!("expected a literal number, got {value:?}"))
+}
+
+#[test]
+fn functions_build_with_cargo_lambda_from_the_two_binaries() {
+    let template = template();
+    let functions = resources(&template, "AWS::Serverless::Function");
+    assert!(functions.len() >= 2);
+    for (id, function) in functions {
+        assert_eq!(
+            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{id}"
+        );
+        let binary = function["Metadata"]["BuildProperties"]["Binary"]
+            .as_str()
+            .unwrap();
+        assert!(["ingest", "consumer"].contains(&binary), "{id}: {binary}");
+    }
+    assert_eq!(
+        template["Globals"]["Function"]["Runtime"],
+        "provided.al2023"
+    );
+    assert_eq!(
+        template["Globals"]["Function"]["LoggingConfig"]["LogFormat"],
+        "JSON"
+    );
+}
+
+#[test]
+fn every_route_has_a_public_url_an_invoke_permission_and_an_output() {
+    let template = template();
+    let permissions = resources(&template, "AWS::Lambda::Permission");
+    let mut routes = 0;
+    for (id, function) in resources(&template, "AWS::Serverless::Function") {
+        let Some(url) = function["Properties"].get("FunctionUrlConfig") else {
+            continue;
+        };
+        routes += 1;
+        assert_eq!(
+            url["AuthType"], "NONE",
+            "{id}: third parties cannot sign with IAM"
+        );
+        assert!(
+            function["Properties"]["Environment"]["Variables"]
+                .get("HOOKCATCH_ROUTE")
+                .is_some(),
+            "{id}"
+        );
+        let permitted = permissions.iter().any(|(_, p)| {
+            let mut names = Vec::new();
+            strings(&p["Properties"]["FunctionName"], &mut names);
+            names.iter().any(|n| n == id)
+                && p["Properties"]["Action"] == "lambda:InvokeFunction"
+                && p["Properties"]["InvokedViaFunctionUrl"] == true
+        });
+        assert!(
+            permitted,
+            "{id}: Function URLs need lambda:InvokeFunction via the URL"
+        );
+        let outputs = template["Outputs"].as_mapping().unwrap();
+        let has_output = outputs.values().any(|o| {
+            let mut values = Vec::new();
+            strings(&o["Value"], &mut values);
+            values.iter().any(|v| v == &format!("{id}Url.FunctionUrl"))
+        });
+        assert!(
+            has_output,
+            "{id}: its URL is in Outputs, to paste into the provider"
+        );
+    }
+    assert!(routes >= 1);
+}
+
+#[test]
+fn consumer_reports_partial_batch_failures_and_queue_outlasts_it() {
+    let template = template();
+    let (_, consumer) = resources(&template, "AWS::Serverless::Function")
+        .into_iter()
+        .find(|(_, f)| f["Metadata"]["BuildProperties"]["Binary"] == "consumer")
+        .unwrap();
+    let event = consumer["Properties"]["Events"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|e| e["Type"] == "SQS")
+        .expect("an SQS event source");
+    let types: Vec<&str> = event["Properties"]["FunctionResponseTypes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(
+        types,
+        ["ReportBatchItemFailures"],
+        "without it a failed batch deletes messages"
+    );
+    assert!(
+        event["Properties"]["ScalingConfig"]
+            .get("MaximumConcurrency")
+            .is_some()
+    );
+
+    let queue = &template["Resources"]["EventsQueue"]["Properties"];
+    let timeout = number(&consumer["Properties"]["Timeout"]);
+    assert!(number(&queue["VisibilityTimeout"]) >= 6 * timeout);
+    assert!(queue["RedrivePolicy"].get("deadLetterTargetArn").is_some());
+}
+
+#[test]
+fn policies_are_least_privilege() {
+    let template = template();
+    for (id, function) in resources(&template, "AWS::Serverless::Function") {
+        let mut texts = Vec::new();
+        strings(&function["Properties"]["Policies"], &mut texts);
+        for text in &texts {
+            let is_action = text.contains(':') && !text.starts_with("arn:") && !text.contains("${");
+            assert!(
+                !(is_action && text.contains('*')),
+                "{id}: wildcard action {text}"
+            );
+            assert_ne!(text, "*", "{id}: wildcard resource");
+        }
+        assert!(
+            !texts.iter().any(|t| t.contains("FullAccess")),
+            "{id}: managed full-access policy"
+        );
+    }
+}
+
+#[test]
+fn secrets_are_only_ssm_references() {
+    let template = template();
+    for (id, function) in resources(&template, "AWS::Serverless::Function") {
+        let mut values = Vec::new();
+        strings(&function["Properties"]["Environment"], &mut values);
+        for value in values.iter().filter(|v| v.trim_start().starts_with('{')) {
+            // `${Param}` placeholders stand for SSM parameter names in the `ssm:` prefix.
+            let route: serde_json::Value = serde_json::from_str(value)
+                .unwrap_or_else(|e| panic!("{id}: HOOKCATCH_ROUTE is not JSON ({e}): {value}"));
+            for secret in route["secrets"].as_array().into_iter().flatten() {
+                let secret = secret.as_str().unwrap();
+                assert!(
+                    secret.starts_with("ssm:"),
+                    "{id}: plain secret in the template"
+                );
+            }
+        }
+    }
+}
