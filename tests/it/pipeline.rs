@@ -101,26 +101,38 @@ async fn duplicate_delivery_writes_one_event_item() {
     let stack = Stack::create(3).await;
     let secret = stack.put_secret("k").await;
     let ingestor = stack.ingestor(&orders_route(&secret)).await;
+    let consumer = stack.consumer().await;
     let body = r#"{"order":{"id":"7","updated_at":1}}"#;
-    for _ in 0..3 {
-        let response =
-            hookcatch_ingest::handle(&ingestor, order_request("same-delivery", "k", body))
-                .await
-                .unwrap();
+    let first = hookcatch_ingest::handle(&ingestor, order_request("same-delivery", "k", body))
+        .await
+        .unwrap();
+    let first_id = reply_json(&first)["id"].as_str().unwrap().to_owned();
+    assert_eq!(stack.consume_once(&consumer).await, (1, vec![]));
+
+    // Two retries of the same delivery, processed together: acknowledged, never a second write.
+    for _ in 0..2 {
+        let retry = hookcatch_ingest::handle(&ingestor, order_request("same-delivery", "k", body))
+            .await
+            .unwrap();
         assert_eq!(
-            response.status(),
+            retry.status(),
             200,
             "a retry is acknowledged like the first delivery"
         );
     }
-    let consumer = stack.consumer().await;
     let mut processed = 0;
-    while processed < 3 {
+    while processed < 2 {
         let (received, failed) = stack.consume_once(&consumer).await;
         assert!(failed.is_empty());
         processed += received;
     }
-    assert_eq!(stack.event_items("orders").await.len(), 1);
+    let items = stack.event_items("orders").await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0]["id"].as_s().unwrap(),
+        &first_id,
+        "the first delivery's event is kept, not overwritten by a retry"
+    );
 }
 
 #[tokio::test]
