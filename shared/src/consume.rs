@@ -57,6 +57,14 @@ pub enum Processed {
     Duplicate,
 }
 
+/// A message that failed, and why.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub id: String,
+    pub error: String,
+    pub retryable: bool,
+}
+
 /// One message handed to [`Consumer::process_batch`].
 #[derive(Debug, Clone)]
 pub struct Message {
@@ -98,6 +106,15 @@ impl Consumer {
 
     /// Processes a batch concurrently; returns the ids of the messages that failed (to be retried).
     pub async fn process_batch(&self, messages: Vec<Message>) -> Vec<String> {
+        self.process_batch_detailed(messages)
+            .await
+            .into_iter()
+            .map(|failure| failure.id)
+            .collect()
+    }
+
+    /// Like [`Consumer::process_batch`], with each failure's reason and whether a retry can help.
+    pub async fn process_batch_detailed(&self, messages: Vec<Message>) -> Vec<Failure> {
         let results = futures::stream::iter(messages)
             .map(|message| async move {
                 let span = tracing::info_span!("message", message_id = %message.id);
@@ -113,8 +130,13 @@ impl Consumer {
             .filter_map(|(id, result)| match result {
                 Ok(_) => None,
                 Err(error) => {
-                    tracing::error!(message_id = %id, %error, retryable = error.is_retryable(), "message failed");
-                    Some(id)
+                    let retryable = error.is_retryable();
+                    tracing::error!(message_id = %id, %error, retryable, "message failed");
+                    Some(Failure {
+                        id,
+                        error: error.to_string(),
+                        retryable,
+                    })
                 }
             })
             .collect()

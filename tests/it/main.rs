@@ -7,6 +7,7 @@
 
 mod bootstrap;
 mod event_samples;
+mod local;
 mod pipeline;
 mod support;
 mod template;

@@ -1,0 +1,187 @@
+//! `hookcatch.toml`: the routes (same keys as a route Lambda's `HOOKCATCH_ROUTE`) and local settings.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use hookcatch::RouteSettings;
+use hookcatch::config::RouteConfig;
+use hookcatch::secrets::SecretRef;
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeConfig {
+    #[serde(default = "default_addr")]
+    pub addr: SocketAddr,
+    #[serde(default = "default_data")]
+    pub data: PathBuf,
+    /// Trust `X-Forwarded-For`/`-Proto`/`-Host` (only behind your own TLS-terminating proxy).
+    #[serde(default)]
+    pub trust_forwarded: bool,
+    /// Deliveries of an event to the consumer before it is dead-lettered.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Days an event is kept; 0 keeps events forever.
+    #[serde(default = "default_retention")]
+    pub event_retention_days: u32,
+    /// Messages processed at once by the worker.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+fn default_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 3000))
+}
+fn default_data() -> PathBuf {
+    PathBuf::from(".hookcatch")
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_retention() -> u32 {
+    30
+}
+fn default_concurrency() -> usize {
+    16
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            addr: default_addr(),
+            data: default_data(),
+            trust_forwarded: false,
+            max_attempts: default_max_attempts(),
+            event_retention_days: default_retention(),
+            concurrency: default_concurrency(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    #[serde(default)]
+    pub serve: ServeConfig,
+    pub routes: Vec<RouteConfig>,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text, &shown)
+    }
+
+    pub fn parse(text: &str, shown: &str) -> Result<ConfigFile, ConfigFileError> {
+        let config: ConfigFile = toml::from_str(text).map_err(|e| ConfigFileError::Parse {
+            path: shown.to_owned(),
+            message: e.to_string(),
+        })?;
+        let mut names = HashSet::new();
+        for route in &config.routes {
+            route.validate().map_err(|e| ConfigFileError::Invalid {
+                path: shown.to_owned(),
+                message: e.to_string(),
+            })?;
+            if !names.insert(route.name.as_str()) {
+                return Err(ConfigFileError::Invalid {
+                    path: shown.to_owned(),
+                    message: format!("route `{}` is defined twice", route.name),
+                });
+            }
+        }
+        if config.routes.is_empty() {
+            return Err(ConfigFileError::Invalid {
+                path: shown.to_owned(),
+                message: "no [[routes]] defined".into(),
+            });
+        }
+        Ok(config)
+    }
+
+    pub fn route(&self, name: &str) -> Option<&RouteConfig> {
+        self.routes.iter().find(|r| r.name == name)
+    }
+
+    /// Resolves every route's secrets once (SSM only when a route references it).
+    pub async fn resolve(&self) -> Result<Vec<RouteSettings>, String> {
+        let needs_ssm = self
+            .routes
+            .iter()
+            .any(|r| r.secrets.iter().any(|s| matches!(s, SecretRef::Ssm(_))));
+        let ssm = if needs_ssm {
+            let sdk = hookcatch::aws::sdk_config(std::time::Duration::from_secs(10)).await;
+            Some(hookcatch::aws::SsmParameters::new(
+                aws_sdk_ssm::Client::new(&sdk),
+            ))
+        } else {
+            None
+        };
+        let env = |name: &str| std::env::var(name).ok();
+        let mut resolved = Vec::with_capacity(self.routes.len());
+        for route in &self.routes {
+            let secrets = hookcatch::secrets::resolve(
+                &route.secrets,
+                &env,
+                ssm.as_ref()
+                    .map(|s| s as &dyn hookcatch::secrets::ParameterStore),
+            )
+            .await
+            .map_err(|e| format!("route `{}`: {e}", route.name))?;
+            resolved.push(RouteSettings {
+                config: route.clone(),
+                secrets,
+            });
+        }
+        Ok(resolved)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../hookcatch.toml");
+        let config = ConfigFile::load(&path).unwrap();
+        assert!(config.route("catch-raw").is_some());
+    }
+
+    #[test]
+    fn mistakes_are_reported_with_the_file() {
+        let twice = "[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\n[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\n";
+        let error = ConfigFile::parse(twice, "x.toml").unwrap_err().to_string();
+        assert!(
+            error.contains("x.toml") && error.contains("twice"),
+            "{error}"
+        );
+        let typo = "[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\nsecret = [\"s\"]\n";
+        assert!(
+            ConfigFile::parse(typo, "x.toml")
+                .unwrap_err()
+                .to_string()
+                .contains("secret")
+        );
+        let unknown_provider = "[[routes]]\nname = \"a\"\nprovider = \"nope\"\n";
+        assert!(ConfigFile::parse(unknown_provider, "x.toml").is_err());
+    }
+}

@@ -1,0 +1,7 @@
+//! The `hookcatch` binary's pieces: the local store, `serve`, `send`, and the inspection commands.
+
+pub mod config;
+pub mod inspect;
+pub mod send;
+pub mod serve;
+pub mod store;

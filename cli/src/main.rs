@@ -1,0 +1,355 @@
+//! `hookcatch`: run every route and the consumer on one machine, and inspect or drive a deployment.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use hookcatch::clock::{Clock, SystemClock};
+use hookcatch_cli::config::ConfigFile;
+use hookcatch_cli::inspect::{self, EventView};
+use hookcatch_cli::store::LocalStore;
+use hookcatch_cli::{send, serve};
+
+#[derive(Parser)]
+#[command(
+    name = "hookcatch",
+    version,
+    about = "Receive, verify, queue and store inbound webhooks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every configured route at /hooks/{route} and the consumer, on an embedded durable store.
+    Serve {
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+        /// Address to listen on (overrides [serve].addr).
+        #[arg(long)]
+        addr: Option<std::net::SocketAddr>,
+        /// Directory of the local store (overrides [serve].data).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Send a route's sample event, signed like its provider would, to `serve` or a Function URL.
+    Send {
+        #[arg(long)]
+        route: String,
+        /// A Function URL event (payload v2.0) to send; default: the route's sample in events/.
+        #[arg(long)]
+        event: Option<PathBuf>,
+        /// Where to send it; default: this machine's `serve` at /hooks/{route}.
+        #[arg(long)]
+        to: Option<String>,
+        /// Print a freshly signed Function URL event (for `sam local invoke -e`) instead of sending.
+        #[arg(long)]
+        print_event: bool,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+    },
+    /// List or show received events.
+    #[command(subcommand)]
+    Events(EventsCommand),
+    /// List or get stored records.
+    #[command(subcommand)]
+    Records(RecordsCommand),
+    /// Re-queue dead-lettered events so the consumer tries them again.
+    Replay {
+        /// Queue sequence numbers to re-queue (see `events list --json`); default: every dead event.
+        seqs: Vec<i64>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Args, Clone)]
+struct StoreArgs {
+    /// Directory of the local store.
+    #[arg(long, default_value = ".hookcatch")]
+    data: PathBuf,
+}
+
+#[derive(Args, Clone)]
+struct OutputArgs {
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    List {
+        #[arg(long)]
+        route: Option<String>,
+        /// Only events received since this RFC 3339 time or duration back (15m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    Show {
+        /// The event id (returned to the sender as `id`).
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordsCommand {
+    List {
+        #[arg(long)]
+        route: Option<String>,
+        #[arg(long = "type")]
+        record_type: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    Get {
+        #[arg(long)]
+        route: String,
+        #[arg(long = "type")]
+        record_type: String,
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open(store: &StoreArgs) -> Result<LocalStore, String> {
+    if !store.data.join("hookcatch.db").is_file() {
+        return Err(format!(
+            "no local store in {} (start `hookcatch serve` first, or pass --data)",
+            store.data.display()
+        ));
+    }
+    LocalStore::open(&store.data).map_err(|e| e.to_string())
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Serve { config, addr, data } => {
+            let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
+            let mut settings = file.serve.clone();
+            settings.addr = addr.unwrap_or(settings.addr);
+            settings.data = data.unwrap_or(settings.data);
+            let running = serve::start(&file, &settings).await?;
+            println!("hookcatch serve: http://{}/hooks/{{route}}", running.addr);
+            for route in &file.routes {
+                println!(
+                    "  {:<24} http://{}/hooks/{}",
+                    route.name, running.addr, route.name
+                );
+            }
+            let shutdown = running.shutdown_handle();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                eprintln!("shutting down: finishing in-flight requests and the current batch");
+                let _ = shutdown.send(true);
+            });
+            running.wait().await
+        }
+        Command::Send {
+            route,
+            event,
+            to,
+            print_event,
+            config,
+        } => {
+            let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
+            let route_config = file
+                .route(&route)
+                .ok_or_else(|| format!("no route `{route}` in {}", config.display()))?;
+            let events_dir = config
+                .parent()
+                .unwrap_or(std::path::Path::new("."))
+                .join("events");
+            let sample = event.unwrap_or_else(|| {
+                send::default_sample(&events_dir, route_config.provider.as_str())
+            });
+            let mut request = send::request_from_event(&sample)?;
+            let settings = file
+                .resolve()
+                .await?
+                .into_iter()
+                .find(|s| s.config.name == route)
+                .ok_or_else(|| format!("route `{route}` vanished while resolving secrets"))?;
+            send::sign(&settings, &mut request)?;
+            if print_event {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&send::function_url_event(&request))
+                        .unwrap_or_default()
+                );
+                return Ok(());
+            }
+            let url = to.unwrap_or_else(|| format!("http://{}/hooks/{route}", file.serve.addr));
+            let (status, body) = send::send(&request, &url).await?;
+            println!("{status} {body}");
+            if (200..300).contains(&status) {
+                Ok(())
+            } else {
+                Err(format!("{url} answered {status}"))
+            }
+        }
+        Command::Events(EventsCommand::List {
+            route,
+            since,
+            limit,
+            output,
+            store,
+        }) => {
+            let store = open(&store)?;
+            let since_ms = since
+                .map(|s| inspect::parse_since(&s, SystemClock.now_ms()))
+                .transpose()?;
+            let mut views: Vec<EventView> = store
+                .queue_entries()
+                .await
+                .map_err(|e| e.to_string())?
+                .iter()
+                .filter_map(EventView::from_queue)
+                .collect();
+            views.extend(
+                store
+                    .list_events(route.clone(), since_ms, limit)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .into_iter()
+                    .map(EventView::from_stored),
+            );
+            views.retain(|v| {
+                route.as_ref().is_none_or(|r| &v.route == r)
+                    && since_ms.is_none_or(|s| v.received_at_ms >= s)
+            });
+            views.sort_by_key(|v| std::cmp::Reverse(v.received_at_ms));
+            views.truncate(limit);
+            if output.json {
+                for view in &views {
+                    println!("{}", view.to_json());
+                }
+            } else {
+                println!("{}", inspect::events_table(&views));
+            }
+            Ok(())
+        }
+        Command::Events(EventsCommand::Show { id, store }) => {
+            let store = open(&store)?;
+            let view = match store
+                .find_event_by_id(id.clone())
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                Some(event) => EventView::from_stored(event),
+                None => store
+                    .queue_entries()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .iter()
+                    .filter_map(EventView::from_queue)
+                    .find(|v| v.id == id)
+                    .ok_or_else(|| format!("no event with id {id}"))?,
+            };
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&view.to_json()).unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Records(RecordsCommand::List {
+            route,
+            record_type,
+            limit,
+            output,
+            store,
+        }) => {
+            let records = open(&store)?
+                .list_records(route, record_type, limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            if output.json {
+                for record in &records {
+                    println!("{}", inspect::record_json(record));
+                }
+            } else {
+                println!("{}", inspect::records_table(&records));
+            }
+            Ok(())
+        }
+        Command::Records(RecordsCommand::Get {
+            route,
+            record_type,
+            id,
+            store,
+        }) => {
+            use hookcatch::ports::EventStore;
+            let record = open(&store)?
+                .get_record(&route, &record_type, &id)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no {record_type} record {id} on route {route}"))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&inspect::record_json(&record)).unwrap_or_default()
+            );
+            Ok(())
+        }
+        Command::Replay { seqs, store } => {
+            let store = open(&store)?;
+            let chosen = (!seqs.is_empty()).then_some(seqs);
+            let count = store
+                .requeue(chosen, SystemClock.now_ms())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("re-queued {count} event(s); a running `hookcatch serve` processes them now");
+            Ok(())
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => return interrupt.await.unwrap_or_default(),
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    interrupt.await.unwrap_or_default();
+}

@@ -1,0 +1,253 @@
+//! `hookcatch serve`: every route at `/hooks/{route}` through the same ingest core as the route
+//! Lambdas, and a worker running the same consume core as the consumer Lambda, on the local store.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{Request, Response, StatusCode};
+use axum::routing::{any, get};
+use hookcatch::clock::{Clock, SystemClock};
+use hookcatch::consume::Message;
+use hookcatch::{Consumer, InboundRequest, Ingestor, Reply};
+use tokio::sync::watch;
+
+use crate::config::{ConfigFile, ServeConfig};
+use crate::store::LocalStore;
+
+/// How long a claimed event may take before another delivery is attempted.
+const LEASE_MS: i64 = 60_000;
+const MAX_BACKOFF_MS: i64 = 5 * 60_000;
+
+struct App {
+    routes: HashMap<String, Ingestor>,
+    trust_forwarded: bool,
+}
+
+/// Starts serving; returns the bound address and a handle that resolves when the server stopped.
+pub struct Running {
+    pub addr: SocketAddr,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests and the worker's current batch.
+    pub async fn stop(self) -> Result<(), String> {
+        let _ = self.shutdown.send(true);
+        self.server.await.map_err(|e| e.to_string())?
+    }
+
+    /// Waits until the server ends (after a shutdown signal).
+    pub async fn wait(self) -> Result<(), String> {
+        self.server.await.map_err(|e| e.to_string())?
+    }
+
+    pub fn shutdown_handle(&self) -> watch::Sender<bool> {
+        self.shutdown.clone()
+    }
+}
+
+pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, String> {
+    let settings = config.resolve().await?;
+    let store = LocalStore::open(&serve.data).map_err(|e| e.to_string())?;
+    let recovered = store.recover_leases().await.map_err(|e| e.to_string())?;
+    if recovered > 0 {
+        tracing::warn!(
+            recovered,
+            "events claimed by a previous run that did not finish are due again"
+        );
+    }
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let routes = settings
+        .iter()
+        .map(|route| {
+            let ingestor = Ingestor::new(
+                route,
+                Arc::new(store.clone()),
+                None,
+                clock.clone(),
+                Duration::from_secs(10),
+            );
+            (route.config.name.clone(), ingestor)
+        })
+        .collect();
+    let consumer = Arc::new(Consumer::new(
+        Arc::new(store.clone()),
+        None,
+        clock.clone(),
+        serve.event_retention_days,
+        serve.concurrency,
+    ));
+    let app = Arc::new(App {
+        routes,
+        trust_forwarded: serve.trust_forwarded,
+    });
+    let router = Router::new()
+        .route(
+            "/healthz",
+            get(|| async { ([("content-type", "application/json")], r#"{"status":"ok"}"#) }),
+        )
+        .route("/hooks/{route}", any(hook))
+        .route("/hooks/{route}/{*rest}", any(hook_with_path))
+        .fallback(|| async { reply(Reply::error(404, "unknown_route")) })
+        .with_state(app);
+
+    let listener = tokio::net::TcpListener::bind(serve.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", serve.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (shutdown, stopped) = watch::channel(false);
+    let worker = tokio::spawn(run_worker(store, consumer, serve.clone(), stopped.clone()));
+    let mut server_stopped = stopped.clone();
+    let server = tokio::spawn(async move {
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = server_stopped.wait_for(|stop| *stop).await;
+        })
+        .await
+        .map_err(|e| e.to_string());
+        // Requests are finished; let the worker finish its batch.
+        let _ = worker.await;
+        result
+    });
+    tracing::info!(%addr, "hookcatch serve listening");
+    Ok(Running {
+        addr,
+        shutdown,
+        server,
+    })
+}
+
+async fn hook(
+    State(app): State<Arc<App>>,
+    Path(route): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response<Body> {
+    handle(app, route, String::from("/"), peer, request).await
+}
+
+async fn hook_with_path(
+    State(app): State<Arc<App>>,
+    Path((route, rest)): Path<(String, String)>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response<Body> {
+    handle(app, route, format!("/{rest}"), peer, request).await
+}
+
+async fn handle(
+    app: Arc<App>,
+    route: String,
+    path: String,
+    peer: SocketAddr,
+    request: Request<Body>,
+) -> Response<Body> {
+    let Some(ingestor) = app.routes.get(&route) else {
+        return reply(Reply::error(404, "unknown_route"));
+    };
+    let (parts, body) = request.into_parts();
+    let limit = ingestor.route().max_body_bytes();
+    let Ok(bytes) = axum::body::to_bytes(body, limit + 1).await else {
+        // Over the limit (or the connection broke mid-body): nothing was accepted.
+        return reply(Reply::error(413, "payload_too_large"));
+    };
+    let forwarded_for = app
+        .trust_forwarded
+        .then(|| parts.headers.get("x-forwarded-for"))
+        .flatten()
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_owned());
+    let source_ip = forwarded_for.unwrap_or_else(|| peer.ip().to_string());
+    let mut inbound = InboundRequest::from_http(&parts, bytes, Some(source_ip));
+    inbound.path = path;
+    reply(ingestor.handle(inbound).await)
+}
+
+fn reply(reply: Reply) -> Response<Body> {
+    let mut builder = Response::builder().status(reply.status);
+    for (name, value) in &reply.headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(Body::from(reply.body)).unwrap_or_else(|_| {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        response
+    })
+}
+
+/// Claims due events, runs them through the consume core, and acknowledges, retries with growing
+/// delay, or dead-letters each one.
+async fn run_worker(
+    store: LocalStore,
+    consumer: Arc<Consumer>,
+    serve: ServeConfig,
+    mut stop: watch::Receiver<bool>,
+) {
+    let clock = SystemClock;
+    while !*stop.borrow() {
+        let claimed = match store
+            .claim(serve.concurrency, clock.now_ms(), LEASE_MS)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::error!(%error, "claiming events failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if claimed.is_empty() {
+            tokio::select! {
+                _ = store.enqueued() => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let messages = claimed
+            .iter()
+            .map(|c| Message {
+                id: c.seq.to_string(),
+                body: c.message.clone(),
+            })
+            .collect();
+        let failures = consumer.process_batch_detailed(messages).await;
+        for entry in claimed {
+            let outcome = match failures.iter().find(|f| f.id == entry.seq.to_string()) {
+                None => store.ack(entry.seq).await,
+                Some(failure) => {
+                    let dead = !failure.retryable || entry.attempts >= serve.max_attempts;
+                    let backoff = (1000i64 << entry.attempts.min(20)).min(MAX_BACKOFF_MS);
+                    if dead {
+                        tracing::error!(
+                            seq = entry.seq,
+                            attempts = entry.attempts,
+                            "event dead-lettered; `hookcatch replay` re-queues it"
+                        );
+                    }
+                    store
+                        .retry(
+                            entry.seq,
+                            failure.error.clone(),
+                            clock.now_ms() + backoff,
+                            dead,
+                        )
+                        .await
+                }
+            };
+            if let Err(error) = outcome {
+                tracing::error!(seq = entry.seq, %error, "recording the outcome failed; the event will be delivered again");
+            }
+        }
+    }
+}

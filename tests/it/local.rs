@@ -1,0 +1,295 @@
+//! `hookcatch serve` on an ephemeral port: samples sent with `send` become events and records, bad
+//! credentials store nothing, and a SIGKILL under load loses no acknowledged event.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hookcatch::ports::EventStore;
+use hookcatch_cli::config::ConfigFile;
+use hookcatch_cli::send;
+use hookcatch_cli::store::LocalStore;
+
+use crate::support::{repo_root, unique};
+
+const KEY: &str = "dev-test-orders-key";
+
+fn config(data: &Path) -> String {
+    format!(
+        r#"
+[serve]
+addr = "127.0.0.1:0"
+data = "{}"
+max_attempts = 3
+
+[[routes]]
+name = "catch-raw"
+provider = "catch-raw"
+
+[[routes]]
+name = "orders"
+provider = "catch-raw"
+auth = {{ kind = "api_key", query = "zapikey", header = "x-api-key" }}
+secrets = ["{KEY}"]
+dedup = "header:x-delivery-id"
+record = {{ type = "order", id = "/order/id", version = "/order/updated_at", data = "/order" }}
+"#,
+        data.display()
+    )
+}
+
+fn temp_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(unique("hookcatch-local"));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn wait_until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn samples_sent_with_send_become_events_and_records() {
+    let dir = temp_dir();
+    let file = ConfigFile::parse(&config(&dir.join("data")), "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.addr);
+    let settings = file.resolve().await.unwrap();
+
+    let samples = [
+        "catch-raw-json.json",
+        "catch-raw-form-base64.json",
+        "catch-raw-multipart-base64.json",
+    ];
+    for route in &settings {
+        for sample in samples {
+            let mut request =
+                send::request_from_event(&repo_root().join("events").join(sample)).unwrap();
+            send::sign(route, &mut request).unwrap();
+            let url = format!("{base}/hooks/{}", route.config.name);
+            let (status, body) = send::send(&request, &url).await.unwrap();
+            assert_eq!(status, 200, "{} {sample}: {body}", route.config.name);
+        }
+    }
+    // Unsigned (no key) and wrongly signed requests to the protected route: refused, nothing stored.
+    let mut unsigned =
+        send::request_from_event(&repo_root().join("events/catch-raw-json.json")).unwrap();
+    assert_eq!(
+        send::send(&unsigned, &format!("{base}/hooks/orders"))
+            .await
+            .unwrap()
+            .0,
+        401
+    );
+    unsigned.raw_query = "zapikey=wrong".into();
+    assert_eq!(
+        send::send(&unsigned, &format!("{base}/hooks/orders"))
+            .await
+            .unwrap()
+            .0,
+        401
+    );
+    assert_eq!(
+        send::send(&unsigned, &format!("{base}/hooks/missing"))
+            .await
+            .unwrap()
+            .0,
+        404
+    );
+
+    let store = LocalStore::open(&dir.join("data")).unwrap();
+    wait_until("every accepted sample to be stored", || async {
+        store.list_events(None, None, 100).await.unwrap().len() == 2 * samples.len()
+    })
+    .await;
+    assert!(
+        store.queue_entries().await.unwrap().is_empty(),
+        "nothing left queued, nothing refused was queued"
+    );
+    let record = store
+        .get_record("orders", "order", "1001")
+        .await
+        .unwrap()
+        .expect("order record");
+    assert_eq!(record.data["total"], "42.50");
+    let events = store
+        .list_events(Some("orders".into()), None, 100)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.headers.iter().all(|(_, v)| !v.contains(KEY)) && !e.query.contains(KEY)),
+        "the key is never stored"
+    );
+    let multipart = store
+        .list_events(Some("catch-raw".into()), None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .find_map(|e| e.parts)
+        .expect("multipart parts");
+    assert_eq!(multipart[1]["file_name"], "report.csv");
+
+    let health = send::send(
+        &hookcatch::InboundRequest {
+            method: "GET".into(),
+            ..unsigned
+        },
+        &format!("{base}/healthz"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(health.0, 200);
+    running.stop().await.unwrap();
+}
+
+fn hookcatch_binary() -> PathBuf {
+    // target/debug/deps/it-<hash> → target/debug/hookcatch
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("hookcatch");
+    assert!(path.is_file(), "{} not built", path.display());
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn spawn_serve(config_path: &Path, port: u16) -> tokio::process::Child {
+    tokio::process::Command::new(hookcatch_binary())
+        .arg("serve")
+        .arg("--config")
+        .arg(config_path)
+        .arg("--addr")
+        .arg(format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_healthy(port: u16) {
+    let probe = hookcatch::InboundRequest {
+        method: "GET".into(),
+        path: "/".into(),
+        raw_query: String::new(),
+        headers: vec![],
+        body: bytes::Bytes::new(),
+        source_ip: None,
+    };
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    wait_until("serve to be healthy", || async {
+        send::send(&probe, &url).await.is_ok_and(|r| r.0 == 200)
+    })
+    .await;
+}
+
+fn order(delivery: usize, version: usize) -> hookcatch::InboundRequest {
+    hookcatch::InboundRequest {
+        method: "POST".into(),
+        path: "/".into(),
+        raw_query: String::new(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("x-api-key".into(), KEY.into()),
+            ("x-delivery-id".into(), format!("d-{delivery}")),
+        ],
+        body: format!(r#"{{"order":{{"id":"{delivery}","updated_at":{version}}}}}"#).into(),
+        source_ip: None,
+    }
+}
+
+#[tokio::test]
+async fn sigkill_under_load_loses_no_acknowledged_event() {
+    let dir = temp_dir();
+    let config_path = dir.join("hookcatch.toml");
+    std::fs::write(&config_path, config(&dir.join("data"))).unwrap();
+    let port = free_port();
+    let mut server = spawn_serve(&config_path, port);
+    wait_healthy(port).await;
+
+    // 600 requests for 400 deliveries (every third one is a retry of an earlier delivery), 32 at a
+    // time; the server is killed with SIGKILL once 150 have been acknowledged.
+    let acknowledged = Arc::new(Mutex::new(HashSet::new()));
+    let url = format!("http://127.0.0.1:{port}/hooks/orders");
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let senders: Vec<_> = (0..32)
+        .map(|_| {
+            let (acknowledged, url, next) = (acknowledged.clone(), url.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    if i >= 600 {
+                        break;
+                    }
+                    let delivery = if i % 3 == 2 { i / 3 } else { i };
+                    if let Ok((200, _)) = send::send(&order(delivery, i), &url).await {
+                        acknowledged.lock().unwrap().insert(delivery);
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_until("150 acknowledgements", || async {
+        acknowledged.lock().unwrap().len() >= 150
+    })
+    .await;
+    server.start_kill().unwrap();
+    server.wait().await.unwrap();
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    let acked: HashSet<usize> = acknowledged.lock().unwrap().clone();
+    assert!(acked.len() >= 150);
+
+    // Restart on the same data directory: everything acknowledged is processed, exactly once.
+    let _restarted = spawn_serve(&config_path, port);
+    wait_healthy(port).await;
+    let store = LocalStore::open(&dir.join("data")).unwrap();
+    wait_until("the queue to drain after the restart", || async {
+        store.queue_entries().await.unwrap().is_empty()
+    })
+    .await;
+    let stored = store
+        .list_events(Some("orders".into()), None, 10_000)
+        .await
+        .unwrap();
+    let stored_keys: HashSet<String> = stored.iter().map(|e| e.dedup_key.clone()).collect();
+    assert_eq!(stored_keys.len(), stored.len(), "one event per delivery id");
+    for delivery in &acked {
+        assert!(
+            stored_keys.contains(&format!("d-{delivery}")),
+            "acknowledged delivery d-{delivery} was lost"
+        );
+        let record = store
+            .get_record("orders", "order", &delivery.to_string())
+            .await
+            .unwrap();
+        assert!(
+            record.is_some(),
+            "acknowledged delivery d-{delivery} had no effect"
+        );
+    }
+    eprintln!(
+        "acknowledged {} deliveries before SIGKILL; stored {} (some unacknowledged ones got in before the kill)",
+        acked.len(),
+        stored.len()
+    );
+}
