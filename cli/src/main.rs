@@ -84,6 +84,9 @@ enum EventsCommand {
     List {
         #[arg(long)]
         route: Option<String>,
+        /// Only events of this type (the route's `event_type`).
+        #[arg(long = "type")]
+        event_type: Option<String>,
         /// Only events received since this RFC 3339 time or duration back (15m, 2h, 7d).
         #[arg(long)]
         since: Option<String>,
@@ -223,6 +226,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Events(EventsCommand::List {
             route,
+            event_type,
             since,
             limit,
             output,
@@ -249,6 +253,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             views.retain(|v| {
                 route.as_ref().is_none_or(|r| &v.route == r)
+                    && event_type
+                        .as_ref()
+                        .is_none_or(|t| v.event_type.as_ref() == Some(t))
                     && since_ms.is_none_or(|s| v.received_at_ms >= s)
             });
             views.sort_by_key(|v| std::cmp::Reverse(v.received_at_ms));
