@@ -1,5 +1,6 @@
 //! The `hookcatch` binary's pieces: the local store, `serve`, `send`, and the inspection commands.
 
+pub mod aws;
 pub mod config;
 pub mod inspect;
 pub mod send;

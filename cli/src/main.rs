@@ -56,10 +56,16 @@ enum Command {
     /// List or get stored records.
     #[command(subcommand)]
     Records(RecordsCommand),
-    /// Re-queue dead-lettered events so the consumer tries them again.
+    /// Re-queue dead-lettered events so the consumer tries them again (--aws: redrive the SQS DLQ).
     Replay {
         /// Queue sequence numbers to re-queue (see `events list --json`); default: every dead event.
         seqs: Vec<i64>,
+        /// With --aws: the dead-letter queue (stack output DeadLetterQueueUrl).
+        #[arg(long, env = "HOOKCATCH_DLQ_URL")]
+        dlq_url: Option<String>,
+        /// With --aws: the events queue (stack output EventsQueueUrl).
+        #[arg(long, env = "HOOKCATCH_QUEUE_URL")]
+        queue_url: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -70,6 +76,12 @@ struct StoreArgs {
     /// Directory of the local store.
     #[arg(long, default_value = ".hookcatch")]
     data: PathBuf,
+    /// Read the deployed stack (DynamoDB table, SQS queues) instead of the local store.
+    #[arg(long)]
+    aws: bool,
+    /// The deployed DynamoDB table (stack output EventsTableName).
+    #[arg(long, env = "HOOKCATCH_TABLE")]
+    table: Option<String>,
 }
 
 #[derive(Args, Clone)]
@@ -232,25 +244,33 @@ async fn run(cli: Cli) -> Result<(), String> {
             output,
             store,
         }) => {
-            let store = open(&store)?;
             let since_ms = since
                 .map(|s| inspect::parse_since(&s, SystemClock.now_ms()))
                 .transpose()?;
-            let mut views: Vec<EventView> = store
-                .queue_entries()
-                .await
-                .map_err(|e| e.to_string())?
-                .iter()
-                .filter_map(EventView::from_queue)
-                .collect();
-            views.extend(
-                store
-                    .list_events(route.clone(), since_ms, limit)
+            let mut views: Vec<EventView> = match Source::open(&store).await? {
+                Source::Local(local) => {
+                    let mut views: Vec<EventView> = local
+                        .queue_entries()
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .iter()
+                        .filter_map(EventView::from_queue)
+                        .collect();
+                    let stored = local
+                        .list_events(route.clone(), since_ms, limit)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    views.extend(stored.into_iter().map(EventView::from_stored));
+                    views
+                }
+                Source::Aws(table) => table
+                    .scan_events(route.as_deref(), None)
                     .await
                     .map_err(|e| e.to_string())?
                     .into_iter()
-                    .map(EventView::from_stored),
-            );
+                    .map(EventView::from_stored)
+                    .collect(),
+            };
             views.retain(|v| {
                 route.as_ref().is_none_or(|r| &v.route == r)
                     && event_type
@@ -270,22 +290,32 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Events(EventsCommand::Show { id, store }) => {
-            let store = open(&store)?;
-            let view = match store
-                .find_event_by_id(id.clone())
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                Some(event) => EventView::from_stored(event),
-                None => store
-                    .queue_entries()
+            let found = match Source::open(&store).await? {
+                Source::Local(local) => {
+                    match local
+                        .find_event_by_id(id.clone())
+                        .await
+                        .map_err(|e| e.to_string())?
+                    {
+                        Some(event) => Some(EventView::from_stored(event)),
+                        None => local
+                            .queue_entries()
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .iter()
+                            .filter_map(EventView::from_queue)
+                            .find(|v| v.id == id),
+                    }
+                }
+                Source::Aws(table) => table
+                    .scan_events(None, Some(&id))
                     .await
                     .map_err(|e| e.to_string())?
-                    .iter()
-                    .filter_map(EventView::from_queue)
-                    .find(|v| v.id == id)
-                    .ok_or_else(|| format!("no event with id {id}"))?,
+                    .into_iter()
+                    .next()
+                    .map(EventView::from_stored),
             };
+            let view = found.ok_or_else(|| format!("no event with id {id}"))?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&view.to_json()).unwrap_or_default()
@@ -299,10 +329,16 @@ async fn run(cli: Cli) -> Result<(), String> {
             output,
             store,
         }) => {
-            let records = open(&store)?
-                .list_records(route, record_type, limit)
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut records = match Source::open(&store).await? {
+                Source::Local(local) => local.list_records(route, record_type, limit).await,
+                Source::Aws(table) => {
+                    table
+                        .scan_records(route.as_deref(), record_type.as_deref())
+                        .await
+                }
+            }
+            .map_err(|e| e.to_string())?;
+            records.truncate(limit);
             if output.json {
                 for record in &records {
                     println!("{}", inspect::record_json(record));
@@ -319,18 +355,45 @@ async fn run(cli: Cli) -> Result<(), String> {
             store,
         }) => {
             use hookcatch::ports::EventStore;
-            let record = open(&store)?
-                .get_record(&route, &record_type, &id)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no {record_type} record {id} on route {route}"))?;
+            let record = match Source::open(&store).await? {
+                Source::Local(local) => local.get_record(&route, &record_type, &id).await,
+                Source::Aws(table) => table.get_record(&route, &record_type, &id).await,
+            }
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no {record_type} record {id} on route {route}"))?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&inspect::record_json(&record)).unwrap_or_default()
             );
             Ok(())
         }
-        Command::Replay { seqs, store } => {
+        Command::Replay {
+            seqs,
+            store,
+            dlq_url,
+            queue_url,
+        } => {
+            if store.aws {
+                let dlq_url = dlq_url.ok_or(
+                    "--aws needs --dlq-url (stack output DeadLetterQueueUrl) or HOOKCATCH_DLQ_URL",
+                )?;
+                let queue_url = queue_url.ok_or(
+                    "--aws needs --queue-url (stack output EventsQueueUrl) or HOOKCATCH_QUEUE_URL",
+                )?;
+                let sdk = hookcatch_cli::aws::sdk().await;
+                let progress = match hookcatch_cli::aws::approximate_depth(&sdk, &dlq_url).await {
+                    Some(total) => indicatif::ProgressBar::new(total),
+                    None => indicatif::ProgressBar::new_spinner(),
+                };
+                let moved =
+                    hookcatch_cli::aws::redrive(&sdk, &dlq_url, &queue_url, &progress).await;
+                progress.finish_and_clear();
+                println!(
+                    "moved {} message(s) from the DLQ back to the events queue",
+                    moved?
+                );
+                return Ok(());
+            }
             let store = open(&store)?;
             let chosen = (!seqs.is_empty()).then_some(seqs);
             let count = store
@@ -339,6 +402,27 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("re-queued {count} event(s); a running `hookcatch serve` processes them now");
             Ok(())
+        }
+    }
+}
+
+/// Where the inspection commands read from.
+enum Source {
+    Local(LocalStore),
+    Aws(hookcatch::aws::DynamoStore),
+}
+
+impl Source {
+    async fn open(args: &StoreArgs) -> Result<Source, String> {
+        if args.aws {
+            let table = args
+                .table
+                .as_deref()
+                .ok_or("--aws needs --table (stack output EventsTableName) or HOOKCATCH_TABLE")?;
+            let sdk = hookcatch_cli::aws::sdk().await;
+            Ok(Source::Aws(hookcatch_cli::aws::store(&sdk, table)))
+        } else {
+            open(args).map(Source::Local)
         }
     }
 }

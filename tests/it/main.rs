@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bootstrap;
+mod cli_aws;
 mod event_samples;
 mod local;
 mod pipeline;

@@ -278,6 +278,82 @@ fn record_from_item(item: &Item) -> Result<RecordItem, StoreError> {
     })
 }
 
+impl DynamoStore {
+    /// Every item of one kind (`event` or `record`) matching `filters` (attribute = value), read by
+    /// a paginated Scan: for the CLI's listings, not for the hot path.
+    async fn scan(&self, kind: &str, filters: &[(&str, &str)]) -> Result<Vec<Item>, StoreError> {
+        let mut expression = String::from("#kind = :kind");
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_values(":kind", s(kind));
+        for (index, (name, value)) in filters.iter().enumerate() {
+            expression.push_str(&format!(" AND #f{index} = :f{index}"));
+            request = request
+                .expression_attribute_names(format!("#f{index}"), *name)
+                .expression_attribute_values(format!(":f{index}"), s(*value));
+        }
+        let mut pages = request
+            .filter_expression(expression)
+            .into_paginator()
+            .items()
+            .send();
+        let mut items = Vec::new();
+        while let Some(item) = pages.next().await {
+            items.push(item.map_err(|e| store_error(&e))?);
+        }
+        Ok(items)
+    }
+
+    /// Stored events, newest first, optionally of one route or with one event id.
+    pub async fn scan_events(
+        &self,
+        route: Option<&str>,
+        event_id: Option<&str>,
+    ) -> Result<Vec<EventItem>, StoreError> {
+        let mut filters = Vec::new();
+        if let Some(route) = route {
+            filters.push(("route", route));
+        }
+        if let Some(id) = event_id {
+            filters.push(("id", id));
+        }
+        let mut events = self
+            .scan("event", &filters)
+            .await?
+            .iter()
+            .map(event_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        events.sort_by_key(|e| std::cmp::Reverse(e.received_at_ms));
+        Ok(events)
+    }
+
+    /// Stored records, most recently updated first, optionally of one route and type.
+    pub async fn scan_records(
+        &self,
+        route: Option<&str>,
+        record_type: Option<&str>,
+    ) -> Result<Vec<RecordItem>, StoreError> {
+        let mut filters = Vec::new();
+        if let Some(route) = route {
+            filters.push(("route", route));
+        }
+        if let Some(record_type) = record_type {
+            filters.push(("type", record_type));
+        }
+        let mut records = self
+            .scan("record", &filters)
+            .await?
+            .iter()
+            .map(record_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        records.sort_by_key(|r| std::cmp::Reverse(r.updated_at_ms));
+        Ok(records)
+    }
+}
+
 #[async_trait]
 impl EventStore for DynamoStore {
     fn max_inline_body(&self) -> usize {
