@@ -1,13 +1,6 @@
 //! The `hookcatch` binary's `--aws` commands against a stack on the loopback AWS server.
 
-use std::path::PathBuf;
-
-use crate::support::{Stack, function_url_request, reply_json};
-
-fn hookcatch_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().join("hookcatch")
-}
+use crate::support::{Stack, function_url_request, hookcatch_binary, reply_json};
 
 async fn hookcatch(args: &[&str]) -> (bool, String, String) {
     let output = tokio::process::Command::new(hookcatch_binary())

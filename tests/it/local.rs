@@ -11,7 +11,7 @@ use hookcatch_cli::config::ConfigFile;
 use hookcatch_cli::send;
 use hookcatch_cli::store::LocalStore;
 
-use crate::support::{repo_root, unique};
+use crate::support::{hookcatch_binary, repo_root, unique};
 
 const KEY: &str = "dev-test-orders-key";
 
@@ -153,14 +153,6 @@ async fn samples_sent_with_send_become_events_and_records() {
     .unwrap();
     assert_eq!(health.0, 200);
     running.stop().await.unwrap();
-}
-
-fn hookcatch_binary() -> PathBuf {
-    // target/debug/deps/it-<hash> → target/debug/hookcatch
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("hookcatch");
-    assert!(path.is_file(), "{} not built", path.display());
-    path
 }
 
 fn free_port() -> u16 {

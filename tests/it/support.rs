@@ -28,6 +28,18 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The `hookcatch` binary that this test run built: target/debug/deps/it-<hash> → target/debug/hookcatch.
+pub fn hookcatch_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("hookcatch");
+    assert!(
+        path.is_file(),
+        "{} is not built; run the whole workspace's tests",
+        path.display()
+    );
+    path
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
