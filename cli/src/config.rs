@@ -146,10 +146,12 @@ impl ConfigFile {
             )
             .await
             .map_err(|e| format!("route `{}`: {e}", route.name))?;
-            resolved.push(RouteSettings {
+            let settings = RouteSettings {
                 config: route.clone(),
                 secrets,
-            });
+            };
+            settings.check_secrets().map_err(|e| e.to_string())?;
+            resolved.push(settings);
         }
         Ok(resolved)
     }

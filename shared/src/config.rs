@@ -31,12 +31,54 @@ pub enum ConfigError {
 pub enum ProviderKind {
     /// Accept anything (optionally behind an API key or HTTP Basic) and store exactly what arrived.
     CatchRaw,
+    /// `X-Hub-Signature-256` over the body; dedup on `X-GitHub-Delivery`.
+    Github,
+    /// `Stripe-Signature` (`t=…,v1=…`) over `{t}.{body}`; dedup on the event id.
+    Stripe,
+    /// Base64 `X-Shopify-Hmac-Sha256` over the body; dedup on `X-Shopify-Webhook-Id`.
+    Shopify,
+    /// `webhook-id`/`webhook-timestamp`/`webhook-signature` (Svix and many others).
+    StandardWebhooks,
 }
 
 impl ProviderKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::CatchRaw => "catch-raw",
+            ProviderKind::Github => "github",
+            ProviderKind::Stripe => "stripe",
+            ProviderKind::Shopify => "shopify",
+            ProviderKind::StandardWebhooks => "standard-webhooks",
+        }
+    }
+
+    /// Whether requests are signed with the route's secrets (so at least one is required).
+    pub fn is_signed(self) -> bool {
+        !matches!(self, ProviderKind::CatchRaw)
+    }
+
+    /// Where the provider puts the event type and the delivery id, unless the route says otherwise.
+    pub fn default_rules(self) -> Rules {
+        let source = |text: &str| Some(ValueSource::parse(text));
+        match self {
+            ProviderKind::CatchRaw => Rules::default(),
+            ProviderKind::Github => Rules {
+                event_type: source("header:x-github-event"),
+                ..Rules::default()
+            },
+            ProviderKind::Stripe => Rules {
+                dedup: source("/id"),
+                event_type: source("/type"),
+                ..Rules::default()
+            },
+            ProviderKind::Shopify => Rules {
+                event_type: source("header:x-shopify-topic"),
+                ..Rules::default()
+            },
+            ProviderKind::StandardWebhooks => Rules {
+                event_type: source("/type"),
+                ..Rules::default()
+            },
         }
     }
 }
@@ -179,16 +221,28 @@ impl RouteConfig {
             Some(_) if self.secrets.is_empty() => {
                 return Err(fail("auth is configured but `secrets` is empty"));
             }
+            Some(_) if self.provider.is_signed() => {
+                return Err(fail(
+                    "`auth` is for catch-raw routes; signed providers use `secrets`",
+                ));
+            }
             _ => {}
+        }
+        if self.provider.is_signed() && self.secrets.is_empty() {
+            return Err(fail(
+                "this provider signs its requests: `secrets` needs the signing secret",
+            ));
         }
         Ok(())
     }
 
+    /// The route's own rules, falling back to its provider's defaults.
     pub fn rules(&self) -> Rules {
+        let defaults = self.provider.default_rules();
         Rules {
-            dedup: self.dedup.clone(),
-            event_type: self.event_type.clone(),
-            record: self.record.clone(),
+            dedup: self.dedup.clone().or(defaults.dedup),
+            event_type: self.event_type.clone().or(defaults.event_type),
+            record: self.record.clone().or(defaults.record),
         }
     }
 
@@ -202,6 +256,27 @@ impl RouteConfig {
 pub struct RouteSettings {
     pub config: RouteConfig,
     pub secrets: Vec<crate::secrets::Secret>,
+}
+
+impl RouteSettings {
+    /// Checks resolved secrets for the provider's format, once at start.
+    pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        if self.config.provider == ProviderKind::StandardWebhooks {
+            for secret in &self.secrets {
+                if crate::verify::standard_webhooks_key(secret.expose())
+                    .is_none_or(|k| k.is_empty())
+                {
+                    return Err(ConfigError::Route {
+                        route: self.config.name.clone(),
+                        reason:
+                            "a Standard Webhooks secret must be base64 (optionally after `whsec_`)"
+                                .into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for RouteSettings {

@@ -17,11 +17,69 @@ pub enum SignError {
 pub fn sign(
     settings: &RouteSettings,
     request: &mut InboundRequest,
-    _now_ms: i64,
+    now_ms: i64,
 ) -> Result<(), SignError> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let now = now_ms.div_euclid(1000).to_string();
     match settings.config.provider {
         ProviderKind::CatchRaw => sign_catch_raw(settings, request),
+        ProviderKind::Github => {
+            let mac = hmac_sha256(first_secret(settings)?.as_bytes(), &[&request.body]);
+            set_header(
+                request,
+                "x-hub-signature-256",
+                &format!("sha256={}", hex::encode(mac)),
+            );
+            Ok(())
+        }
+        ProviderKind::Stripe => {
+            let mac = hmac_sha256(
+                first_secret(settings)?.as_bytes(),
+                &[now.as_bytes(), b".", &request.body],
+            );
+            set_header(
+                request,
+                "stripe-signature",
+                &format!("t={now},v1={}", hex::encode(mac)),
+            );
+            Ok(())
+        }
+        ProviderKind::Shopify => {
+            let mac = hmac_sha256(first_secret(settings)?.as_bytes(), &[&request.body]);
+            set_header(request, "x-shopify-hmac-sha256", &b64.encode(mac));
+            Ok(())
+        }
+        ProviderKind::StandardWebhooks => {
+            let key = crate::verify::standard_webhooks_key(first_secret(settings)?)
+                .ok_or_else(|| SignError::NoSecret(settings.config.name.clone()))?;
+            let id = match request.header("webhook-id") {
+                Some(id) => id.to_owned(),
+                None => format!("msg_{}", uuid::Uuid::now_v7().simple()),
+            };
+            let mac = hmac_sha256(
+                &key,
+                &[id.as_bytes(), b".", now.as_bytes(), b".", &request.body],
+            );
+            set_header(request, "webhook-id", &id);
+            set_header(request, "webhook-timestamp", &now);
+            set_header(
+                request,
+                "webhook-signature",
+                &format!("v1,{}", b64.encode(mac)),
+            );
+            Ok(())
+        }
     }
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .expect("HMAC takes keys of any length");
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
 }
 
 fn first_secret(settings: &RouteSettings) -> Result<&str, SignError> {
@@ -95,6 +153,43 @@ mod tests {
             headers: vec![],
             body: Bytes::from_static(b"{}"),
             source_ip: None,
+        }
+    }
+
+    #[test]
+    fn signed_requests_verify_for_every_signed_provider_and_tamper_fails() {
+        let now_ms = 1_700_000_000_000;
+        for (provider, secret) in [
+            ("github", "gh-secret"),
+            ("stripe", "whsec_stripe"),
+            ("shopify", "shop-secret"),
+            (
+                "standard-webhooks",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
+        ] {
+            let config: RouteConfig = serde_json::from_str(&format!(
+                r#"{{"name":"r","provider":"{provider}","secrets":["x"]}}"#
+            ))
+            .unwrap();
+            let settings = RouteSettings {
+                config,
+                secrets: vec![Secret::new(secret)],
+            };
+            let mut signed = request();
+            sign(&settings, &mut signed, now_ms).unwrap();
+            let verifier = verifier_for(&settings);
+            let verdict = verifier.inspect(signed.clone(), now_ms);
+            assert!(
+                matches!(verdict, Ok(Inspection::Accept(_))),
+                "{provider}: {verdict:?}"
+            );
+            let mut tampered = signed;
+            tampered.body = Bytes::from_static(b"{ }");
+            assert!(
+                verifier.inspect(tampered, now_ms).is_err(),
+                "{provider}: tampered body must fail"
+            );
         }
     }
 

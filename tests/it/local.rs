@@ -34,6 +34,26 @@ auth = {{ kind = "api_key", query = "zapikey", header = "x-api-key" }}
 secrets = ["{KEY}"]
 dedup = "header:x-delivery-id"
 record = {{ type = "order", id = "/order/id", version = "/order/updated_at", data = "/order" }}
+
+[[routes]]
+name = "github"
+provider = "github"
+secrets = ["test-github-secret"]
+
+[[routes]]
+name = "stripe"
+provider = "stripe"
+secrets = ["whsec_test_stripe"]
+
+[[routes]]
+name = "shopify"
+provider = "shopify"
+secrets = ["test-shopify-secret"]
+
+[[routes]]
+name = "standard-webhooks"
+provider = "standard-webhooks"
+secrets = ["whsec_dGVzdC1zdGFuZGFyZC13ZWJob29rcy1rZXktMjQ="]
 "#,
         data.display()
     )
@@ -72,8 +92,17 @@ async fn samples_sent_with_send_become_events_and_records() {
         "catch-raw-form-base64.json",
         "catch-raw-multipart-base64.json",
     ];
+    let mut sent = 0;
     for route in &settings {
-        for sample in samples {
+        // catch-raw routes get every catch-raw sample; a signed provider its own sample.
+        let provider = route.config.provider.as_str();
+        let route_samples: Vec<String> = if provider == "catch-raw" {
+            samples.iter().map(|s| (*s).to_owned()).collect()
+        } else {
+            vec![format!("{provider}-json.json")]
+        };
+        for sample in &route_samples {
+            sent += 1;
             let mut request =
                 send::request_from_event(&repo_root().join("events").join(sample)).unwrap();
             send::sign(route, &mut request).unwrap();
@@ -110,7 +139,7 @@ async fn samples_sent_with_send_become_events_and_records() {
 
     let store = LocalStore::open(&dir.join("data")).unwrap();
     wait_until("every accepted sample to be stored", || async {
-        store.list_events(None, None, 100).await.unwrap().len() == 2 * samples.len()
+        store.list_events(None, None, 100).await.unwrap().len() == sent
     })
     .await;
     assert!(

@@ -70,6 +70,11 @@ pub async fn ingestor_from_env(
                 source,
             })?
     };
+    let route = crate::RouteSettings {
+        config: settings.route,
+        secrets,
+    };
+    route.check_secrets()?;
     let queue = Arc::new(SqsQueue::new(
         aws_sdk_sqs::Client::new(&sdk),
         settings.queue_url,
@@ -78,10 +83,7 @@ pub async fn ingestor_from_env(
         Arc::new(S3Blobs::new(s3_client(&sdk), bucket)) as Arc<dyn crate::ports::BlobStore>
     });
     Ok(crate::Ingestor::new(
-        &crate::RouteSettings {
-            config: settings.route,
-            secrets,
-        },
+        &route,
         queue,
         blobs,
         Arc::new(crate::clock::SystemClock),

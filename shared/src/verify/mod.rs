@@ -5,6 +5,9 @@
 //! [`Refusal`] whose reason is logged but never sent to the caller.
 
 mod catch_raw;
+mod signed;
+
+pub use signed::{TIMESTAMP_TOLERANCE_SECS, standard_webhooks_key};
 
 use crate::config::{ProviderKind, RouteSettings};
 use crate::request::{InboundRequest, Reply};
@@ -90,6 +93,10 @@ pub trait Verifier: Send + Sync {
 pub fn verifier_for(settings: &RouteSettings) -> Box<dyn Verifier> {
     match settings.config.provider {
         ProviderKind::CatchRaw => Box::new(catch_raw::CatchRawVerifier::new(settings)),
+        ProviderKind::Github
+        | ProviderKind::Stripe
+        | ProviderKind::Shopify
+        | ProviderKind::StandardWebhooks => Box::new(signed::SignedVerifier::new(settings)),
     }
 }
 
