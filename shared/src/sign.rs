@@ -5,6 +5,7 @@ use base64::Engine;
 
 use crate::config::{AuthConfig, ProviderKind, RouteSettings};
 use crate::request::InboundRequest;
+use crate::verify::hmac_sha256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -70,16 +71,6 @@ pub fn sign(
             Ok(())
         }
     }
-}
-
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    use hmac::Mac;
-    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
-        .expect("HMAC takes keys of any length");
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().to_vec()
 }
 
 fn first_secret(settings: &RouteSettings) -> Result<&str, SignError> {

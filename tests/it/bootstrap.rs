@@ -128,12 +128,23 @@ async fn init_error(State(state): State<Arc<RuntimeState>>, body: String) -> &'s
     "{}"
 }
 
-/// Where `sam build` put a function's bootstrap. The test command sets `HOOKCATCH_SAM_BUILD_DIR`.
+/// Where `sam build` put a function's bootstrap, as its built template says (functions with the
+/// same code share one folder). The test command sets `HOOKCATCH_SAM_BUILD_DIR`.
 fn bootstrap(function: &str) -> PathBuf {
     let dir = std::env::var("HOOKCATCH_SAM_BUILD_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo_root().join(".aws-sam/build"));
-    let path = dir.join(function).join("bootstrap");
+    let built = std::fs::read_to_string(dir.join("template.yaml")).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run the README's test command, which runs `sam build` first",
+            dir.display()
+        )
+    });
+    let template: serde_yaml_ng::Value = serde_yaml_ng::from_str(&built).unwrap();
+    let code = template["Resources"][function]["Properties"]["CodeUri"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{function} has no CodeUri in the built template"));
+    let path = dir.join(code).join("bootstrap");
     assert!(
         path.is_file(),
         "{} is missing: run the README's test command, which runs `sam build` first",

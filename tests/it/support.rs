@@ -155,6 +155,12 @@ impl Stack {
             ("HOOKCATCH_ROUTE".to_owned(), route_json.to_owned()),
             ("HOOKCATCH_QUEUE_URL".to_owned(), self.queue_url.clone()),
             ("HOOKCATCH_BUCKET".to_owned(), self.bucket.clone()),
+            // Generous, so a loaded CI machine cannot turn a slow local server into a 503; the
+            // timeout path itself is tested against a dead endpoint and a stalled fake queue.
+            (
+                "HOOKCATCH_ENQUEUE_TIMEOUT_MS".to_owned(),
+                "10000".to_owned(),
+            ),
         ])
     }
 

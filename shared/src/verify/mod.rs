@@ -7,7 +7,7 @@
 mod catch_raw;
 mod signed;
 
-pub use signed::{TIMESTAMP_TOLERANCE_SECS, standard_webhooks_key};
+pub use signed::{TIMESTAMP_TOLERANCE_SECS, hmac_sha256, standard_webhooks_key};
 
 use crate::config::{ProviderKind, RouteSettings};
 use crate::request::{InboundRequest, Reply};

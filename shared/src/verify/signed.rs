@@ -14,7 +14,8 @@ use crate::request::InboundRequest;
 /// Stripe's and Standard Webhooks' default tolerance for the signed timestamp, both directions.
 pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
 
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+/// HMAC-SHA256 over the concatenation of `parts`.
+pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     let mut mac =
         <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
     for part in parts {
