@@ -138,14 +138,16 @@ async fn samples_sent_with_send_become_events_and_records() {
     );
 
     let store = LocalStore::open(&dir.join("data")).unwrap();
-    wait_until("every accepted sample to be stored", || async {
-        store.list_events(None, None, 100).await.unwrap().len() == sent
-    })
+    // Each event is committed before its queue entry is acknowledged: wait for both. With exactly
+    // `sent` events and an empty queue, nothing refused was queued or stored.
+    wait_until(
+        "every accepted sample to be stored and acknowledged",
+        || async {
+            store.list_events(None, None, 100).await.unwrap().len() == sent
+                && store.queue_entries().await.unwrap().is_empty()
+        },
+    )
     .await;
-    assert!(
-        store.queue_entries().await.unwrap().is_empty(),
-        "nothing left queued, nothing refused was queued"
-    );
     let record = store
         .get_record("orders", "order", "1001")
         .await
