@@ -65,10 +65,7 @@ pub enum EnvelopeError {
 
 impl Envelope {
     pub fn content_type(&self) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.as_str())
+        crate::request::find_header(&self.headers, "content-type")
     }
 
     pub fn to_message(&self) -> String {

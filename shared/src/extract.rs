@@ -41,11 +41,8 @@ impl ValueSource {
     pub fn lookup(&self, source: &Source<'_>) -> Option<Value> {
         match self {
             ValueSource::Pointer(p) => source.json?.pointer(p).filter(|v| !v.is_null()).cloned(),
-            ValueSource::Header(name) => source
-                .headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(name))
-                .map(|(_, v)| Value::String(v.clone())),
+            ValueSource::Header(name) => crate::request::find_header(source.headers, name)
+                .map(|v| Value::String(v.to_owned())),
             ValueSource::Query(name) => form_urlencoded::parse(source.raw_query.as_bytes())
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| Value::String(v.into_owned())),

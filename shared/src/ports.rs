@@ -72,10 +72,7 @@ pub struct EventItem {
 
 impl EventItem {
     pub fn content_type(&self) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
-            .map(|(_, v)| v.as_str())
+        crate::request::find_header(&self.headers, "content-type")
     }
 }
 

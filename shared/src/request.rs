@@ -2,6 +2,14 @@
 
 use bytes::Bytes;
 
+/// The first value of a header in (name, value) pairs, the name matched case-insensitively.
+pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 /// A request exactly as received: header names lowercased, values and body untouched.
 #[derive(Debug, Clone)]
 pub struct InboundRequest {
@@ -19,10 +27,7 @@ pub struct InboundRequest {
 impl InboundRequest {
     /// First value of a header, matched case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 
     /// First value of a query parameter, percent-decoded.
@@ -85,10 +90,7 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        find_header(&self.headers, name)
     }
 }
 
