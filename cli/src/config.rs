@@ -123,10 +123,11 @@ impl ConfigFile {
 
     /// Resolves every route's secrets once (SSM only when a route references it).
     pub async fn resolve(&self) -> Result<Vec<RouteSettings>, String> {
-        let needs_ssm = self
-            .routes
-            .iter()
-            .any(|r| r.secrets.iter().any(|s| matches!(s, SecretRef::Ssm(_))));
+        let needs_ssm = self.routes.iter().any(|r| {
+            r.secret_refs()
+                .iter()
+                .any(|s| matches!(s, SecretRef::Ssm(_)))
+        });
         let ssm = if needs_ssm {
             let sdk = hookcatch::aws::sdk_config(std::time::Duration::from_secs(10)).await;
             Some(hookcatch::aws::SsmParameters::new(
@@ -139,17 +140,14 @@ impl ConfigFile {
         let mut resolved = Vec::with_capacity(self.routes.len());
         for route in &self.routes {
             let secrets = hookcatch::secrets::resolve(
-                &route.secrets,
+                &route.secret_refs(),
                 &env,
                 ssm.as_ref()
                     .map(|s| s as &dyn hookcatch::secrets::ParameterStore),
             )
             .await
             .map_err(|e| format!("route `{}`: {e}", route.name))?;
-            let settings = RouteSettings {
-                config: route.clone(),
-                secrets,
-            };
+            let settings = RouteSettings::new(route.clone(), secrets);
             settings.check_secrets().map_err(|e| e.to_string())?;
             resolved.push(settings);
         }

@@ -9,9 +9,27 @@ use bytes::Bytes;
 use hookcatch::clock::{Clock, SystemClock};
 use hookcatch::{InboundRequest, RouteSettings};
 
-/// The sample `send` uses for a provider when `--event` is not given.
+/// The sample `send` uses for a provider when `--event` is not given: `{provider}-json.json`, else
+/// the first other `{provider}-….json` that is not a handshake.
 pub fn default_sample(events_dir: &Path, provider: &str) -> PathBuf {
-    events_dir.join(format!("{provider}-json.json"))
+    let json = events_dir.join(format!("{provider}-json.json"));
+    if json.is_file() {
+        return json;
+    }
+    let prefix = format!("{provider}-");
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(events_dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with(&prefix) && n.ends_with(".json") && !n.contains("handshake")
+            })
+        })
+        .collect();
+    candidates.sort();
+    candidates.into_iter().next().unwrap_or(json)
 }
 
 /// Reads a Function URL event (payload v2.0) as the request it describes.
@@ -169,5 +187,6 @@ mod tests {
             assert_eq!(again.raw_query, request.raw_query);
         }
         assert!(default_sample(&events_dir(), "catch-raw").is_file());
+        assert!(default_sample(&events_dir(), "slack").ends_with("slack-events-json.json"));
     }
 }

@@ -39,9 +39,41 @@ pub enum ProviderKind {
     Shopify,
     /// `webhook-id`/`webhook-timestamp`/`webhook-signature` (Svix and many others).
     StandardWebhooks,
+    /// Slack Events API, slash commands and interactivity: `v0` signature, `url_verification`.
+    Slack,
+    /// Zoho CRM Notifications API: a per-channel `token` in the body; id-only, hydrated.
+    ZohoCrm,
+    /// `X-Twilio-Signature`: HMAC-SHA1 over the public URL and the sorted form parameters.
+    Twilio,
+    /// `x-zm-signature` over `v0:{timestamp}:{body}`; `endpoint.url_validation`.
+    Zoom,
+    /// Facebook, Instagram, WhatsApp: `hub.challenge` GET, `X-Hub-Signature-256` POSTs.
+    Meta,
+    /// X (Twitter) Account Activity: `crc_token` GET, `x-twitter-webhooks-signature` POSTs.
+    X,
+    /// Microsoft Graph change notifications: `validationToken` echo, `clientState`; id-only.
+    MicrosoftGraph,
+    /// Configurable HMAC, API key, HTTP Basic and source-IP checks, for any other sender.
+    Generic,
 }
 
 impl ProviderKind {
+    pub const ALL: [ProviderKind; 13] = [
+        ProviderKind::CatchRaw,
+        ProviderKind::Github,
+        ProviderKind::Stripe,
+        ProviderKind::Shopify,
+        ProviderKind::StandardWebhooks,
+        ProviderKind::Slack,
+        ProviderKind::ZohoCrm,
+        ProviderKind::Twilio,
+        ProviderKind::Zoom,
+        ProviderKind::Meta,
+        ProviderKind::X,
+        ProviderKind::MicrosoftGraph,
+        ProviderKind::Generic,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::CatchRaw => "catch-raw",
@@ -49,19 +81,38 @@ impl ProviderKind {
             ProviderKind::Stripe => "stripe",
             ProviderKind::Shopify => "shopify",
             ProviderKind::StandardWebhooks => "standard-webhooks",
+            ProviderKind::Slack => "slack",
+            ProviderKind::ZohoCrm => "zoho-crm",
+            ProviderKind::Twilio => "twilio",
+            ProviderKind::Zoom => "zoom",
+            ProviderKind::Meta => "meta",
+            ProviderKind::X => "x",
+            ProviderKind::MicrosoftGraph => "microsoft-graph",
+            ProviderKind::Generic => "generic",
         }
     }
 
-    /// Whether requests are signed with the route's secrets (so at least one is required).
+    /// Whether the provider authenticates with the route's `secrets` (so at least one is required).
     pub fn is_signed(self) -> bool {
-        !matches!(self, ProviderKind::CatchRaw)
+        !matches!(
+            self,
+            ProviderKind::CatchRaw | ProviderKind::ZohoCrm | ProviderKind::Generic
+        )
+    }
+
+    /// Whether `auth` (API key or Basic) may protect the route.
+    fn takes_auth(self) -> bool {
+        matches!(
+            self,
+            ProviderKind::CatchRaw | ProviderKind::ZohoCrm | ProviderKind::Generic
+        )
     }
 
     /// Where the provider puts the event type and the delivery id, unless the route says otherwise.
     pub fn default_rules(self) -> Rules {
         let source = |text: &str| Some(ValueSource::parse(text));
         match self {
-            ProviderKind::CatchRaw => Rules::default(),
+            ProviderKind::CatchRaw | ProviderKind::Generic | ProviderKind::X => Rules::default(),
             ProviderKind::Github => Rules {
                 event_type: source("header:x-github-event"),
                 ..Rules::default()
@@ -79,8 +130,102 @@ impl ProviderKind {
                 event_type: source("/type"),
                 ..Rules::default()
             },
+            ProviderKind::Slack => Rules {
+                dedup: source("/event_id"),
+                // Events API, then slash commands, then interactivity (`payload=` JSON).
+                event_type: source("/event/type | /type | /command | /payload/type"),
+                records: slack_record_rules(),
+            },
+            ProviderKind::ZohoCrm => Rules {
+                // Zoho sends no delivery id; one notification is one channel, time, operation and ids.
+                dedup: source("/channel_id + /server_time + /operation + /ids"),
+                event_type: source("/module + /operation"),
+                ..Rules::default()
+            },
+            ProviderKind::Twilio => Rules {
+                dedup: source("header:i-twilio-idempotency-token"),
+                event_type: source("/MessageStatus | /SmsStatus | /CallStatus | /EventType"),
+                ..Rules::default()
+            },
+            ProviderKind::Zoom => Rules {
+                dedup: source("/event + /event_ts"),
+                event_type: source("/event"),
+                ..Rules::default()
+            },
+            ProviderKind::Meta => Rules {
+                event_type: source("/object"),
+                ..Rules::default()
+            },
+            ProviderKind::MicrosoftGraph => Rules {
+                event_type: source("/value/0/changeType | /value/0/lifecycleEvent"),
+                ..Rules::default()
+            },
         }
     }
+}
+
+/// Slack sends whole entities: keep the latest user, channel and message as records.
+/// The first rule whose `when` matches is used, so message edits and deletions come before messages.
+fn slack_record_rules() -> Vec<RecordRule> {
+    let source = ValueSource::parse;
+    let rule = |when: &[&str], record_type: &str, id: &str, version: &str, data: &str| RecordRule {
+        when: when.iter().map(|w| (*w).to_owned()).collect(),
+        record_type: source(record_type),
+        id: source(id),
+        version: Some(source(version)),
+        data: (!data.is_empty()).then(|| data.to_owned()),
+        deleted: false,
+    };
+    vec![
+        rule(
+            &["user_change", "team_join"],
+            "user",
+            "/event/user/id",
+            "/event/user/updated | /event_time",
+            "/event/user",
+        ),
+        rule(
+            &["channel_created", "channel_rename"],
+            "channel",
+            "/event/channel/id",
+            "/event_time",
+            "/event/channel",
+        ),
+        RecordRule {
+            deleted: true,
+            ..rule(
+                &["channel_deleted"],
+                "channel",
+                "/event/channel",
+                "/event_time",
+                "",
+            )
+        },
+        rule(
+            &["/event/subtype=message_changed"],
+            "message",
+            "/event/channel + /event/message/ts",
+            "/event/ts",
+            "/event/message",
+        ),
+        RecordRule {
+            deleted: true,
+            ..rule(
+                &["/event/subtype=message_deleted"],
+                "message",
+                "/event/channel + /event/deleted_ts",
+                "/event/ts",
+                "",
+            )
+        },
+        rule(
+            &["message"],
+            "message",
+            "/event/channel + /event/ts",
+            "/event/ts",
+            "/event",
+        ),
+    ]
 }
 
 /// Optional protection for routes whose senders cannot sign (catch-raw, Zoho functions, Zapier).
@@ -136,6 +281,10 @@ impl Default for ResponseShape {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordRule {
+    /// When the rule applies: event types (`channel_*` matches a prefix) or `/pointer=value` tests;
+    /// any one matching is enough. Empty: always. A route's first matching rule is used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<String>,
     /// A literal type name, or a source such as `/object` or `header:x-topic`.
     #[serde(rename = "type")]
     pub record_type: ValueSource,
@@ -146,6 +295,29 @@ pub struct RecordRule {
     /// JSON pointer to the record's data inside the body; default: the whole body.
     #[serde(default)]
     pub data: Option<String>,
+    /// The event removes the record: a tombstone (deleted flag, no data) is written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+}
+
+impl RecordRule {
+    /// Whether this rule applies to an event of `event_type` with body `json`.
+    pub fn applies(&self, event_type: Option<&str>, json: Option<&serde_json::Value>) -> bool {
+        self.when.is_empty()
+            || self
+                .when
+                .iter()
+                .any(|condition| match condition.split_once('=') {
+                    Some((pointer, expected)) if pointer.starts_with('/') => json
+                        .and_then(|j| j.pointer(pointer))
+                        .and_then(|v| v.as_str())
+                        .is_some_and(|v| v == expected),
+                    _ => event_type.is_some_and(|t| match condition.strip_suffix('*') {
+                        Some(prefix) => t.starts_with(prefix),
+                        None => t == condition,
+                    }),
+                })
+    }
 }
 
 /// The per-event processing rules the consumer applies. They travel inside the envelope, so the
@@ -156,13 +328,89 @@ pub struct Rules {
     pub dedup: Option<ValueSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_type: Option<ValueSource>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub record: Option<RecordRule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordRule>,
 }
 
 impl Rules {
     pub fn is_empty(&self) -> bool {
-        self.dedup.is_none() && self.event_type.is_none() && self.record.is_none()
+        self.dedup.is_none() && self.event_type.is_none() && self.records.is_empty()
+    }
+}
+
+/// MAC algorithms a configurable (generic) route can check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MacAlgorithm {
+    Sha1,
+    #[default]
+    Sha256,
+    Sha512,
+}
+
+/// How a signature is written in its header.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureEncoding {
+    #[default]
+    Hex,
+    Base64,
+}
+
+/// A configurable HMAC signature (generic routes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureConfig {
+    /// Header carrying the signature, e.g. `x-signature`.
+    pub header: String,
+    #[serde(default)]
+    pub algorithm: MacAlgorithm,
+    #[serde(default)]
+    pub encoding: SignatureEncoding,
+    /// Text before the signature in the header, e.g. `sha256=`.
+    #[serde(default)]
+    pub prefix: String,
+    /// What is signed, with `{body}`, `{timestamp}` and `{id}` placeholders. Default `{body}`.
+    #[serde(default = "default_signed_payload")]
+    pub payload: String,
+    /// Header with the Unix-seconds timestamp that `{timestamp}` stands for; its window is enforced.
+    #[serde(default)]
+    pub timestamp_header: Option<String>,
+    /// Header with the message id that `{id}` stands for.
+    #[serde(default)]
+    pub id_header: Option<String>,
+    #[serde(default = "default_tolerance_secs")]
+    pub tolerance_secs: i64,
+}
+
+fn default_signed_payload() -> String {
+    "{body}".to_owned()
+}
+
+fn default_tolerance_secs() -> i64 {
+    crate::verify::TIMESTAMP_TOLERANCE_SECS
+}
+
+/// A Zoho CRM notification channel: its id, the `token` set when it was enabled, and the
+/// `events` it watches (used when the channel is enabled or renewed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZohoChannel {
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    pub token: SecretRef,
+    #[serde(default)]
+    pub events: Vec<String>,
+}
+
+/// Zoho sends `channel_id` as a string although it is declared a long; accept either everywhere.
+pub fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a string or a number, found {other}"
+        ))),
     }
 }
 
@@ -186,11 +434,28 @@ pub struct RouteConfig {
     pub dedup: Option<ValueSource>,
     #[serde(default)]
     pub event_type: Option<ValueSource>,
+    /// Records kept from each event; the first rule that applies is used. Replaces the provider's.
     #[serde(default)]
-    pub record: Option<RecordRule>,
+    pub records: Vec<RecordRule>,
     /// Bodies larger than this are refused with 413.
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
+    /// Source addresses or networks allowed to call the route (any provider); empty: anyone.
+    #[serde(default)]
+    pub allow_ips: Vec<ipnet::IpNet>,
+    /// meta: the `hub.verify_token` values accepted on the subscription GET.
+    #[serde(default)]
+    pub verify_tokens: Vec<SecretRef>,
+    /// zoho-crm: the channels this route accepts, each with its token.
+    #[serde(default)]
+    pub channels: Vec<ZohoChannel>,
+    /// twilio: the URL configured in Twilio, which it signs (the Host behind a custom domain or
+    /// proxy differs). Default: `https://{Host}{path}`, right for a Function URL.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// generic: the HMAC signature to check.
+    #[serde(default)]
+    pub signature: Option<SignatureConfig>,
 }
 
 impl RouteConfig {
@@ -211,6 +476,7 @@ impl RouteConfig {
         if !(100..=599).contains(&self.response.status) {
             return Err(fail("response.status must be between 100 and 599"));
         }
+        let provider = self.provider;
         match &self.auth {
             Some(AuthConfig::ApiKey {
                 header: None,
@@ -218,20 +484,86 @@ impl RouteConfig {
             }) => {
                 return Err(fail("auth api_key needs `header`, `query` or both"));
             }
+            Some(_) if !provider.takes_auth() => {
+                return Err(fail(
+                    "`auth` is for catch-raw, generic and zoho-crm routes; signed providers use `secrets`",
+                ));
+            }
             Some(_) if self.secrets.is_empty() => {
                 return Err(fail("auth is configured but `secrets` is empty"));
             }
-            Some(_) if self.provider.is_signed() => {
-                return Err(fail(
-                    "`auth` is for catch-raw routes; signed providers use `secrets`",
-                ));
-            }
             _ => {}
         }
-        if self.provider.is_signed() && self.secrets.is_empty() {
+        if provider.is_signed() && self.secrets.is_empty() {
+            return Err(fail(match provider {
+                ProviderKind::MicrosoftGraph => {
+                    "microsoft-graph: `secrets` needs the subscription's clientState"
+                }
+                _ => "this provider signs its requests: `secrets` needs the signing secret",
+            }));
+        }
+        let only_for = |present: bool, wanted: ProviderKind, key: &str| {
+            if present && provider != wanted {
+                Err(fail(&format!(
+                    "`{key}` is only for {} routes",
+                    wanted.as_str()
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        only_for(
+            !self.verify_tokens.is_empty(),
+            ProviderKind::Meta,
+            "verify_tokens",
+        )?;
+        only_for(!self.channels.is_empty(), ProviderKind::ZohoCrm, "channels")?;
+        only_for(
+            self.public_url.is_some(),
+            ProviderKind::Twilio,
+            "public_url",
+        )?;
+        only_for(self.signature.is_some(), ProviderKind::Generic, "signature")?;
+        if provider == ProviderKind::Meta && self.verify_tokens.is_empty() {
             return Err(fail(
-                "this provider signs its requests: `secrets` needs the signing secret",
+                "meta: `verify_tokens` needs the hub.verify_token you chose",
             ));
+        }
+        if provider == ProviderKind::ZohoCrm && self.channels.is_empty() {
+            return Err(fail(
+                "zoho-crm: `channels` needs each channel's id and token",
+            ));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(fail("public_url must be an http(s) URL"));
+        }
+        if provider == ProviderKind::Generic {
+            if self.signature.is_none() && self.auth.is_none() && self.allow_ips.is_empty() {
+                return Err(fail(
+                    "generic: configure `signature`, `auth` or `allow_ips` (an open route is catch-raw)",
+                ));
+            }
+            if let Some(signature) = &self.signature {
+                if self.secrets.is_empty() {
+                    return Err(fail("generic: `signature` needs the key in `secrets`"));
+                }
+                if !signature.payload.contains("{body}") {
+                    return Err(fail("signature.payload must contain `{body}`"));
+                }
+                if signature.payload.contains("{timestamp}") != signature.timestamp_header.is_some()
+                {
+                    return Err(fail(
+                        "signature: `{timestamp}` in payload and `timestamp_header` go together",
+                    ));
+                }
+                if signature.payload.contains("{id}") != signature.id_header.is_some() {
+                    return Err(fail(
+                        "signature: `{id}` in payload and `id_header` go together",
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -242,12 +574,37 @@ impl RouteConfig {
         Rules {
             dedup: self.dedup.clone().or(defaults.dedup),
             event_type: self.event_type.clone().or(defaults.event_type),
-            record: self.record.clone().or(defaults.record),
+            records: if self.records.is_empty() {
+                defaults.records
+            } else {
+                self.records.clone()
+            },
         }
     }
 
     pub fn max_body_bytes(&self) -> usize {
         self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES)
+    }
+
+    /// Every secret reference of the route, in the order [`RouteSettings::new`] expects them
+    /// resolved: `secrets`, then `verify_tokens`, then each channel's token.
+    pub fn secret_refs(&self) -> Vec<SecretRef> {
+        self.secrets
+            .iter()
+            .chain(&self.verify_tokens)
+            .chain(self.channels.iter().map(|c| &c.token))
+            .cloned()
+            .collect()
+    }
+
+    /// Rewrites every secret reference (tests store literal secrets in SSM this way).
+    pub fn map_secret_refs(&mut self, mut f: impl FnMut(&SecretRef) -> SecretRef) {
+        for secret in self.secrets.iter_mut().chain(&mut self.verify_tokens) {
+            *secret = f(secret);
+        }
+        for channel in &mut self.channels {
+            channel.token = f(&channel.token);
+        }
     }
 }
 
@@ -255,25 +612,81 @@ impl RouteConfig {
 #[derive(Clone)]
 pub struct RouteSettings {
     pub config: RouteConfig,
+    /// Resolved `secrets`, newest first.
     pub secrets: Vec<crate::secrets::Secret>,
+    /// Resolved `verify_tokens` (meta).
+    pub verify_tokens: Vec<crate::secrets::Secret>,
+    /// Each zoho-crm channel id with its resolved token.
+    pub channel_tokens: Vec<(String, crate::secrets::Secret)>,
 }
 
 impl RouteSettings {
+    /// `resolved` holds the values of [`RouteConfig::secret_refs`], in that order.
+    pub fn new(config: RouteConfig, resolved: Vec<crate::secrets::Secret>) -> Self {
+        let mut values = resolved.into_iter();
+        let secrets = values.by_ref().take(config.secrets.len()).collect();
+        let verify_tokens = values.by_ref().take(config.verify_tokens.len()).collect();
+        let channel_tokens = config
+            .channels
+            .iter()
+            .zip(values)
+            .map(|(channel, token)| (channel.id.clone(), token))
+            .collect();
+        RouteSettings {
+            config,
+            secrets,
+            verify_tokens,
+            channel_tokens,
+        }
+    }
+
+    /// Settings with `secrets` replaced by these literal values and every other secret reference
+    /// literal too (tests and examples).
+    #[cfg(any(test, feature = "fakes"))]
+    pub fn with_secrets(mut config: RouteConfig, secrets: &[&str]) -> Self {
+        config.secrets = secrets.iter().map(|s| SecretRef::parse(s)).collect();
+        let resolved = config
+            .secret_refs()
+            .into_iter()
+            .map(|r| match r {
+                SecretRef::Literal(value) => crate::secrets::Secret::new(value),
+                other => panic!("with_secrets needs literal secrets, not {other:?}"),
+            })
+            .collect();
+        RouteSettings::new(config, resolved)
+    }
+
     /// Checks resolved secrets for the provider's format, once at start.
     pub fn check_secrets(&self) -> Result<(), ConfigError> {
+        let fail = |reason: &str| ConfigError::Route {
+            route: self.config.name.clone(),
+            reason: reason.to_owned(),
+        };
         if self.config.provider == ProviderKind::StandardWebhooks {
             for secret in &self.secrets {
                 if crate::verify::standard_webhooks_key(secret.expose())
                     .is_none_or(|k| k.is_empty())
                 {
-                    return Err(ConfigError::Route {
-                        route: self.config.name.clone(),
-                        reason:
-                            "a Standard Webhooks secret must be base64 (optionally after `whsec_`)"
-                                .into(),
-                    });
+                    return Err(fail(
+                        "a Standard Webhooks secret must be base64 (optionally after `whsec_`)",
+                    ));
                 }
             }
+        }
+        let all = self
+            .secrets
+            .iter()
+            .chain(&self.verify_tokens)
+            .chain(self.channel_tokens.iter().map(|(_, t)| t));
+        if all.clone().any(|s| s.expose().is_empty()) {
+            return Err(fail("a secret resolved to an empty value"));
+        }
+        if self
+            .channel_tokens
+            .iter()
+            .any(|(_, token)| token.expose().len() > 50)
+        {
+            return Err(fail("a Zoho channel token is at most 50 characters"));
         }
         Ok(())
     }
@@ -281,12 +694,10 @@ impl RouteSettings {
 
 impl std::fmt::Debug for RouteSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.secrets.len() + self.verify_tokens.len() + self.channel_tokens.len();
         f.debug_struct("RouteSettings")
             .field("config", &self.config)
-            .field(
-                "secrets",
-                &format_args!("[{} redacted]", self.secrets.len()),
-            )
+            .field("secrets", &format_args!("[{count} redacted]"))
             .finish()
     }
 }
@@ -344,7 +755,7 @@ impl IngestEnv {
             })?;
         route.validate()?;
         // A deployed function must not carry secrets in plain environment values.
-        if let Some(plain) = route.secrets.iter().find(|s| !s.is_external()) {
+        if let Some(plain) = route.secret_refs().iter().find(|s| !s.is_external()) {
             return Err(ConfigError::Route {
                 route: route.name.clone(),
                 reason: format!(

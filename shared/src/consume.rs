@@ -30,8 +30,6 @@ pub enum ConsumeError {
     Blob(#[from] BlobError),
     #[error(transparent)]
     Hydrate(#[from] HydrateError),
-    #[error("event needs hydrator `{0}`, which this consumer does not have")]
-    NoHydrator(String),
     #[error("body of {0} bytes is too large for the store and no object storage is configured")]
     NoObjectStorage(u64),
 }
@@ -46,7 +44,7 @@ impl ConsumeError {
             ConsumeError::Store(_) | ConsumeError::Blob(_) => true,
             ConsumeError::Hydrate(HydrateError::Failed(_)) => false,
             ConsumeError::Hydrate(_) => true,
-            ConsumeError::NoHydrator(_) | ConsumeError::NoObjectStorage(_) => false,
+            ConsumeError::NoObjectStorage(_) => false,
         }
     }
 }
@@ -165,19 +163,24 @@ impl Consumer {
             .as_ref()
             .and_then(|t| t.lookup_text(&source));
 
-        let mut records = match &envelope.hydrate {
-            Some(name) => {
-                let hydrator = self
-                    .hydrators
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, h)| h.clone())
-                    .ok_or_else(|| ConsumeError::NoHydrator(name.clone()))?;
-                hydrator.hydrate(&envelope, &body).await?
+        let hydrator = envelope.hydrate.as_ref().and_then(|name| {
+            let found = self.hydrators.iter().find(|(n, _)| n == name);
+            if found.is_none() {
+                // The event itself is kept (ids and all); a hydrator configured later can replay it.
+                tracing::warn!(route = %envelope.route, event_id = %envelope.id, hydrator = %name, "id-only event stored without hydration: no hydrator is configured for it");
             }
+            found.map(|(_, h)| h.clone())
+        });
+        let mut records = match hydrator {
+            Some(hydrator) => hydrator.hydrate(&envelope, &body).await?,
             None => Vec::new(),
         };
-        if let Some(rule) = &envelope.rules.record {
+        let rule = envelope
+            .rules
+            .records
+            .iter()
+            .find(|rule| rule.applies(event_type.as_deref(), json.as_ref()));
+        if let Some(rule) = rule {
             match record_from_rule(rule, &envelope, &source) {
                 Some(record) => records.push(record),
                 None => {
@@ -286,6 +289,12 @@ fn parse_json(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
                 .entry(k.into_owned())
                 .or_insert(Value::String(v.into_owned()));
         }
+        // GitHub's form mode and Slack's interactivity send their JSON in a `payload` field.
+        if let Some(Value::String(payload)) = fields.get("payload")
+            && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(payload)
+        {
+            fields.insert("payload".to_owned(), parsed);
+        }
         return Some(Value::Object(fields));
     }
     let looks_json = content_type.contains("json")
@@ -312,6 +321,7 @@ fn record_from_rule(
         .and_then(|v| RecordVersion::from_json(&v))
         .unwrap_or_else(|| RecordVersion::Number(envelope.received_at_ms.to_string()));
     let data = match &rule.data {
+        _ if rule.deleted => None,
         Some(pointer) => source.json.and_then(|j| j.pointer(pointer)).cloned(),
         None => source.json.cloned(),
     }
@@ -322,7 +332,7 @@ fn record_from_rule(
         record_id,
         version,
         data,
-        deleted: false,
+        deleted: rule.deleted,
         event_id: envelope.id.clone(),
         updated_at_ms: envelope.received_at_ms,
     })
@@ -358,12 +368,14 @@ mod tests {
         envelope.rules = Rules {
             dedup: Some(ValueSource::parse("header:x-delivery")),
             event_type: Some(ValueSource::parse("/event")),
-            record: Some(RecordRule {
+            records: vec![RecordRule {
+                when: Vec::new(),
                 record_type: ValueSource::parse("order"),
                 id: ValueSource::parse("/order/id"),
                 version: Some(ValueSource::parse("/order/updated_at")),
                 data: Some("/order".into()),
-            }),
+                deleted: false,
+            }],
         };
         envelope
     }
@@ -470,16 +482,100 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn hydration_without_a_hydrator_fails_loudly() {
+    async fn id_only_event_without_a_hydrator_is_kept_without_records() {
         let store = Arc::new(MemoryStore::default());
         let mut envelope = sample();
-        envelope.hydrate = Some("zoho".into());
-        let error = consumer(store.clone(), None)
+        envelope.hydrate = Some("zoho-crm".into());
+        let processed = consumer(store.clone(), None)
             .process(&envelope.to_message())
             .await
-            .unwrap_err();
-        assert!(matches!(error, ConsumeError::NoHydrator(ref n) if n == "zoho"));
-        assert!(store.events().is_empty());
+            .unwrap();
+        assert_eq!(processed, Processed::Stored);
+        assert_eq!(store.events().len(), 1);
+        assert!(store.events()[0].records.is_empty());
+    }
+
+    fn slack_envelope(id: &str, body: &str) -> Envelope {
+        let mut envelope = sample();
+        envelope.id = id.into();
+        envelope.provider = "slack".into();
+        envelope.headers = vec![("content-type".into(), "application/json".into())];
+        envelope.body_len = body.len() as u64;
+        envelope.body = BodyLocation::Inline(Bytes::from(body.to_owned()));
+        envelope.rules = crate::config::ProviderKind::Slack.default_rules();
+        envelope
+    }
+
+    #[tokio::test]
+    async fn slack_entities_become_records_edits_win_and_deletes_leave_tombstones() {
+        let store = Arc::new(MemoryStore::default());
+        let consumer = consumer(store.clone(), None);
+        let events = [
+            r#"{"type":"event_callback","event_id":"Ev1","event_time":1700000001,"event":{"type":"team_join","user":{"id":"U1","name":"ada","updated":1700000001}}}"#,
+            r#"{"type":"event_callback","event_id":"Ev2","event_time":1700000002,"event":{"type":"user_change","user":{"id":"U1","name":"ada l","updated":1700000002}}}"#,
+            r#"{"type":"event_callback","event_id":"Ev3","event_time":1700000003,"event":{"type":"channel_created","channel":{"id":"C1","name":"general"}}}"#,
+            r#"{"type":"event_callback","event_id":"Ev4","event_time":1700000004,"event":{"type":"message","channel":"C1","user":"U1","text":"hi","ts":"1700000004.000100"}}"#,
+            r#"{"type":"event_callback","event_id":"Ev5","event_time":1700000005,"event":{"type":"message","subtype":"message_changed","channel":"C1","ts":"1700000005.000200","message":{"type":"message","user":"U1","text":"hi!","ts":"1700000004.000100"}}}"#,
+            r#"{"type":"event_callback","event_id":"Ev6","event_time":1700000006,"event":{"type":"message","channel":"C1","user":"U1","text":"second","ts":"1700000006.000300"}}"#,
+            r#"{"type":"event_callback","event_id":"Ev7","event_time":1700000007,"event":{"type":"message","subtype":"message_deleted","channel":"C1","ts":"1700000007.000400","deleted_ts":"1700000006.000300"}}"#,
+            r#"{"type":"event_callback","event_id":"Ev8","event_time":1700000008,"event":{"type":"reaction_added","user":"U1","reaction":"tada"}}"#,
+        ];
+        for (i, body) in events.iter().enumerate() {
+            consumer
+                .process(&slack_envelope(&format!("e{i}"), body).to_message())
+                .await
+                .unwrap();
+        }
+        // A retry of Ev2 (same event_id) is one event.
+        let retry = consumer
+            .process(&slack_envelope("e-retry", events[1]).to_message())
+            .await
+            .unwrap();
+        assert_eq!(retry, Processed::Duplicate);
+        assert_eq!(store.events().len(), events.len());
+
+        let user = store.record("raw", "user", "U1").unwrap();
+        assert_eq!(user.data["name"], "ada l");
+        let channel = store.record("raw", "channel", "C1").unwrap();
+        assert_eq!(channel.data["name"], "general");
+        let edited = store
+            .record("raw", "message", "C1:1700000004.000100")
+            .unwrap();
+        assert_eq!(edited.data["text"], "hi!");
+        let deleted = store
+            .record("raw", "message", "C1:1700000006.000300")
+            .unwrap();
+        assert!(deleted.deleted);
+        assert!(deleted.data.is_null());
+        // A late redelivery of the original message does not undo the edit.
+        consumer
+            .process(&slack_envelope("e-late", &events[3].replace("Ev4", "Ev4b")).to_message())
+            .await
+            .unwrap();
+        let still = store
+            .record("raw", "message", "C1:1700000004.000100")
+            .unwrap();
+        assert_eq!(still.data["text"], "hi!");
+        let reaction = store
+            .events()
+            .into_iter()
+            .find(|e| e.dedup_key == "Ev8")
+            .unwrap();
+        assert!(
+            reaction.records.is_empty(),
+            "events without an entity keep no record"
+        );
+        assert_eq!(reaction.event_type.as_deref(), Some("reaction_added"));
+    }
+
+    #[test]
+    fn form_payload_fields_parse_as_json() {
+        let parsed = parse_json(
+            Some("application/x-www-form-urlencoded"),
+            b"payload=%7B%22type%22%3A%22block_actions%22%7D&x=1",
+        )
+        .unwrap();
+        assert_eq!(parsed.pointer("/payload/type").unwrap(), "block_actions");
     }
 
     #[test]
@@ -489,7 +585,11 @@ mod tests {
             b"payload=%7B%7D&a=1&a=2",
         )
         .unwrap();
-        assert_eq!(parsed["payload"], "{}");
+        assert_eq!(
+            parsed["payload"],
+            serde_json::json!({}),
+            "a JSON `payload` field is parsed"
+        );
         assert_eq!(parsed["a"], "1");
         assert!(parse_json(Some("text/plain"), b"hello").is_none());
         assert!(parse_json(None, b" {\"a\":1}").is_some());

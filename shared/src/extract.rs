@@ -6,17 +6,35 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 /// Where a value comes from. Written as text: `/json/pointer`, `header:name`, `query:name`,
-/// or anything else as a literal (`order`).
+/// or anything else as a literal (`order`). Two operators, always written with spaces around them:
+/// `a | b` takes the first alternative that has a value, and `a + b` joins parts with `:` (a
+/// composite key; it has a value only when every part has one). `|` binds looser than `+`.
 #[derive(Clone, PartialEq, Eq)]
 pub enum ValueSource {
     Pointer(String),
     Header(String),
     Query(String),
     Literal(String),
+    FirstOf(Vec<ValueSource>),
+    Joined(Vec<ValueSource>),
 }
+
+const FIRST_OF: &str = " | ";
+const JOINED: &str = " + ";
 
 impl ValueSource {
     pub fn parse(text: &str) -> Self {
+        if text.contains(FIRST_OF) {
+            return ValueSource::FirstOf(text.split(FIRST_OF).map(Self::parse).collect());
+        }
+        if text.contains(JOINED) {
+            return ValueSource::Joined(text.split(JOINED).map(Self::parse_one).collect());
+        }
+        Self::parse_one(text)
+    }
+
+    fn parse_one(text: &str) -> Self {
+        let text = text.trim();
         if text.starts_with('/') {
             ValueSource::Pointer(text.to_owned())
         } else if let Some(name) = text.strip_prefix("header:") {
@@ -29,11 +47,16 @@ impl ValueSource {
     }
 
     fn text(&self) -> String {
+        let join = |parts: &[ValueSource], op: &str| {
+            parts.iter().map(Self::text).collect::<Vec<_>>().join(op)
+        };
         match self {
             ValueSource::Pointer(p) => p.clone(),
             ValueSource::Header(h) => format!("header:{h}"),
             ValueSource::Query(q) => format!("query:{q}"),
             ValueSource::Literal(l) => l.clone(),
+            ValueSource::FirstOf(parts) => join(parts, FIRST_OF),
+            ValueSource::Joined(parts) => join(parts, JOINED),
         }
     }
 
@@ -47,6 +70,12 @@ impl ValueSource {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| Value::String(v.into_owned())),
             ValueSource::Literal(l) => Some(Value::String(l.clone())),
+            ValueSource::FirstOf(parts) => parts.iter().find_map(|p| p.lookup(source)),
+            ValueSource::Joined(parts) => parts
+                .iter()
+                .map(|p| p.lookup_text(source))
+                .collect::<Option<Vec<_>>>()
+                .map(|texts| Value::String(texts.join(":"))),
         }
     }
 
@@ -171,6 +200,17 @@ mod tests {
             Some("order")
         );
         assert_eq!(ValueSource::parse("/missing").lookup_text(&source), None);
+        let first = ValueSource::parse("/missing | /order/id + header:x-delivery");
+        assert_eq!(first.lookup_text(&source).as_deref(), Some("42:d-1"));
+        assert_eq!(
+            ValueSource::parse("/order/id + /missing").lookup_text(&source),
+            None,
+            "a composite key needs every part"
+        );
+        assert_eq!(
+            serde_json::to_string(&first).unwrap(),
+            "\"/missing | /order/id + header:x-delivery\""
+        );
         let round: ValueSource = serde_json::from_str("\"header:x-a\"").unwrap();
         assert_eq!(serde_json::to_string(&round).unwrap(), "\"header:x-a\"");
     }

@@ -142,6 +142,13 @@ impl MemoryStore {
         lock(&self.records).values().cloned().collect()
     }
 
+    pub fn record(&self, route: &str, record_type: &str, id: &str) -> Option<RecordItem> {
+        lock(&self.records)
+            .values()
+            .find(|r| r.route == route && r.record_type == record_type && r.record_id == id)
+            .cloned()
+    }
+
     pub fn fail_record_writes(&self, fail: bool) {
         self.fail_records.store(fail, Ordering::SeqCst);
     }

@@ -155,6 +155,7 @@ impl Ingestor {
     fn envelope(&self, id: &str, verified: VerifiedRequest, now_ms: i64) -> Envelope {
         let delivery_id = verified.delivery_id().map(str::to_owned);
         let test_ping = verified.is_test_ping();
+        let hydrate = verified.hydrator().map(str::to_owned);
         let request = verified.into_request();
         let body: Bytes = request.body;
         Envelope {
@@ -165,7 +166,7 @@ impl Ingestor {
             received_at_ms: now_ms,
             delivery_id,
             test_ping,
-            hydrate: None,
+            hydrate,
             rules: self.route.rules(),
             method: request.method,
             path: request.path,
@@ -205,7 +206,6 @@ mod tests {
     use super::*;
     use crate::config::{AuthConfig, ResponseShape};
     use crate::fakes::{FixedClock, MemoryBlobs, MemoryQueue};
-    use crate::secrets::Secret;
 
     fn route(json: &str) -> RouteConfig {
         serde_json::from_str(json).unwrap()
@@ -216,10 +216,7 @@ mod tests {
         queue: Arc<MemoryQueue>,
         blobs: Option<Arc<MemoryBlobs>>,
     ) -> Ingestor {
-        let settings = RouteSettings {
-            config,
-            secrets: vec![Secret::new("k1")],
-        };
+        let settings = RouteSettings::with_secrets(config, &["k1"]);
         Ingestor::new(
             &settings,
             queue,

@@ -20,7 +20,7 @@ pub mod secrets;
 pub mod sign;
 pub mod verify;
 
-pub use config::{RouteConfig, RouteSettings};
+pub use config::{ProviderKind, RouteConfig, RouteSettings};
 pub use consume::{ConsumeError, Consumer};
 pub use envelope::Envelope;
 pub use ingest::Ingestor;

@@ -11,10 +11,13 @@ use crate::verify::hmac_sha256;
 pub enum SignError {
     #[error("route `{0}` has no secret to sign with")]
     NoSecret(String),
+    #[error("route `{0}`: Twilio signs a URL; set `public_url` or send a Host header")]
+    NoUrl(String),
 }
 
 /// Adds the credentials or signature headers the route's provider would send, using the route's
-/// first (newest) secret, at time `now_ms`.
+/// first (newest) secret, at time `now_ms`. Providers that authenticate with a token in the body
+/// (zoho-crm, microsoft-graph) get it written into the JSON body.
 pub fn sign(
     settings: &RouteSettings,
     request: &mut InboundRequest,
@@ -22,15 +25,24 @@ pub fn sign(
 ) -> Result<(), SignError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let now = now_ms.div_euclid(1000).to_string();
+    let body_mac = |request: &InboundRequest| -> Result<[u8; 32], SignError> {
+        Ok(hmac_sha256(
+            first_secret(settings)?.as_bytes(),
+            &[&request.body],
+        ))
+    };
     match settings.config.provider {
         ProviderKind::CatchRaw => sign_catch_raw(settings, request),
-        ProviderKind::Github => {
-            let mac = hmac_sha256(first_secret(settings)?.as_bytes(), &[&request.body]);
-            set_header(
-                request,
-                "x-hub-signature-256",
-                &format!("sha256={}", hex::encode(mac)),
-            );
+        ProviderKind::Github | ProviderKind::Meta => {
+            // Meta's subscription GET carries no signature (its verify token is in the query).
+            if settings.config.provider == ProviderKind::Meta
+                && request.method.eq_ignore_ascii_case("GET")
+            {
+                return Ok(());
+            }
+            let mac = body_mac(request)?;
+            let value = format!("sha256={}", hex::encode(mac));
+            set_header(request, "x-hub-signature-256", &value);
             Ok(())
         }
         ProviderKind::Stripe => {
@@ -46,7 +58,7 @@ pub fn sign(
             Ok(())
         }
         ProviderKind::Shopify => {
-            let mac = hmac_sha256(first_secret(settings)?.as_bytes(), &[&request.body]);
+            let mac = body_mac(request)?;
             set_header(request, "x-shopify-hmac-sha256", &b64.encode(mac));
             Ok(())
         }
@@ -70,7 +82,136 @@ pub fn sign(
             );
             Ok(())
         }
+        ProviderKind::Slack | ProviderKind::Zoom => {
+            let mac = hmac_sha256(
+                first_secret(settings)?.as_bytes(),
+                &[b"v0:", now.as_bytes(), b":", &request.body],
+            );
+            let (timestamp_header, signature_header) =
+                if settings.config.provider == ProviderKind::Slack {
+                    ("x-slack-request-timestamp", "x-slack-signature")
+                } else {
+                    ("x-zm-request-timestamp", "x-zm-signature")
+                };
+            set_header(request, timestamp_header, &now);
+            set_header(
+                request,
+                signature_header,
+                &format!("v0={}", hex::encode(mac)),
+            );
+            Ok(())
+        }
+        ProviderKind::X => {
+            if request.method.eq_ignore_ascii_case("GET") {
+                return Ok(()); // the CRC GET is unsigned; its answer is the proof
+            }
+            let mac = body_mac(request)?;
+            let value = format!("sha256={}", b64.encode(mac));
+            set_header(request, "x-twitter-webhooks-signature", &value);
+            Ok(())
+        }
+        ProviderKind::Twilio => sign_twilio(settings, request),
+        ProviderKind::ZohoCrm => {
+            let (channel_id, token) = settings
+                .channel_tokens
+                .first()
+                .ok_or_else(|| SignError::NoSecret(settings.config.name.clone()))?;
+            rewrite_json(request, |body| {
+                body["channel_id"] = channel_id.clone().into();
+                body["token"] = token.expose().into();
+            });
+            sign_catch_raw(settings, request)
+        }
+        ProviderKind::MicrosoftGraph => {
+            if request.query_param("validationToken").is_some() {
+                return Ok(()); // subscription validation: nothing is signed
+            }
+            let state = first_secret(settings)?.to_owned();
+            rewrite_json(request, |body| {
+                if let Some(items) = body.get_mut("value").and_then(|v| v.as_array_mut()) {
+                    for item in items.iter_mut().filter(|i| i.is_object()) {
+                        item["clientState"] = state.clone().into();
+                    }
+                }
+            });
+            Ok(())
+        }
+        ProviderKind::Generic => {
+            if let Some(signature) = &settings.config.signature {
+                let id = match &signature.id_header {
+                    Some(name) => {
+                        let id = request
+                            .header(name)
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+                        set_header(request, name, &id);
+                        id
+                    }
+                    None => String::new(),
+                };
+                if let Some(name) = &signature.timestamp_header {
+                    set_header(request, name, &now);
+                }
+                let payload =
+                    crate::verify::signed_payload(&signature.payload, &request.body, &now, &id);
+                let mac = crate::verify::hmac(
+                    signature.algorithm,
+                    first_secret(settings)?.as_bytes(),
+                    &[&payload],
+                );
+                let value = format!(
+                    "{}{}",
+                    signature.prefix,
+                    crate::verify::encode_signature(signature, &mac)
+                );
+                set_header(request, &signature.header, &value);
+            }
+            sign_catch_raw(settings, request)
+        }
     }
+}
+
+/// Twilio signs the URL it calls plus the sorted form parameters; a JSON body is bound through a
+/// `bodySHA256` query parameter added to that URL first.
+fn sign_twilio(settings: &RouteSettings, request: &mut InboundRequest) -> Result<(), SignError> {
+    let is_form = request
+        .content_type()
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !is_form && !request.body.is_empty() && request.query_param("bodySHA256").is_none() {
+        let pair = format!("bodySHA256={}", crate::envelope::sha256_hex(&request.body));
+        request.raw_query = if request.raw_query.is_empty() {
+            pair
+        } else {
+            format!("{}&{pair}", request.raw_query)
+        };
+    }
+    let url = crate::verify::twilio_signed_url(settings.config.public_url.as_deref(), request)
+        .ok_or_else(|| SignError::NoUrl(settings.config.name.clone()))?;
+    let mut params: Vec<(String, String)> =
+        if is_form && !request.method.eq_ignore_ascii_case("GET") {
+            form_urlencoded::parse(&request.body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+    params.sort();
+    let signature =
+        crate::verify::twilio_signature(first_secret(settings)?.as_bytes(), &url, &params);
+    set_header(request, "x-twilio-signature", &signature);
+    Ok(())
+}
+
+/// Edits a JSON object body in place (a non-object body is replaced by an object).
+fn rewrite_json(request: &mut InboundRequest, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut body: serde_json::Value = serde_json::from_slice(&request.body)
+        .ok()
+        .filter(serde_json::Value::is_object)
+        .unwrap_or_else(|| serde_json::json!({}));
+    edit(&mut body);
+    request.body = serde_json::to_vec(&body)
+        .expect("a JSON value serializes")
+        .into();
 }
 
 fn first_secret(settings: &RouteSettings) -> Result<&str, SignError> {
@@ -130,10 +271,7 @@ mod tests {
             r#"{{"name":"raw","provider":"catch-raw","auth":{auth},"secrets":["s1"]}}"#
         ))
         .unwrap();
-        RouteSettings {
-            config,
-            secrets: vec![Secret::new("s1"), Secret::new("s0")],
-        }
+        RouteSettings::with_secrets(config, &["s1", "s0"])
     }
 
     fn request() -> InboundRequest {
@@ -148,38 +286,81 @@ mod tests {
     }
 
     #[test]
-    fn signed_requests_verify_for_every_signed_provider_and_tamper_fails() {
+    fn signed_requests_verify_for_every_provider_and_tamper_fails() {
         let now_ms = 1_700_000_000_000;
-        for (provider, secret) in [
-            ("github", "gh-secret"),
-            ("stripe", "whsec_stripe"),
-            ("shopify", "shop-secret"),
+        let graph_body = br#"{"value":[{"changeType":"created","resource":"Users/u1"}]}"#;
+        for (route, resolved, body) in [
             (
-                "standard-webhooks",
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                r#""provider":"github","secrets":["x"]"#,
+                vec!["gh"],
+                &b"{}"[..],
+            ),
+            (
+                r#""provider":"stripe","secrets":["x"]"#,
+                vec!["whsec_s"],
+                b"{}",
+            ),
+            (
+                r#""provider":"shopify","secrets":["x"]"#,
+                vec!["shop"],
+                b"{}",
+            ),
+            (
+                r#""provider":"standard-webhooks","secrets":["x"]"#,
+                vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+                b"{}",
+            ),
+            (r#""provider":"slack","secrets":["x"]"#, vec!["sl"], b"{}"),
+            (r#""provider":"zoom","secrets":["x"]"#, vec!["zm"], b"{}"),
+            (
+                r#""provider":"meta","secrets":["x"],"verify_tokens":["v"]"#,
+                vec!["app", "verify"],
+                b"{}",
+            ),
+            (r#""provider":"x","secrets":["x"]"#, vec!["consumer"], b"{}"),
+            (
+                r#""provider":"twilio","secrets":["x"],"public_url":"https://h.test/t""#,
+                vec!["auth-token"],
+                b"{}",
+            ),
+            (
+                r#""provider":"zoho-crm","channels":[{"id":"1","token":"t"}]"#,
+                vec!["zoho-token"],
+                b"{}",
+            ),
+            (
+                r#""provider":"microsoft-graph","secrets":["x"]"#,
+                vec!["state"],
+                graph_body,
+            ),
+            (
+                r#""provider":"generic","secrets":["x"],"signature":{"header":"x-sig","payload":"{timestamp}.{body}","timestamp_header":"x-ts"}"#,
+                vec!["gen"],
+                b"{}",
             ),
         ] {
-            let config: RouteConfig = serde_json::from_str(&format!(
-                r#"{{"name":"r","provider":"{provider}","secrets":["x"]}}"#
-            ))
-            .unwrap();
-            let settings = RouteSettings {
-                config,
-                secrets: vec![Secret::new(secret)],
-            };
+            let config: RouteConfig =
+                serde_json::from_str(&format!(r#"{{"name":"r",{route}}}"#)).unwrap();
+            config.validate().unwrap();
+            let settings =
+                RouteSettings::new(config, resolved.iter().map(|s| Secret::new(*s)).collect());
             let mut signed = request();
+            signed.body = Bytes::copy_from_slice(body);
             sign(&settings, &mut signed, now_ms).unwrap();
             let verifier = verifier_for(&settings);
             let verdict = verifier.inspect(signed.clone(), now_ms);
             assert!(
                 matches!(verdict, Ok(Inspection::Accept(_))),
-                "{provider}: {verdict:?}"
+                "{route}: {verdict:?}"
             );
             let mut tampered = signed;
-            tampered.body = Bytes::from_static(b"{ }");
+            let mut bytes = tampered.body.to_vec();
+            bytes.insert(1, b' ');
+            bytes[0] = b'[';
+            tampered.body = bytes.into();
             assert!(
                 verifier.inspect(tampered, now_ms).is_err(),
-                "{provider}: tampered body must fail"
+                "{route}: tampered body must fail"
             );
         }
     }

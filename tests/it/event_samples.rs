@@ -41,35 +41,38 @@ fn every_sample_deserializes_as_its_lambda_does() {
     assert!(function_url >= 3);
 }
 
-/// The provider a sample belongs to, from its file name (`{provider}-….json`), with the secret this
-/// test signs it with.
-fn provider_of(path: &std::path::Path) -> (&'static str, &'static str) {
+/// The `hookcatch.toml` route a sample belongs to: the longest route name that prefixes its file
+/// name (`{route}-….json`). The example config's development secrets sign the samples.
+fn route_of<'a>(
+    path: &std::path::Path,
+    routes: &'a [hookcatch::RouteSettings],
+) -> &'a hookcatch::RouteSettings {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    [
-        (
-            "standard-webhooks",
-            "whsec_dGVzdC1vbmx5LXN0YW5kYXJkLXdlYmhvb2tzLWtleQ==",
-        ),
-        ("catch-raw", ""),
-        ("github", "test-only-github-secret"),
-        ("stripe", "whsec_test_only_stripe"),
-        ("shopify", "test-only-shopify-secret"),
-    ]
-    .into_iter()
-    .find(|(provider, _)| name.starts_with(&format!("{provider}-")))
-    .unwrap_or_else(|| panic!("{name}: no provider prefix"))
+    routes
+        .iter()
+        .filter(|r| name.starts_with(&format!("{}-", r.config.name)))
+        .max_by_key(|r| r.config.name.len())
+        .unwrap_or_else(|| panic!("{name}: no route in hookcatch.toml"))
+}
+
+fn is_handshake(path: &std::path::Path) -> bool {
+    path.to_string_lossy().contains("-handshake")
 }
 
 #[tokio::test]
 async fn every_sample_passes_through_the_real_handlers() {
     let stack = Stack::create(3).await;
     let now_ms = hookcatch::clock::Clock::now_ms(&hookcatch::clock::SystemClock);
+    let config = hookcatch_cli::config::ConfigFile::load(&repo_root().join("hookcatch.toml"))
+        .expect("the example config loads");
+    let routes = config.resolve().await.expect("its dev secrets resolve");
     let mut expected: Vec<(String, usize)> = Vec::new();
     let mut count = |route: &str| match expected.iter_mut().find(|(r, _)| r == route) {
         Some((_, n)) => *n += 1,
         None => expected.push((route.to_owned(), 1)),
     };
     let mut queued = 0;
+    let mut handshakes = 0;
     for path in event_files() {
         let text = std::fs::read_to_string(&path).unwrap();
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -88,32 +91,54 @@ async fn every_sample_passes_through_the_real_handlers() {
             }
             continue;
         }
-        let (provider, secret) = provider_of(&path);
-        let mut route = serde_json::json!({"name": provider, "provider": provider});
-        let mut request = hookcatch_cli::send::request_from_event(&path).unwrap();
-        if !secret.is_empty() {
-            route["secrets"] =
-                serde_json::json!([format!("ssm:{}", stack.put_secret(secret).await)]);
-            // Stored samples carry dev signatures and old timestamps: sign afresh, as the provider would.
-            let settings = hookcatch::RouteSettings {
-                config: serde_json::from_value(
-                    serde_json::json!({"name": provider, "provider": provider, "secrets": ["x"]}),
-                )
-                .unwrap(),
-                secrets: vec![hookcatch::secrets::Secret::new(secret)],
+        let settings = route_of(&path, &routes);
+        let route_name = settings.config.name.clone();
+        // The Lambda reads its secrets from SSM: store each development secret there.
+        let mut deployed = settings.config.clone();
+        let mut names = Vec::new();
+        for secret in deployed.secret_refs() {
+            let hookcatch::secrets::SecretRef::Literal(value) = secret else {
+                panic!("hookcatch.toml holds literal development secrets")
             };
-            hookcatch::sign::sign(&settings, &mut request, now_ms).unwrap();
+            names.push(stack.put_secret(&value).await);
         }
-        let ingestor = stack.ingestor(&route.to_string()).await;
+        let mut names = names.into_iter();
+        deployed.map_secret_refs(|_| {
+            hookcatch::secrets::SecretRef::Ssm(names.next().expect("one name per secret"))
+        });
+        let ingestor = stack
+            .ingestor(&serde_json::to_string(&deployed).unwrap())
+            .await;
+
+        // Stored samples carry old timestamps: sign afresh, as the provider would.
+        let mut request = hookcatch_cli::send::request_from_event(&path).unwrap();
+        hookcatch::sign::sign(settings, &mut request, now_ms).unwrap();
         let event = hookcatch_cli::send::function_url_event(&request).to_string();
         let response =
             hookcatch_ingest::handle(&ingestor, lambda_http::request::from_str(&event).unwrap())
                 .await
                 .unwrap();
         assert_eq!(response.status(), 200, "{}", path.display());
+        let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+        if is_handshake(&path) {
+            assert!(!body.contains("queued"), "{}: {body}", path.display());
+            assert!(
+                !body.is_empty(),
+                "{}: a handshake has an answer",
+                path.display()
+            );
+            handshakes += 1;
+        } else {
+            assert!(body.contains("queued"), "{}: {body}", path.display());
+            count(&route_name);
+            queued += 1;
+        }
 
-        // The same bytes with one body byte changed are refused.
-        if !secret.is_empty() {
+        // The same request with one body byte changed is refused, where the body is authenticated.
+        let open_route = settings.config.auth.is_none()
+            && !settings.config.provider.is_signed()
+            && settings.config.channels.is_empty();
+        if !open_route && !request.body.is_empty() {
             let mut tampered = request.clone();
             let mut body = tampered.body.to_vec();
             body[0] ^= 1;
@@ -127,9 +152,8 @@ async fn every_sample_passes_through_the_real_handlers() {
             .unwrap();
             assert_eq!(refused.status(), 401, "{}", path.display());
         }
-        count(provider);
-        queued += 1;
     }
+    assert!(handshakes >= 5, "every handshake provider has a sample");
     let consumer = stack.consumer().await;
     let mut processed = 0;
     while processed < queued {
@@ -157,28 +181,57 @@ async fn every_sample_passes_through_the_real_handlers() {
     // Each provider's delivery id and event type land where its docs say.
     let store = stack.store();
     use hookcatch::ports::EventStore;
-    let github = store
-        .get_event("github", "72d3162e-cc78-11e3-81ab-4c9367dc0958")
+    for (route, dedup, event_type) in [
+        ("github", "72d3162e-cc78-11e3-81ab-4c9367dc0958", "ping"),
+        ("stripe", "evt_1QhookcatchSample", "invoice.paid"),
+        (
+            "shopify",
+            "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+            "orders/create",
+        ),
+        (
+            "standard-webhooks",
+            "msg_2pHookcatchSample0001",
+            "invoice.paid",
+        ),
+        ("slack", "Ev0HOOKCATCH01", "message"),
+        (
+            "zoho-crm",
+            "1000000068001:1795374237473:insert:[\"5725767000003000064\"]",
+            "Leads:insert",
+        ),
+        ("twilio", "9f2a6c1e-hookcatch-sample-0001", "received"),
+        ("zoom", "meeting.started:1795374237000", "meeting.started"),
+        ("generic", "evt_hookcatch_generic_0001", "customer.updated"),
+    ] {
+        let event = store
+            .get_event(route, dedup)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{route}: event by {dedup}"));
+        assert_eq!(event.event_type.as_deref(), Some(event_type), "{route}");
+    }
+    // Entities carried by full-record providers become records.
+    let message = store
+        .get_record("slack", "message", "C123ABC456:1795374237.000200")
         .await
         .unwrap()
-        .expect("github by X-GitHub-Delivery");
-    assert_eq!(github.event_type.as_deref(), Some("ping"));
-    let stripe = store
-        .get_event("stripe", "evt_1QhookcatchSample")
+        .expect("the Slack message is a record");
+    assert_eq!(message.data["text"], "Hello from hookcatch");
+    let customer = store
+        .get_record("generic", "customer", "cus_0001")
         .await
         .unwrap()
-        .expect("stripe by event id");
-    assert_eq!(stripe.event_type.as_deref(), Some("invoice.paid"));
-    let shopify = store
-        .get_event("shopify", "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043")
-        .await
-        .unwrap()
-        .expect("shopify by X-Shopify-Webhook-Id");
-    assert_eq!(shopify.event_type.as_deref(), Some("orders/create"));
-    let standard = store
-        .get_event("standard-webhooks", "msg_2pHookcatchSample0001")
-        .await
-        .unwrap()
-        .expect("standard webhooks by webhook-id");
-    assert_eq!(standard.event_type.as_deref(), Some("invoice.paid"));
+        .expect("the generic route's configured record");
+    assert_eq!(customer.data["name"], "Ada Lovelace");
+    // The slash command (form body) is typed by its command.
+    let slash = stack.event_items("slack").await;
+    assert!(
+        slash.iter().any(|item| item
+            .get("type")
+            .and_then(|t| t.as_s().ok())
+            .map(String::as_str)
+            == Some("/webhook-collect")),
+        "slash command typed by `command`"
+    );
 }

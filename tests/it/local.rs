@@ -33,7 +33,7 @@ provider = "catch-raw"
 auth = {{ kind = "api_key", query = "zapikey", header = "x-api-key" }}
 secrets = ["{KEY}"]
 dedup = "header:x-delivery-id"
-record = {{ type = "order", id = "/order/id", version = "/order/updated_at", data = "/order" }}
+records = [{{ type = "order", id = "/order/id", version = "/order/updated_at", data = "/order" }}]
 
 [[routes]]
 name = "github"
@@ -183,6 +183,62 @@ async fn samples_sent_with_send_become_events_and_records() {
     .await
     .unwrap();
     assert_eq!(health.0, 200);
+    running.stop().await.unwrap();
+}
+
+/// The example `hookcatch.toml` as shipped: every route answers its own samples in `serve`,
+/// handshakes are answered and never stored, everything else becomes exactly one event.
+#[tokio::test]
+async fn every_example_route_answers_its_samples_in_serve() {
+    let dir = temp_dir();
+    let mut file = ConfigFile::load(&repo_root().join("hookcatch.toml")).unwrap();
+    file.serve.addr = "127.0.0.1:0".parse().unwrap();
+    file.serve.data = dir.join("data");
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let base = format!("http://{}", running.addr);
+    let settings = file.resolve().await.unwrap();
+    let mut samples: Vec<PathBuf> = std::fs::read_dir(repo_root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.to_string_lossy().contains("sqs"))
+        .collect();
+    samples.sort();
+    let mut stored = 0;
+    let mut covered = HashSet::new();
+    for path in &samples {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let route = settings
+            .iter()
+            .filter(|r| name.starts_with(&format!("{}-", r.config.name)))
+            .max_by_key(|r| r.config.name.len())
+            .unwrap_or_else(|| panic!("{name}: no example route"));
+        let mut request = send::request_from_event(path).unwrap();
+        send::sign(route, &mut request).unwrap();
+        let url = format!("{base}/hooks/{}", route.config.name);
+        let (status, body) = send::send(&request, &url).await.unwrap();
+        assert_eq!(status, 200, "{name}: {body}");
+        if name.contains("-handshake") {
+            assert!(!body.contains("queued"), "{name}: {body}");
+        } else {
+            assert!(body.contains("queued"), "{name}: {body}");
+            stored += 1;
+        }
+        covered.insert(route.config.name.clone());
+    }
+    let missing: Vec<_> = settings
+        .iter()
+        .filter(|r| r.config.name != "orders" && !covered.contains(&r.config.name))
+        .map(|r| r.config.name.clone())
+        .collect();
+    assert!(missing.is_empty(), "routes without a sample: {missing:?}");
+    let store = LocalStore::open(&dir.join("data")).unwrap();
+    wait_until("every non-handshake sample to be stored", || async {
+        store.list_events(None, None, 1000).await.unwrap().len() == stored
+            && store.queue_entries().await.unwrap().is_empty()
+    })
+    .await;
     running.stop().await.unwrap();
 }
 

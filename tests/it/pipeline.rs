@@ -19,7 +19,7 @@ fn orders_route(secret_parameter: &str) -> String {
         "secrets": [format!("ssm:{secret_parameter}")],
         "dedup": "header:x-delivery-id",
         "event_type": "/event",
-        "record": {"type": "order", "id": "/order/id", "version": "/order/updated_at", "data": "/order"},
+        "records": [{"type": "order", "id": "/order/id", "version": "/order/updated_at", "data": "/order"}],
     })
     .to_string()
 }
@@ -222,10 +222,7 @@ async fn unreachable_queue_answers_503_and_acknowledges_nothing() {
     let config: hookcatch::RouteConfig =
         serde_json::from_str(r#"{"name":"raw","provider":"catch-raw"}"#).unwrap();
     let ingestor = hookcatch::Ingestor::new(
-        &hookcatch::RouteSettings {
-            config,
-            secrets: vec![],
-        },
+        &hookcatch::RouteSettings::new(config, vec![]),
         Arc::new(hookcatch::aws::SqsQueue::new(client, &stack.queue_url)),
         None,
         Arc::new(hookcatch::clock::SystemClock),

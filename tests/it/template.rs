@@ -166,6 +166,45 @@ fn policies_are_least_privilege() {
 }
 
 #[test]
+fn every_provider_has_a_route_and_enabling_one_requires_its_secrets() {
+    let template = template();
+    let mut routes = Vec::new();
+    for (_, function) in resources(&template, "AWS::Serverless::Function") {
+        let mut values = Vec::new();
+        strings(&function["Properties"]["Environment"], &mut values);
+        for value in values.iter().filter(|v| v.trim_start().starts_with('{')) {
+            let route: serde_json::Value = serde_json::from_str(value).unwrap();
+            routes.push(route["provider"].as_str().unwrap().to_owned());
+        }
+    }
+    for provider in hookcatch::ProviderKind::ALL {
+        assert!(
+            routes.iter().any(|r| r == provider.as_str()),
+            "{provider:?} has a route function"
+        );
+    }
+    // Each secret parameter of an Enable* route is asserted non-empty by a Rule.
+    let rules = template["Rules"].as_mapping().expect("a Rules section");
+    let parameters = template["Parameters"].as_mapping().unwrap();
+    for (name, _) in parameters {
+        let name = name.as_str().unwrap();
+        let is_route_secret = (name.ends_with("SecretParameter")
+            || name.ends_with("TokenParameter")
+            || name.ends_with("ClientStateParameter"))
+            && name != "CatchRawApiKeyParameter";
+        if !is_route_secret {
+            continue;
+        }
+        let guarded = rules.values().any(|rule| {
+            let mut texts = Vec::new();
+            strings(&rule["Assertions"], &mut texts);
+            texts.iter().any(|t| t == name)
+        });
+        assert!(guarded, "{name}: an enabled route must require it");
+    }
+}
+
+#[test]
 fn secrets_are_only_ssm_references() {
     let template = template();
     for (id, function) in resources(&template, "AWS::Serverless::Function") {
@@ -175,7 +214,18 @@ fn secrets_are_only_ssm_references() {
             // `${Param}` placeholders stand for SSM parameter names in the `ssm:` prefix.
             let route: serde_json::Value = serde_json::from_str(value)
                 .unwrap_or_else(|e| panic!("{id}: HOOKCATCH_ROUTE is not JSON ({e}): {value}"));
-            for secret in route["secrets"].as_array().into_iter().flatten() {
+            let channel_tokens = route["channels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| &c["token"]);
+            let all = route["secrets"]
+                .as_array()
+                .into_iter()
+                .chain(route["verify_tokens"].as_array())
+                .flatten()
+                .chain(channel_tokens);
+            for secret in all {
                 let secret = secret.as_str().unwrap();
                 assert!(
                     secret.starts_with("ssm:"),

@@ -59,21 +59,19 @@ pub async fn ingestor_from_env(
 
     let settings = crate::config::IngestEnv::from_env(env)?;
     let sdk = sdk_config(settings.enqueue_timeout).await;
-    let secrets = if settings.route.secrets.is_empty() {
+    let refs = settings.route.secret_refs();
+    let secrets = if refs.is_empty() {
         Vec::new()
     } else {
         let store = SsmParameters::new(aws_sdk_ssm::Client::new(&sdk));
-        crate::secrets::resolve(&settings.route.secrets, env, Some(&store))
+        crate::secrets::resolve(&refs, env, Some(&store))
             .await
             .map_err(|source| InitError::Secret {
                 route: settings.route.name.clone(),
                 source,
             })?
     };
-    let route = crate::RouteSettings {
-        config: settings.route,
-        secrets,
-    };
+    let route = crate::RouteSettings::new(settings.route, secrets);
     route.check_secrets()?;
     let queue = Arc::new(SqsQueue::new(
         aws_sdk_sqs::Client::new(&sdk),

@@ -27,7 +27,8 @@ impl CatchRawVerifier {
             .fold(false, |found, s| s.matches(candidate) | found)
     }
 
-    fn check(&self, request: &mut InboundRequest) -> Result<(), Refusal> {
+    /// Checks the route's `auth` (if any) and redacts the credential; shared by generic and zoho-crm.
+    pub(super) fn check(&self, request: &mut InboundRequest) -> Result<(), Refusal> {
         match &self.auth {
             None => Ok(()),
             Some(AuthConfig::ApiKey { header, query }) => {
@@ -95,10 +96,10 @@ mod tests {
     fn verifier(auth: Option<AuthConfig>, secrets: &[&str]) -> CatchRawVerifier {
         let config: RouteConfig =
             serde_json::from_str(r#"{"name":"raw","provider":"catch-raw"}"#).unwrap();
-        CatchRawVerifier::new(&RouteSettings {
-            config: RouteConfig { auth, ..config },
-            secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
-        })
+        CatchRawVerifier::new(&RouteSettings::with_secrets(
+            RouteConfig { auth, ..config },
+            secrets,
+        ))
     }
 
     fn request(query: &str, headers: &[(&str, &str)]) -> InboundRequest {

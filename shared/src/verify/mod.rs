@@ -5,12 +5,24 @@
 //! [`Refusal`] whose reason is logged but never sent to the caller.
 
 mod catch_raw;
+mod challenge;
+mod generic;
+mod mac;
 mod signed;
+mod slack;
+mod twilio;
+mod zoho;
 
-pub use signed::{TIMESTAMP_TOLERANCE_SECS, hmac_sha256, standard_webhooks_key};
+pub use generic::{encode_signature, signed_payload};
+pub use mac::{hmac, hmac_sha256};
+pub use signed::standard_webhooks_key;
+pub use twilio::{signed_url as twilio_signed_url, twilio_signature};
 
 use crate::config::{ProviderKind, RouteSettings};
 use crate::request::{InboundRequest, Reply};
+
+/// Default tolerance for a signed timestamp, both directions (Stripe, Standard Webhooks, Slack, Zoom).
+pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
 
 /// A request that passed its route's verification. Constructible only inside this module tree.
 #[derive(Debug, Clone)]
@@ -20,6 +32,8 @@ pub struct VerifiedRequest {
     delivery_id: Option<String>,
     /// An empty "Test" ping from a settings page: recorded, flagged as a test.
     test_ping: bool,
+    /// Set for id-only notifications: the hydrator that fetches what they point to.
+    hydrate: Option<&'static str>,
 }
 
 impl VerifiedRequest {
@@ -29,7 +43,17 @@ impl VerifiedRequest {
             request,
             delivery_id,
             test_ping,
+            hydrate: None,
         }
+    }
+
+    fn id_only(mut self, hydrator: &'static str) -> Self {
+        self.hydrate = Some(hydrator);
+        self
+    }
+
+    pub fn hydrator(&self) -> Option<&'static str> {
+        self.hydrate
     }
 
     pub fn request(&self) -> &InboundRequest {
@@ -63,6 +87,8 @@ pub enum Inspection {
 pub enum Refusal {
     #[error("unauthorized: {0}")]
     Unauthorized(&'static str),
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
     #[error("method {0} is not accepted by this route")]
     MethodNotAllowed(String),
 }
@@ -71,6 +97,7 @@ impl Refusal {
     pub fn reply(&self) -> Reply {
         match self {
             Refusal::Unauthorized(_) => Reply::error(401, "unauthorized"),
+            Refusal::Forbidden(_) => Reply::error(403, "forbidden"),
             Refusal::MethodNotAllowed(_) => Reply::error(405, "method_not_allowed"),
         }
     }
@@ -78,7 +105,7 @@ impl Refusal {
     /// A short, stable label for logs and metrics.
     pub fn label(&self) -> &'static str {
         match self {
-            Refusal::Unauthorized(reason) => reason,
+            Refusal::Unauthorized(reason) | Refusal::Forbidden(reason) => reason,
             Refusal::MethodNotAllowed(_) => "method_not_allowed",
         }
     }
@@ -91,13 +118,98 @@ pub trait Verifier: Send + Sync {
 
 /// The verifier for a route, built once at start from its resolved settings.
 pub fn verifier_for(settings: &RouteSettings) -> Box<dyn Verifier> {
-    match settings.config.provider {
+    let verifier: Box<dyn Verifier> = match settings.config.provider {
         ProviderKind::CatchRaw => Box::new(catch_raw::CatchRawVerifier::new(settings)),
         ProviderKind::Github
         | ProviderKind::Stripe
         | ProviderKind::Shopify
-        | ProviderKind::StandardWebhooks => Box::new(signed::SignedVerifier::new(settings)),
+        | ProviderKind::StandardWebhooks
+        | ProviderKind::Zoom => Box::new(signed::SignedVerifier::new(settings)),
+        ProviderKind::Slack => Box::new(slack::SlackVerifier::new(settings)),
+        ProviderKind::ZohoCrm => Box::new(zoho::ZohoVerifier::new(settings)),
+        ProviderKind::Twilio => Box::new(twilio::TwilioVerifier::new(settings)),
+        ProviderKind::Meta | ProviderKind::X | ProviderKind::MicrosoftGraph => {
+            Box::new(challenge::ChallengeVerifier::new(settings))
+        }
+        ProviderKind::Generic => Box::new(generic::GenericVerifier::new(settings)),
+    };
+    if settings.config.allow_ips.is_empty() {
+        verifier
+    } else {
+        Box::new(AllowList {
+            networks: settings.config.allow_ips.clone(),
+            inner: verifier,
+        })
     }
+}
+
+/// Refuses requests from addresses outside the route's `allow_ips` before anything else runs.
+struct AllowList {
+    networks: Vec<ipnet::IpNet>,
+    inner: Box<dyn Verifier>,
+}
+
+impl Verifier for AllowList {
+    fn inspect(&self, request: InboundRequest, now_ms: i64) -> Result<Inspection, Refusal> {
+        let address: std::net::IpAddr = request
+            .source_ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .ok_or(Refusal::Forbidden("source address unknown"))?;
+        if !self.networks.iter().any(|net| net.contains(&address)) {
+            return Err(Refusal::Forbidden("source address not allowed"));
+        }
+        self.inner.inspect(request, now_ms)
+    }
+}
+
+fn require_method(request: &InboundRequest, allowed: &[&str]) -> Result<(), Refusal> {
+    if allowed
+        .iter()
+        .any(|m| request.method.eq_ignore_ascii_case(m))
+    {
+        Ok(())
+    } else {
+        Err(Refusal::MethodNotAllowed(request.method.clone()))
+    }
+}
+
+fn header<'a>(
+    request: &'a InboundRequest,
+    name: &str,
+    missing: &'static str,
+) -> Result<&'a str, Refusal> {
+    request.header(name).ok_or(Refusal::Unauthorized(missing))
+}
+
+/// Parses a Unix-seconds timestamp header value and checks it is within `tolerance` of now.
+fn within_window(text: &str, now_ms: i64, tolerance_secs: i64) -> Result<i64, Refusal> {
+    let timestamp: i64 = text
+        .trim()
+        .parse()
+        .map_err(|_| Refusal::Unauthorized("timestamp malformed"))?;
+    let now = now_ms.div_euclid(1000);
+    if now - timestamp > tolerance_secs {
+        Err(Refusal::Unauthorized("timestamp too old"))
+    } else if timestamp - now > tolerance_secs {
+        Err(Refusal::Unauthorized("timestamp in the future"))
+    } else {
+        Ok(timestamp)
+    }
+}
+
+/// A challenge echoed as text. `nosniff`, because the body is whatever the caller sent.
+fn echo_reply(text: &str) -> Reply {
+    let mut reply = Reply::new(200, "text/plain; charset=utf-8", text.to_owned());
+    reply
+        .headers
+        .push(("x-content-type-options".to_owned(), "nosniff".to_owned()));
+    reply
+}
+
+/// Whether the body looks like JSON (what providers that send JSON always send).
+fn json_body<T: serde::de::DeserializeOwned>(request: &InboundRequest) -> Option<T> {
+    serde_json::from_slice(&request.body).ok()
 }
 
 pub const REDACTED: &str = "REDACTED";

@@ -1,28 +1,18 @@
-//! HMAC-signed providers: GitHub, Stripe, Shopify and Standard Webhooks (Svix and others).
-//! Each checks the exact raw body against every configured secret (rotation), in constant time.
+//! HMAC-signed providers without a handshake of their own: GitHub, Stripe, Shopify, Standard
+//! Webhooks (Svix and others), and Zoom (whose `endpoint.url_validation` is answered after the
+//! signature check, since Zoom signs it). Each checks the exact raw body against every secret.
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
-use subtle::ConstantTimeEq;
+use serde::Deserialize;
 
-use super::{Inspection, Refusal, VerifiedRequest, Verifier};
-use crate::config::{ProviderKind, RouteSettings};
-use crate::request::InboundRequest;
-
-/// Stripe's and Standard Webhooks' default tolerance for the signed timestamp, both directions.
-pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
-
-/// HMAC-SHA256 over the concatenation of `parts`.
-pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
-}
+use super::mac::Keys;
+use super::{
+    Inspection, Refusal, TIMESTAMP_TOLERANCE_SECS, VerifiedRequest, Verifier, header,
+    require_method, within_window,
+};
+use crate::config::{MacAlgorithm, ProviderKind, RouteSettings};
+use crate::request::{InboundRequest, JSON_UTF8, Reply};
 
 /// Standard Webhooks secrets are base64 after an optional `whsec_` prefix, padded or not.
 pub fn standard_webhooks_key(secret: &str) -> Option<Vec<u8>> {
@@ -42,11 +32,12 @@ enum Scheme {
     Stripe,
     Shopify,
     StandardWebhooks,
+    Zoom,
 }
 
 pub struct SignedVerifier {
     scheme: Scheme,
-    keys: Vec<Vec<u8>>,
+    keys: Keys,
 }
 
 impl SignedVerifier {
@@ -56,55 +47,51 @@ impl SignedVerifier {
             ProviderKind::Stripe => Scheme::Stripe,
             ProviderKind::Shopify => Scheme::Shopify,
             ProviderKind::StandardWebhooks => Scheme::StandardWebhooks,
-            other => unreachable!("{other:?} is not an HMAC provider"),
+            ProviderKind::Zoom => Scheme::Zoom,
+            other => unreachable!("{other:?} is not verified here"),
         };
-        let keys = settings
-            .secrets
-            .iter()
-            .filter_map(|s| match scheme {
-                // Checked at start (`RouteSettings::check_secrets`); an undecodable one never matches.
-                Scheme::StandardWebhooks => standard_webhooks_key(s.expose()),
-                // GitHub, Stripe (the whole `whsec_…` string) and Shopify key with the text itself.
-                _ => Some(s.expose().as_bytes().to_vec()),
-            })
-            .collect();
+        let keys = match scheme {
+            // Checked at start (`RouteSettings::check_secrets`); an undecodable one never matches.
+            Scheme::StandardWebhooks => Keys::from_bytes(
+                settings
+                    .secrets
+                    .iter()
+                    .filter_map(|s| standard_webhooks_key(s.expose()))
+                    .collect(),
+            ),
+            // The others key with the secret's text itself (Stripe: the whole `whsec_…` string).
+            _ => Keys::from_secrets(&settings.secrets),
+        };
         SignedVerifier { scheme, keys }
     }
 
-    /// True when any key's MAC over `parts` equals one of `candidates`; checks all, no early exit.
-    fn any_matches(&self, parts: &[&[u8]], candidates: &[Vec<u8>]) -> bool {
-        let mut found = subtle::Choice::from(0);
-        for key in &self.keys {
-            let expected = hmac_sha256(key, parts);
-            for candidate in candidates {
-                found |= expected.as_slice().ct_eq(candidate.as_slice());
-            }
-        }
-        found.into()
+    fn check(&self, parts: &[&[u8]], candidates: &[Vec<u8>]) -> Result<&[u8], Refusal> {
+        self.keys
+            .matching(MacAlgorithm::Sha256, parts, candidates)
+            .ok_or(Refusal::Unauthorized("signature mismatch"))
     }
 }
 
-fn within_window(timestamp: i64, now_ms: i64) -> Result<(), Refusal> {
-    let now = now_ms.div_euclid(1000);
-    if now - timestamp > TIMESTAMP_TOLERANCE_SECS {
-        Err(Refusal::Unauthorized("timestamp too old"))
-    } else if timestamp - now > TIMESTAMP_TOLERANCE_SECS {
-        Err(Refusal::Unauthorized("timestamp in the future"))
-    } else {
-        Ok(())
-    }
+fn decode_hex(text: &str) -> Result<Vec<u8>, Refusal> {
+    hex::decode(text.trim()).map_err(|_| Refusal::Unauthorized("signature malformed"))
 }
 
-fn header<'a>(
-    request: &'a InboundRequest,
-    name: &str,
-    missing: &'static str,
-) -> Result<&'a str, Refusal> {
-    request.header(name).ok_or(Refusal::Unauthorized(missing))
+/// Stripe thin events (`v2.core.event`) carry only the id of what changed: hydrated by the consumer.
+fn is_stripe_thin_event(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Object<'a> {
+        #[serde(borrow)]
+        object: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Object<'_>>(body)
+        .ok()
+        .and_then(|o| o.object)
+        .is_some_and(|o| o == "v2.core.event")
 }
 
 impl Verifier for SignedVerifier {
     fn inspect(&self, request: InboundRequest, now_ms: i64) -> Result<Inspection, Refusal> {
+        require_method(&request, &["POST"])?;
         let body = request.body.clone();
         let delivery_id = match self.scheme {
             Scheme::Github => {
@@ -112,11 +99,7 @@ impl Verifier for SignedVerifier {
                 let hex_part = signature
                     .strip_prefix("sha256=")
                     .ok_or(Refusal::Unauthorized("signature malformed"))?;
-                let given = hex::decode(hex_part)
-                    .map_err(|_| Refusal::Unauthorized("signature malformed"))?;
-                if !self.any_matches(&[&body], &[given]) {
-                    return Err(Refusal::Unauthorized("signature mismatch"));
-                }
+                self.check(&[&body], &[decode_hex(hex_part)?])?;
                 request.header("x-github-delivery").map(str::to_owned)
             }
             Scheme::Stripe => {
@@ -125,7 +108,7 @@ impl Verifier for SignedVerifier {
                 let mut signatures = Vec::new();
                 for item in header_value.split(',') {
                     match item.trim().split_once('=') {
-                        Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
+                        Some(("t", value)) => timestamp = Some(value.to_owned()),
                         Some(("v1", value)) => {
                             if let Ok(bytes) = hex::decode(value) {
                                 signatures.push(bytes);
@@ -139,12 +122,14 @@ impl Verifier for SignedVerifier {
                 if signatures.is_empty() {
                     return Err(Refusal::Unauthorized("no v1 signature"));
                 }
-                within_window(timestamp, now_ms)?;
-                let t = timestamp.to_string();
-                if !self.any_matches(&[t.as_bytes(), b".", &body], &signatures) {
-                    return Err(Refusal::Unauthorized("signature mismatch"));
-                }
+                within_window(&timestamp, now_ms, TIMESTAMP_TOLERANCE_SECS)?;
+                self.check(&[timestamp.as_bytes(), b".", &body], &signatures)?;
                 // Stripe's delivery id is the event id in the body (the route's dedup rule).
+                if is_stripe_thin_event(&body) {
+                    return Ok(Inspection::Accept(
+                        VerifiedRequest::new(request, None).id_only("stripe"),
+                    ));
+                }
                 None
             }
             Scheme::Shopify => {
@@ -152,21 +137,15 @@ impl Verifier for SignedVerifier {
                 let given = base64::engine::general_purpose::STANDARD
                     .decode(signature.trim())
                     .map_err(|_| Refusal::Unauthorized("signature malformed"))?;
-                if !self.any_matches(&[&body], &[given]) {
-                    return Err(Refusal::Unauthorized("signature mismatch"));
-                }
+                self.check(&[&body], &[given])?;
                 request.header("x-shopify-webhook-id").map(str::to_owned)
             }
             Scheme::StandardWebhooks => {
                 let id = header(&request, "webhook-id", "webhook-id missing")?;
-                let timestamp_text =
-                    header(&request, "webhook-timestamp", "webhook-timestamp missing")?;
+                let timestamp =
+                    header(&request, "webhook-timestamp", "webhook-timestamp missing")?.trim();
                 let signature = header(&request, "webhook-signature", "signature missing")?;
-                let timestamp: i64 = timestamp_text
-                    .trim()
-                    .parse()
-                    .map_err(|_| Refusal::Unauthorized("webhook-timestamp malformed"))?;
-                within_window(timestamp, now_ms)?;
+                within_window(timestamp, now_ms, TIMESTAMP_TOLERANCE_SECS)?;
                 let candidates: Vec<Vec<u8>> = signature
                     .split(' ')
                     .filter_map(|entry| entry.split_once(','))
@@ -178,19 +157,28 @@ impl Verifier for SignedVerifier {
                 if candidates.is_empty() {
                     return Err(Refusal::Unauthorized("no v1 signature"));
                 }
-                if !self.any_matches(
-                    &[
-                        id.as_bytes(),
-                        b".",
-                        timestamp_text.trim().as_bytes(),
-                        b".",
-                        &body,
-                    ],
+                self.check(
+                    &[id.as_bytes(), b".", timestamp.as_bytes(), b".", &body],
                     &candidates,
-                ) {
-                    return Err(Refusal::Unauthorized("signature mismatch"));
-                }
+                )?;
                 Some(id.to_owned())
+            }
+            Scheme::Zoom => {
+                let timestamp =
+                    header(&request, "x-zm-request-timestamp", "timestamp missing")?.trim();
+                let signature = header(&request, "x-zm-signature", "signature missing")?;
+                let hex_part = signature
+                    .strip_prefix("v0=")
+                    .ok_or(Refusal::Unauthorized("signature malformed"))?;
+                within_window(timestamp, now_ms, TIMESTAMP_TOLERANCE_SECS)?;
+                let key = self.check(
+                    &[b"v0:", timestamp.as_bytes(), b":", &body],
+                    &[decode_hex(hex_part)?],
+                )?;
+                if let Some(reply) = zoom_url_validation(key, &body) {
+                    return Ok(Inspection::Answer(reply));
+                }
+                None
             }
         };
         Ok(Inspection::Accept(VerifiedRequest::new(
@@ -200,36 +188,44 @@ impl Verifier for SignedVerifier {
     }
 }
 
+/// Zoom's `endpoint.url_validation`: `plainToken` back with its HMAC under the secret that signed
+/// the request (so a rotation answers with the secret Zoom is using).
+fn zoom_url_validation(key: &[u8], body: &[u8]) -> Option<Reply> {
+    #[derive(Deserialize)]
+    struct Validation {
+        event: String,
+        payload: Payload,
+    }
+    #[derive(Deserialize)]
+    struct Payload {
+        #[serde(rename = "plainToken")]
+        plain_token: String,
+    }
+    let validation: Validation = serde_json::from_slice(body).ok()?;
+    if validation.event != "endpoint.url_validation" {
+        return None;
+    }
+    let token = validation.payload.plain_token;
+    let encrypted = hex::encode(super::hmac(MacAlgorithm::Sha256, key, &[token.as_bytes()]));
+    let body = serde_json::json!({ "plainToken": token, "encryptedToken": encrypted });
+    Some(Reply::new(200, JSON_UTF8, body.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::RouteConfig;
-    use crate::secrets::Secret;
-    use bytes::Bytes;
 
     fn verifier(provider: &str, secrets: &[&str]) -> SignedVerifier {
         let config: RouteConfig = serde_json::from_str(&format!(
             r#"{{"name":"r","provider":"{provider}","secrets":["x"]}}"#
         ))
         .unwrap();
-        SignedVerifier::new(&RouteSettings {
-            config,
-            secrets: secrets.iter().map(|s| Secret::new(*s)).collect(),
-        })
+        SignedVerifier::new(&RouteSettings::with_secrets(config, secrets))
     }
 
     fn request(headers: &[(&str, &str)], body: &[u8]) -> InboundRequest {
-        InboundRequest {
-            method: "POST".into(),
-            path: "/".into(),
-            raw_query: String::new(),
-            headers: headers
-                .iter()
-                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-                .collect(),
-            body: Bytes::copy_from_slice(body),
-            source_ip: None,
-        }
+        crate::request::request_for_test("POST", "", headers, body)
     }
 
     fn accepts(v: &SignedVerifier, r: InboundRequest, now_ms: i64) -> bool {
@@ -439,5 +435,105 @@ mod tests {
             request(&[("x-shopify-hmac-sha256", "not base64!")], b"x"),
             0
         ));
+    }
+
+    // Fixtures computed with Python's hmac (Zoom publishes no vector):
+    //   hmac.new(b"zoom-secret", b"v0:1700000000:" + body, hashlib.sha256).hexdigest()
+    const ZOOM_VALIDATION: &[u8] = br#"{"event":"endpoint.url_validation","payload":{"plainToken":"qgg8vlvZRS6UYooatFL8Aw"},"event_ts":1700000000000}"#;
+    const ZOOM_VALIDATION_SIG: &str =
+        "v0=27389d9bf99eeb74149568b7c96593531eaaf5c682aeb96417bd672eedf7b3bf";
+    const ZOOM_EVENT: &[u8] = br#"{"event":"meeting.started","event_ts":1700000000000}"#;
+    const ZOOM_EVENT_SIG: &str =
+        "v0=0f1b5f239d6826eb7b6a25eac8cb0ca6ea5d8cc7bb303d766af97ef7b65f1e2e";
+
+    fn zoom(signature: &str, timestamp: &str, body: &[u8]) -> InboundRequest {
+        request(
+            &[
+                ("x-zm-signature", signature),
+                ("x-zm-request-timestamp", timestamp),
+            ],
+            body,
+        )
+    }
+
+    #[test]
+    fn zoom_url_validation_answered_with_the_hmac_of_the_signing_secret() {
+        let now = 1_700_000_000_000;
+        let v = verifier("zoom", &["newer-secret", "zoom-secret"]);
+        let Ok(Inspection::Answer(reply)) = v.inspect(
+            zoom(ZOOM_VALIDATION_SIG, "1700000000", ZOOM_VALIDATION),
+            now,
+        ) else {
+            panic!("url_validation is answered")
+        };
+        let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(json["plainToken"], "qgg8vlvZRS6UYooatFL8Aw");
+        // hmac.new(b"zoom-secret", b"qgg8vlvZRS6UYooatFL8Aw", hashlib.sha256).hexdigest()
+        assert_eq!(
+            json["encryptedToken"],
+            "b17f0320a1322a509340a1a835b3d9edbc491f0b0790ed2d20d0604d39dfe922"
+        );
+        assert_eq!(reply.header("content-type"), Some(JSON_UTF8));
+        // Unsigned, it gets nothing back.
+        let forged = verifier("zoom", &["other"]).inspect(
+            zoom(ZOOM_VALIDATION_SIG, "1700000000", ZOOM_VALIDATION),
+            now,
+        );
+        assert_eq!(
+            forged.unwrap_err(),
+            Refusal::Unauthorized("signature mismatch")
+        );
+    }
+
+    #[test]
+    fn zoom_events_signed_windowed_and_tamper_evident() {
+        let now = 1_700_000_000_000;
+        let v = verifier("zoom", &["zoom-secret"]);
+        assert!(accepts(
+            &v,
+            zoom(ZOOM_EVENT_SIG, "1700000000", ZOOM_EVENT),
+            now
+        ));
+        assert!(!accepts(
+            &v,
+            zoom(ZOOM_EVENT_SIG, "1700000001", ZOOM_EVENT),
+            now
+        ));
+        assert!(!accepts(&v, zoom(ZOOM_EVENT_SIG, "1700000000", b"{}"), now));
+        assert!(!accepts(
+            &v,
+            zoom(&ZOOM_EVENT_SIG[3..], "1700000000", ZOOM_EVENT),
+            now
+        ));
+        assert!(!accepts(
+            &v,
+            zoom(ZOOM_EVENT_SIG, "1700000000", ZOOM_EVENT),
+            now + 301_000
+        ));
+        assert!(!accepts(
+            &v,
+            zoom(ZOOM_EVENT_SIG, "1700000000", ZOOM_EVENT),
+            now - 301_000
+        ));
+        assert!(!accepts(
+            &v,
+            request(&[("x-zm-signature", ZOOM_EVENT_SIG)], ZOOM_EVENT),
+            now
+        ));
+    }
+
+    #[test]
+    fn stripe_thin_events_are_marked_id_only() {
+        let now = 1_700_000_000_000;
+        let v = verifier("stripe", &["whsec_thin"]);
+        let body = br#"{"id":"evt_test_65R9","object":"v2.core.event","type":"v1.billing.meter.error_report_triggered","related_object":{"id":"mtr_test_61R9","type":"billing.meter","url":"/v1/billing/meters/mtr_test_61R9"}}"#;
+        let mac = crate::verify::hmac_sha256(b"whsec_thin", &[b"1700000000.", body]);
+        let header_value = format!("t=1700000000,v1={}", hex::encode(mac));
+        let Ok(Inspection::Accept(verified)) =
+            v.inspect(request(&[("stripe-signature", &header_value)], body), now)
+        else {
+            panic!("a signed thin event is accepted")
+        };
+        assert_eq!(verified.hydrator(), Some("stripe"));
     }
 }

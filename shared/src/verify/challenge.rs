@@ -1,0 +1,362 @@
+//! Providers that prove the endpoint with a challenge answered synchronously (never enqueued):
+//! - meta: GET `hub.mode=subscribe` with our `hub.verify_token` → the raw `hub.challenge`;
+//!   POSTs signed `X-Hub-Signature-256: sha256=<hex>` with the app secret.
+//! - x: GET `crc_token` → `{"response_token":"sha256=<base64 HMAC>"}` (the answer is the proof);
+//!   POSTs signed `x-twitter-webhooks-signature: sha256=<base64>` with the consumer secret.
+//! - microsoft-graph: `validationToken` in the query → echoed as text/plain; notifications carry the
+//!   subscription's `clientState` in every item, compared in constant time. Id-only: hydrated.
+
+use base64::Engine;
+use serde::Deserialize;
+
+use super::mac::Keys;
+use super::{
+    Inspection, Refusal, VerifiedRequest, Verifier, echo_reply, header, json_body, require_method,
+};
+use crate::config::{MacAlgorithm, ProviderKind, RouteSettings};
+use crate::request::{InboundRequest, JSON_UTF8, Reply};
+use crate::secrets::Secret;
+
+pub struct ChallengeVerifier {
+    provider: ProviderKind,
+    keys: Keys,
+    secrets: Vec<Secret>,
+    verify_tokens: Vec<Secret>,
+}
+
+impl ChallengeVerifier {
+    pub fn new(settings: &RouteSettings) -> Self {
+        ChallengeVerifier {
+            provider: settings.config.provider,
+            keys: Keys::from_secrets(&settings.secrets),
+            secrets: settings.secrets.clone(),
+            verify_tokens: settings.verify_tokens.clone(),
+        }
+    }
+
+    fn body_signature(
+        &self,
+        request: &InboundRequest,
+        name: &str,
+        decode: fn(&str) -> Option<Vec<u8>>,
+    ) -> Result<(), Refusal> {
+        let signature = header(request, name, "signature missing")?;
+        let given = signature
+            .strip_prefix("sha256=")
+            .and_then(decode)
+            .ok_or(Refusal::Unauthorized("signature malformed"))?;
+        self.keys
+            .matching(MacAlgorithm::Sha256, &[&request.body], &[given])
+            .map(|_| ())
+            .ok_or(Refusal::Unauthorized("signature mismatch"))
+    }
+
+    fn meta(&self, request: InboundRequest) -> Result<Inspection, Refusal> {
+        require_method(&request, &["GET", "POST"])?;
+        if request.method.eq_ignore_ascii_case("GET") {
+            if request.query_param("hub.mode").as_deref() != Some("subscribe") {
+                return Err(Refusal::Unauthorized("hub.mode is not subscribe"));
+            }
+            let token = request
+                .query_param("hub.verify_token")
+                .ok_or(Refusal::Unauthorized("hub.verify_token missing"))?;
+            let known = self
+                .verify_tokens
+                .iter()
+                .fold(false, |found, t| t.matches(token.as_bytes()) | found);
+            if !known {
+                return Err(Refusal::Unauthorized("hub.verify_token mismatch"));
+            }
+            let challenge = request
+                .query_param("hub.challenge")
+                .ok_or(Refusal::Unauthorized("hub.challenge missing"))?;
+            return Ok(Inspection::Answer(echo_reply(&challenge)));
+        }
+        self.body_signature(&request, "x-hub-signature-256", |h| hex::decode(h).ok())?;
+        Ok(Inspection::Accept(VerifiedRequest::new(request, None)))
+    }
+
+    fn x(&self, request: InboundRequest) -> Result<Inspection, Refusal> {
+        require_method(&request, &["GET", "POST"])?;
+        if request.method.eq_ignore_ascii_case("GET") {
+            let token = request
+                .query_param("crc_token")
+                .ok_or(Refusal::Unauthorized("crc_token missing"))?;
+            let key = self
+                .keys
+                .first()
+                .ok_or(Refusal::Unauthorized("no consumer secret"))?;
+            let body = serde_json::json!({ "response_token": crc_response(key, &token) });
+            return Ok(Inspection::Answer(Reply::new(
+                200,
+                JSON_UTF8,
+                body.to_string(),
+            )));
+        }
+        self.body_signature(&request, "x-twitter-webhooks-signature", |b| {
+            base64::engine::general_purpose::STANDARD.decode(b).ok()
+        })?;
+        Ok(Inspection::Accept(VerifiedRequest::new(request, None)))
+    }
+
+    fn graph(&self, request: InboundRequest) -> Result<Inspection, Refusal> {
+        // Subscription validation: Graph POSTs `?validationToken=…` and wants it back within 10 s.
+        if let Some(token) = request.query_param("validationToken") {
+            return Ok(Inspection::Answer(echo_reply(&token)));
+        }
+        require_method(&request, &["POST"])?;
+        #[derive(Deserialize)]
+        struct Notifications {
+            value: Vec<Item>,
+        }
+        #[derive(Deserialize)]
+        struct Item {
+            #[serde(rename = "clientState")]
+            client_state: Option<String>,
+        }
+        let notifications: Notifications =
+            json_body(&request).ok_or(Refusal::Unauthorized("not a Graph notification"))?;
+        if notifications.value.is_empty() {
+            return Err(Refusal::Unauthorized("no notifications"));
+        }
+        for item in &notifications.value {
+            let state = item
+                .client_state
+                .as_deref()
+                .ok_or(Refusal::Unauthorized("clientState missing"))?;
+            let known = self
+                .secrets
+                .iter()
+                .fold(false, |found, s| s.matches(state.as_bytes()) | found);
+            if !known {
+                return Err(Refusal::Unauthorized("clientState mismatch"));
+            }
+        }
+        Ok(Inspection::Accept(
+            VerifiedRequest::new(request, None).id_only("microsoft-graph"),
+        ))
+    }
+}
+
+/// X's CRC answer: `sha256=` + base64 HMAC-SHA256 of the token under the consumer secret.
+pub fn crc_response(key: &[u8], crc_token: &str) -> String {
+    let mac = super::hmac(MacAlgorithm::Sha256, key, &[crc_token.as_bytes()]);
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::STANDARD.encode(mac)
+    )
+}
+
+impl Verifier for ChallengeVerifier {
+    fn inspect(&self, request: InboundRequest, _now_ms: i64) -> Result<Inspection, Refusal> {
+        match self.provider {
+            ProviderKind::Meta => self.meta(request),
+            ProviderKind::X => self.x(request),
+            ProviderKind::MicrosoftGraph => self.graph(request),
+            other => unreachable!("{other:?} has no challenge verifier"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RouteConfig;
+
+    fn verifier(route: serde_json::Value, resolved: &[&str]) -> ChallengeVerifier {
+        let config: RouteConfig = serde_json::from_value(route).unwrap();
+        config.validate().unwrap();
+        ChallengeVerifier::new(&RouteSettings::new(
+            config,
+            resolved.iter().map(|s| Secret::new(*s)).collect(),
+        ))
+    }
+
+    fn request(method: &str, query: &str, headers: &[(&str, &str)], body: &str) -> InboundRequest {
+        crate::request::request_for_test(method, query, headers, body.as_bytes())
+    }
+
+    fn meta() -> ChallengeVerifier {
+        verifier(
+            serde_json::json!({"name":"m","provider":"meta","secrets":["a"],"verify_tokens":["v"]}),
+            &["app-secret", "my-verify-token"],
+        )
+    }
+
+    #[test]
+    fn meta_subscription_answers_the_raw_challenge_only_for_our_token() {
+        let query = "hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=my-verify-token";
+        let Ok(Inspection::Answer(reply)) = meta().inspect(request("GET", query, &[], ""), 0)
+        else {
+            panic!("the subscription GET is answered")
+        };
+        assert_eq!((reply.status, &reply.body[..]), (200, &b"1158201444"[..]));
+        assert_eq!(reply.header("x-content-type-options"), Some("nosniff"));
+        for bad in [
+            "hub.mode=subscribe&hub.challenge=1&hub.verify_token=wrong",
+            "hub.mode=subscribe&hub.challenge=1",
+            "hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=my-verify-token",
+            "hub.mode=subscribe&hub.verify_token=my-verify-token",
+        ] {
+            assert!(
+                meta().inspect(request("GET", bad, &[], ""), 0).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn meta_posts_are_signed_with_the_app_secret() {
+        let body = r#"{"object":"page","entry":[{"id":"1","time":1}]}"#;
+        let mac = super::super::hmac_sha256(b"app-secret", &[body.as_bytes()]);
+        let signature = format!("sha256={}", hex::encode(mac));
+        let ok = meta().inspect(
+            request("POST", "", &[("x-hub-signature-256", &signature)], body),
+            0,
+        );
+        assert!(matches!(ok, Ok(Inspection::Accept(_))));
+        let tampered = meta().inspect(
+            request(
+                "POST",
+                "",
+                &[("x-hub-signature-256", &signature)],
+                &body.replace('1', "2"),
+            ),
+            0,
+        );
+        assert!(tampered.is_err());
+        // Signed with the verify token instead of the app secret: refused.
+        let wrong = super::super::hmac_sha256(b"my-verify-token", &[body.as_bytes()]);
+        let header_value = format!("sha256={}", hex::encode(wrong));
+        assert!(
+            meta()
+                .inspect(
+                    request("POST", "", &[("x-hub-signature-256", &header_value)], body),
+                    0
+                )
+                .is_err()
+        );
+        assert!(matches!(
+            meta().inspect(request("PUT", "", &[], body), 0),
+            Err(Refusal::MethodNotAllowed(_))
+        ));
+    }
+
+    fn x() -> ChallengeVerifier {
+        verifier(
+            serde_json::json!({"name":"x","provider":"x","secrets":["c"]}),
+            &["consumer-secret"],
+        )
+    }
+
+    #[test]
+    fn x_crc_answer_matches_an_independent_hmac() {
+        // Python: base64.b64encode(hmac.new(b"consumer-secret", b"challenge_string",
+        //   hashlib.sha256).digest())
+        let Ok(Inspection::Answer(reply)) =
+            x().inspect(request("GET", "crc_token=challenge_string", &[], ""), 0)
+        else {
+            panic!("the CRC is answered")
+        };
+        let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(
+            json["response_token"],
+            "sha256=S/mG8E9n5SjoGuCqHguvP8K8uuu5ogCPF0dOpIdyZlk="
+        );
+        assert_eq!(reply.header("content-type"), Some(JSON_UTF8));
+        assert!(x().inspect(request("GET", "", &[], ""), 0).is_err());
+    }
+
+    #[test]
+    fn x_posts_carry_a_base64_signature() {
+        let body = r#"{"for_user_id":"1","tweet_create_events":[]}"#;
+        let signature = crc_response(b"consumer-secret", body);
+        assert!(
+            x().inspect(
+                request(
+                    "POST",
+                    "",
+                    &[("x-twitter-webhooks-signature", &signature)],
+                    body
+                ),
+                0
+            )
+            .is_ok()
+        );
+        assert!(
+            x().inspect(
+                request(
+                    "POST",
+                    "",
+                    &[("x-twitter-webhooks-signature", &signature)],
+                    "{}"
+                ),
+                0
+            )
+            .is_err()
+        );
+    }
+
+    fn graph() -> ChallengeVerifier {
+        verifier(
+            serde_json::json!({"name":"g","provider":"microsoft-graph","secrets":["s"]}),
+            &["secretClientValue"],
+        )
+    }
+
+    #[test]
+    fn graph_validation_echoes_the_decoded_token() {
+        let Ok(Inspection::Answer(reply)) = graph().inspect(
+            request(
+                "POST",
+                "validationToken=Validation%3a+Testing+client+application+reachability",
+                &[],
+                "",
+            ),
+            0,
+        ) else {
+            panic!("validation is answered")
+        };
+        assert_eq!(
+            &reply.body[..],
+            b"Validation: Testing client application reachability"
+        );
+        assert_eq!(
+            reply.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+    }
+
+    #[test]
+    fn graph_notifications_need_our_client_state_in_every_item() {
+        // Shaped like the change notification in Microsoft's "Receive change notifications" docs.
+        let item = |state: &str| {
+            format!(
+                r##"{{"subscriptionId":"s1","clientState":"{state}","changeType":"created","resource":"Users/u1/Messages/m1","resourceData":{{"@odata.type":"#Microsoft.Graph.Message","id":"m1"}},"tenantId":"t1"}}"##
+            )
+        };
+        let good = format!(r#"{{"value":[{}]}}"#, item("secretClientValue"));
+        let Ok(Inspection::Accept(verified)) = graph().inspect(request("POST", "", &[], &good), 0)
+        else {
+            panic!("a notification with our clientState passes")
+        };
+        assert_eq!(verified.hydrator(), Some("microsoft-graph"));
+        let mixed = format!(
+            r#"{{"value":[{},{}]}}"#,
+            item("secretClientValue"),
+            item("forged")
+        );
+        for bad in [
+            mixed.as_str(),
+            r#"{"value":[]}"#,
+            "",
+            "nope",
+            r#"{"value":[{}]}"#,
+        ] {
+            assert!(
+                graph().inspect(request("POST", "", &[], bad), 0).is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Twilio: `X-Twilio-Signature` = base64 HMAC-SHA1 (key: the Auth Token) over the URL Twilio
+//! requested followed by every POST parameter as `key` + `value`, sorted. JSON bodies are signed
+//! through a `bodySHA256` query parameter instead. The URL is the one configured in Twilio
+//! (`public_url`), since the Host seen here differs behind a custom domain.
+
+use base64::Engine;
+use subtle::ConstantTimeEq;
+
+use super::mac::Keys;
+use super::{Inspection, Refusal, VerifiedRequest, Verifier, header, require_method};
+use crate::config::{MacAlgorithm, RouteSettings};
+use crate::request::InboundRequest;
+
+pub struct TwilioVerifier {
+    keys: Keys,
+    public_url: Option<String>,
+}
+
+impl TwilioVerifier {
+    pub fn new(settings: &RouteSettings) -> Self {
+        TwilioVerifier {
+            keys: Keys::from_secrets(&settings.secrets),
+            public_url: settings.config.public_url.clone(),
+        }
+    }
+}
+
+/// The URL Twilio signed: the configured one, or `https://{Host}{path}`, plus the raw query.
+pub fn signed_url(public_url: Option<&str>, request: &InboundRequest) -> Option<String> {
+    let base = match public_url {
+        Some(url) => url.to_owned(),
+        None => format!("https://{}{}", request.header("host")?, request.path),
+    };
+    let query = request.raw_query.trim_start_matches('?');
+    Some(if query.is_empty() {
+        base
+    } else {
+        format!("{base}?{query}")
+    })
+}
+
+/// The form parameters Twilio signs, sorted by key then value; none for JSON bodies and GETs.
+fn signed_params(request: &InboundRequest) -> Vec<(String, String)> {
+    let is_form = request
+        .content_type()
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+    if !is_form || request.method.eq_ignore_ascii_case("GET") {
+        return Vec::new();
+    }
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(&request.body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    params.sort();
+    params
+}
+
+/// Twilio's signature of `url` and `params` (already sorted) with `key`.
+pub fn twilio_signature(key: &[u8], url: &str, params: &[(String, String)]) -> String {
+    let mut parts: Vec<&[u8]> = vec![url.as_bytes()];
+    for (k, v) in params {
+        parts.push(k.as_bytes());
+        parts.push(v.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(super::hmac(MacAlgorithm::Sha1, key, &parts))
+}
+
+/// The URL as written and with its port variants, as Twilio's own validators accept: a URL with a
+/// port also without it, and a URL without one also with the scheme's default port.
+fn url_variants(url: &str) -> Vec<String> {
+    let mut variants = vec![url.to_owned()];
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return variants;
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => {
+            variants.push(format!("{scheme}://{host}{tail}"));
+        }
+        _ => {
+            let port = if scheme.eq_ignore_ascii_case("https") {
+                443
+            } else {
+                80
+            };
+            variants.push(format!("{scheme}://{authority}:{port}{tail}"));
+        }
+    }
+    variants
+}
+
+impl Verifier for TwilioVerifier {
+    fn inspect(&self, request: InboundRequest, _now_ms: i64) -> Result<Inspection, Refusal> {
+        require_method(&request, &["POST", "GET"])?;
+        let signature = header(&request, "x-twilio-signature", "signature missing")?;
+        let given = base64::engine::general_purpose::STANDARD
+            .decode(signature.trim())
+            .map_err(|_| Refusal::Unauthorized("signature malformed"))?;
+        let url = signed_url(self.public_url.as_deref(), &request).ok_or(Refusal::Unauthorized(
+            "host missing and no public_url configured",
+        ))?;
+        let params = signed_params(&request);
+        let matched = url_variants(&url).iter().fold(false, |found, candidate| {
+            let mut parts: Vec<&[u8]> = vec![candidate.as_bytes()];
+            for (k, v) in &params {
+                parts.push(k.as_bytes());
+                parts.push(v.as_bytes());
+            }
+            let hit = self
+                .keys
+                .matching(MacAlgorithm::Sha1, &parts, std::slice::from_ref(&given))
+                .is_some();
+            found | hit
+        });
+        if !matched {
+            return Err(Refusal::Unauthorized("signature mismatch"));
+        }
+        // A JSON body is bound to the signed URL through its hash.
+        if let Some(claimed) = request.query_param("bodySHA256") {
+            let actual = crate::envelope::sha256_hex(&request.body);
+            if !bool::from(
+                actual
+                    .as_bytes()
+                    .ct_eq(claimed.to_ascii_lowercase().as_bytes()),
+            ) {
+                return Err(Refusal::Unauthorized("bodySHA256 mismatch"));
+            }
+        } else if params.is_empty() && !request.body.is_empty() && !is_form(&request) {
+            return Err(Refusal::Unauthorized("unsigned body without bodySHA256"));
+        }
+        Ok(Inspection::Accept(VerifiedRequest::new(request, None)))
+    }
+}
+
+fn is_form(request: &InboundRequest) -> bool {
+    request
+        .content_type()
+        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::RouteConfig;
+    use crate::secrets::Secret;
+    use bytes::Bytes;
+
+    // twilio-python's tests/unit/test_request_validator.py.
+    const TOKEN: &str = "12345";
+    const URI: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
+    const FORM_BODY: &str = "CallSid=CA1234567890ABCDE&Caller=%2B14158675309&Digits=1234&From=%2B14158675309&To=%2B18005551212";
+    const EXPECTED: &str = "RSOYDt4T1cUTdK1PDd93/VVr8B8=";
+    const JSON_BODY: &str = "{\"property\": \"value\", \"boolean\": true}";
+    const BODY_HASH: &str = "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+
+    fn verifier(public_url: &str, secrets: &[&str]) -> TwilioVerifier {
+        let config: RouteConfig = serde_json::from_value(serde_json::json!({
+            "name": "t", "provider": "twilio", "secrets": ["x"], "public_url": public_url
+        }))
+        .unwrap();
+        TwilioVerifier::new(&RouteSettings::with_secrets(config, secrets))
+    }
+
+    /// A request as it arrives for `uri` (its query moves to raw_query).
+    fn request(query: &str, content_type: &str, body: &str, signature: &str) -> InboundRequest {
+        InboundRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            raw_query: query.into(),
+            headers: vec![
+                ("content-type".into(), content_type.into()),
+                ("x-twilio-signature".into(), signature.into()),
+                ("host".into(), "abc.lambda-url.us-east-1.on.aws".into()),
+            ],
+            body: Bytes::copy_from_slice(body.as_bytes()),
+            source_ip: None,
+        }
+    }
+
+    const FORM: &str = "application/x-www-form-urlencoded";
+
+    #[test]
+    fn official_form_vector_and_its_port_variants() {
+        let params: Vec<(String, String)> = form_urlencoded::parse(FORM_BODY.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let mut sorted = params.clone();
+        sorted.sort();
+        assert_eq!(twilio_signature(TOKEN.as_bytes(), URI, &sorted), EXPECTED);
+
+        let v = verifier("https://mycompany.com/myapp.php", &[TOKEN]);
+        assert!(
+            v.inspect(request("foo=1&bar=2", FORM, FORM_BODY, EXPECTED), 0)
+                .is_ok()
+        );
+        // The SDK's port vectors: signed with :443 added, and with :1234 configured.
+        assert!(
+            v.inspect(
+                request(
+                    "foo=1&bar=2",
+                    FORM,
+                    FORM_BODY,
+                    "kvajT1Ptam85bY51eRf/AJRuM3w="
+                ),
+                0
+            )
+            .is_ok()
+        );
+        let with_port = verifier("https://mycompany.com:1234/myapp.php", &[TOKEN]);
+        assert!(
+            with_port
+                .inspect(request("foo=1&bar=2", FORM, FORM_BODY, EXPECTED), 0)
+                .is_ok()
+        );
+        let http = verifier("http://mycompany.com/myapp.php", &[TOKEN]);
+        assert!(
+            http.inspect(
+                request(
+                    "foo=1&bar=2",
+                    FORM,
+                    FORM_BODY,
+                    "0ZXoZLH/DfblKGATFgpif+LLRf4="
+                ),
+                0
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn duplicate_keys_sort_by_value() {
+        // The SDK's duplicate-parameter vector: Digits=5678&Digits=1234 signs as 1234 then 5678.
+        let v = verifier("https://mycompany.com/myapp.php", &[TOKEN]);
+        let body = "Sid=CA123&SidAccount=AC123&Digits=5678&Digits=1234";
+        assert!(
+            v.inspect(
+                request("foo=1&bar=2", FORM, body, "IK+Dwps556ElfBT0I3Rgjkr1wJU="),
+                0
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn official_json_vector_binds_the_body_hash() {
+        let v = verifier("https://mycompany.com/myapp.php", &[TOKEN]);
+        let query = format!("foo=1&bar=2&bodySHA256={BODY_HASH}");
+        let json = "application/json";
+        assert!(
+            v.inspect(
+                request(&query, json, JSON_BODY, "a9nBmqA0ju/hNViExpshrM61xv4="),
+                0
+            )
+            .is_ok()
+        );
+        let tampered = JSON_BODY.replace("true", "fals");
+        assert_eq!(
+            v.inspect(
+                request(&query, json, &tampered, "a9nBmqA0ju/hNViExpshrM61xv4="),
+                0
+            )
+            .unwrap_err(),
+            Refusal::Unauthorized("bodySHA256 mismatch")
+        );
+    }
+
+    #[test]
+    fn tamper_wrong_token_rotation_and_default_url() {
+        let v = verifier("https://mycompany.com/myapp.php", &[TOKEN]);
+        let changed = FORM_BODY.replace("Digits=1234", "Digits=1235");
+        for bad in [
+            request("foo=1&bar=2", FORM, &changed, EXPECTED),
+            request("foo=1&bar=3", FORM, FORM_BODY, EXPECTED),
+            request(
+                "foo=1&bar=2",
+                FORM,
+                FORM_BODY,
+                "RSOYDt4T1cUTdK1PDd93/VVr8B8",
+            ),
+        ] {
+            assert!(v.inspect(bad, 0).is_err());
+        }
+        let mut missing = request("foo=1&bar=2", FORM, FORM_BODY, EXPECTED);
+        missing.headers.retain(|(n, _)| n != "x-twilio-signature");
+        assert!(v.inspect(missing, 0).is_err());
+        assert!(
+            verifier("https://mycompany.com/myapp.php", &["other"])
+                .inspect(request("foo=1&bar=2", FORM, FORM_BODY, EXPECTED), 0)
+                .is_err()
+        );
+        assert!(
+            verifier("https://mycompany.com/myapp.php", &["other", TOKEN])
+                .inspect(request("foo=1&bar=2", FORM, FORM_BODY, EXPECTED), 0)
+                .is_ok()
+        );
+        // Without public_url the Function URL's own host and path are what Twilio signed.
+        let config: RouteConfig =
+            serde_json::from_str(r#"{"name":"t","provider":"twilio","secrets":["x"]}"#).unwrap();
+        let default = TwilioVerifier::new(&RouteSettings::new(config, vec![Secret::new(TOKEN)]));
+        let url = "https://abc.lambda-url.us-east-1.on.aws/";
+        let mut sorted: Vec<(String, String)> = form_urlencoded::parse(FORM_BODY.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        sorted.sort();
+        let signature = twilio_signature(TOKEN.as_bytes(), url, &sorted);
+        assert!(
+            default
+                .inspect(request("", FORM, FORM_BODY, &signature), 0)
+                .is_ok()
+        );
+    }
+}
