@@ -9,6 +9,7 @@ mod bootstrap;
 mod cli_aws;
 mod event_samples;
 mod local;
+mod logs;
 mod pipeline;
 mod support;
 mod template;
