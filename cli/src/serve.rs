@@ -76,13 +76,22 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
             (route.config.name.clone(), ingestor)
         })
         .collect();
-    let consumer = Arc::new(Consumer::new(
+    let mut consumer = Consumer::new(
         Arc::new(store.clone()),
         None,
         clock.clone(),
         serve.event_retention_days,
         serve.concurrency,
-    ));
+    );
+    // Hydrators keep their access tokens in the local store, like the consumer Lambda in DynamoDB.
+    for route in &settings {
+        if let Some(hydrator) =
+            hookcatch::hydrate::hydrator_for(route, Arc::new(store.clone()), clock.clone())
+        {
+            consumer = consumer.with_hydrator(&route.config.name, hydrator);
+        }
+    }
+    let consumer = Arc::new(consumer);
     let app = Arc::new(App {
         routes,
         trust_forwarded: serve.trust_forwarded,

@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hookcatch::extract::RecordVersion;
 use hookcatch::ports::{
-    EventItem, EventStore, PutOutcome, Queue, QueueError, RecordItem, StoreError, StoredBody,
-    UpsertOutcome,
+    CachedToken, EventItem, EventStore, PutOutcome, Queue, QueueError, RecordItem, StoreError,
+    StoredBody, TokenCache, UpsertOutcome,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
@@ -67,6 +67,14 @@ CREATE TABLE IF NOT EXISTS records (
     updated_at INTEGER NOT NULL,
     PRIMARY KEY (route, record_type, record_id)
 );
+CREATE TABLE IF NOT EXISTS tokens (
+    key TEXT PRIMARY KEY,
+    access_token TEXT,
+    api_domain TEXT,
+    expires_at INTEGER,
+    lease_holder TEXT,
+    lease_until INTEGER
+);
 ";
 
 /// Commands in one group commit are at most this many.
@@ -116,6 +124,14 @@ enum Command {
         reply: Reply<usize>,
     },
     RecoverLeases(Reply<usize>),
+    StoreToken(String, CachedToken, Reply<()>),
+    LeaseToken {
+        key: String,
+        holder: String,
+        now_ms: i64,
+        until_ms: i64,
+        reply: Reply<usize>,
+    },
 }
 
 /// A result computed inside the transaction, delivered only once the commit succeeded.
@@ -390,15 +406,16 @@ fn execute_nothing(command: Command) -> Done {
         Err(StoreError::Failed("transaction did not start".into()))
     }
     match command {
-        Command::Enqueue(_, _, r) | Command::Ack(_, r) | Command::Retry { reply: r, .. } => {
-            Done::Unit(r, error())
-        }
+        Command::Enqueue(_, _, r)
+        | Command::Ack(_, r)
+        | Command::Retry { reply: r, .. }
+        | Command::StoreToken(_, _, r) => Done::Unit(r, error()),
         Command::PutEvent(_, r) => Done::Put(r, error()),
         Command::UpsertRecord(_, r) => Done::Upsert(r, error()),
         Command::Claim { reply, .. } => Done::Claimed(reply, error()),
-        Command::Requeue { reply, .. } | Command::RecoverLeases(reply) => {
-            Done::Count(reply, error())
-        }
+        Command::Requeue { reply, .. }
+        | Command::RecoverLeases(reply)
+        | Command::LeaseToken { reply, .. } => Done::Count(reply, error()),
     }
 }
 
@@ -415,6 +432,36 @@ fn execute(tx: &Transaction<'_>, command: Command) -> Done {
             Done::Unit(reply, result)
         }
         Command::PutEvent(event, reply) => Done::Put(reply, insert_event(tx, &event)),
+        Command::StoreToken(key, token, reply) => {
+            let result = tx
+                .execute(
+                    "INSERT INTO tokens (key, access_token, api_domain, expires_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (key) DO UPDATE SET access_token = ?2, api_domain = ?3,
+                         expires_at = ?4, lease_holder = NULL, lease_until = NULL",
+                    params![key, token.access_token, token.api_domain, token.expires_at_ms],
+                )
+                .map(|_| ())
+                .map_err(failed);
+            Done::Unit(reply, result)
+        }
+        Command::LeaseToken {
+            key,
+            holder,
+            now_ms,
+            until_ms,
+            reply,
+        } => {
+            // Taken when free, expired, or already ours: one row changed means the lease is ours.
+            let result = tx
+                .execute(
+                    "INSERT INTO tokens (key, lease_holder, lease_until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET lease_holder = ?2, lease_until = ?3
+                     WHERE lease_until IS NULL OR lease_until < ?4 OR lease_holder = ?2",
+                    params![key, holder, until_ms, now_ms],
+                )
+                .map_err(failed);
+            Done::Count(reply, result)
+        }
         Command::UpsertRecord(record, reply) => Done::Upsert(reply, upsert_record(tx, &record)),
         Command::Claim {
             limit,
@@ -708,6 +755,55 @@ impl EventStore for LocalStore {
             .optional()
         })
         .await
+    }
+}
+
+#[async_trait]
+impl TokenCache for LocalStore {
+    async fn load_token(&self, key: &str) -> Result<Option<CachedToken>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT access_token, api_domain, expires_at FROM tokens
+                 WHERE key = ?1 AND access_token IS NOT NULL",
+                params![key],
+                |row| {
+                    Ok(CachedToken {
+                        access_token: row.get(0)?,
+                        api_domain: row.get(1)?,
+                        expires_at_ms: row.get(2)?,
+                    })
+                },
+            )
+            .optional()
+        })
+        .await
+    }
+
+    async fn store_token(&self, key: &str, token: &CachedToken) -> Result<(), StoreError> {
+        let (key, token) = (key.to_owned(), token.clone());
+        self.call(|reply| Command::StoreToken(key, token, reply))
+            .await
+    }
+
+    async fn try_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (key, holder) = (key.to_owned(), holder.to_owned());
+        let changed = self
+            .call(|reply| Command::LeaseToken {
+                key,
+                holder,
+                now_ms,
+                until_ms,
+                reply,
+            })
+            .await?;
+        Ok(changed == 1)
     }
 }
 

@@ -414,6 +414,89 @@ pub fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String
     }
 }
 
+/// How the consumer fetches what a route's id-only notifications point to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum HydrateConfig {
+    /// Zoho CRM's REST API with an OAuth refresh token.
+    ZohoCrm(ZohoHydration),
+}
+
+impl HydrateConfig {
+    /// The hydrator's secret references, in the order [`crate::hydrate::build`] takes them.
+    pub fn secret_refs(&self) -> Vec<&SecretRef> {
+        match self {
+            HydrateConfig::ZohoCrm(zoho) => vec![&zoho.client_secret, &zoho.refresh_token],
+        }
+    }
+
+    fn secret_refs_mut(&mut self) -> Vec<&mut SecretRef> {
+        match self {
+            HydrateConfig::ZohoCrm(zoho) => vec![&mut zoho.client_secret, &mut zoho.refresh_token],
+        }
+    }
+}
+
+/// Zoho CRM hydration: the OAuth client of a self client or server app, and what to fetch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZohoHydration {
+    /// The accounts server of the org's data center (`https://accounts.zoho.eu`, `….in`, …).
+    #[serde(default = "zoho_accounts_us")]
+    pub accounts_url: String,
+    /// The API base; default: the `api_domain` named by the token response.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    #[serde(default = "zoho_api_version")]
+    pub api_version: String,
+    pub client_id: String,
+    pub client_secret: SecretRef,
+    pub refresh_token: SecretRef,
+    /// Field API names to fetch (at most 50), as a list or comma-separated: records of one module
+    /// are then fetched up to 50 ids per call. Empty: every field, one call per record.
+    #[serde(default, deserialize_with = "list_or_comma_separated")]
+    pub fields: Vec<String>,
+    /// Calls to Zoho at once from one consumer.
+    #[serde(default = "zoho_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "zoho_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+/// A list, or one comma-separated string (what a CloudFormation parameter can hold).
+fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Fields {
+        List(Vec<String>),
+        Text(String),
+    }
+    Ok(match Fields::deserialize(d)? {
+        Fields::List(list) => list,
+        Fields::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+fn zoho_accounts_us() -> String {
+    "https://accounts.zoho.com".to_owned()
+}
+fn zoho_api_version() -> String {
+    "v8".to_owned()
+}
+fn zoho_concurrency() -> usize {
+    5
+}
+fn zoho_timeout_ms() -> u64 {
+    10_000
+}
+
 /// One inbound route, as written by the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -456,6 +539,9 @@ pub struct RouteConfig {
     /// generic: the HMAC signature to check.
     #[serde(default)]
     pub signature: Option<SignatureConfig>,
+    /// How the consumer hydrates this route's id-only notifications (zoho-crm).
+    #[serde(default)]
+    pub hydrate: Option<HydrateConfig>,
 }
 
 impl RouteConfig {
@@ -539,6 +625,17 @@ impl RouteConfig {
         {
             return Err(fail("public_url must be an http(s) URL"));
         }
+        if let Some(HydrateConfig::ZohoCrm(zoho)) = &self.hydrate {
+            if provider != ProviderKind::ZohoCrm {
+                return Err(fail("`hydrate` of kind zoho-crm is for zoho-crm routes"));
+            }
+            if zoho.fields.len() > 50 {
+                return Err(fail("hydrate.fields: Zoho takes at most 50 fields"));
+            }
+            if !zoho.accounts_url.starts_with("http") {
+                return Err(fail("hydrate.accounts_url must be an http(s) URL"));
+            }
+        }
         if provider == ProviderKind::Generic {
             if self.signature.is_none() && self.auth.is_none() && self.allow_ips.is_empty() {
                 return Err(fail(
@@ -587,12 +684,13 @@ impl RouteConfig {
     }
 
     /// Every secret reference of the route, in the order [`RouteSettings::new`] expects them
-    /// resolved: `secrets`, then `verify_tokens`, then each channel's token.
+    /// resolved: `secrets`, `verify_tokens`, each channel's token, then the hydrator's.
     pub fn secret_refs(&self) -> Vec<SecretRef> {
         self.secrets
             .iter()
             .chain(&self.verify_tokens)
             .chain(self.channels.iter().map(|c| &c.token))
+            .chain(self.hydrate.iter().flat_map(HydrateConfig::secret_refs))
             .cloned()
             .collect()
     }
@@ -604,6 +702,13 @@ impl RouteConfig {
         }
         for channel in &mut self.channels {
             channel.token = f(&channel.token);
+        }
+        for secret in self
+            .hydrate
+            .iter_mut()
+            .flat_map(HydrateConfig::secret_refs_mut)
+        {
+            *secret = f(secret);
         }
     }
 }
@@ -618,6 +723,8 @@ pub struct RouteSettings {
     pub verify_tokens: Vec<crate::secrets::Secret>,
     /// Each zoho-crm channel id with its resolved token.
     pub channel_tokens: Vec<(String, crate::secrets::Secret)>,
+    /// The hydrator's resolved secrets, in [`HydrateConfig`]'s order.
+    pub hydrate_secrets: Vec<crate::secrets::Secret>,
 }
 
 impl RouteSettings {
@@ -629,14 +736,16 @@ impl RouteSettings {
         let channel_tokens = config
             .channels
             .iter()
-            .zip(values)
+            .zip(values.by_ref())
             .map(|(channel, token)| (channel.id.clone(), token))
             .collect();
+        let hydrate_secrets = values.collect();
         RouteSettings {
             config,
             secrets,
             verify_tokens,
             channel_tokens,
+            hydrate_secrets,
         }
     }
 
@@ -694,7 +803,10 @@ impl RouteSettings {
 
 impl std::fmt::Debug for RouteSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let count = self.secrets.len() + self.verify_tokens.len() + self.channel_tokens.len();
+        let count = self.secrets.len()
+            + self.verify_tokens.len()
+            + self.channel_tokens.len()
+            + self.hydrate_secrets.len();
         f.debug_struct("RouteSettings")
             .field("config", &self.config)
             .field("secrets", &format_args!("[{count} redacted]"))
@@ -786,6 +898,8 @@ pub struct ConsumerEnv {
     pub event_retention_days: u32,
     /// Messages of one batch processed at the same time.
     pub concurrency: usize,
+    /// Hydrators by route name (`HOOKCATCH_HYDRATORS`, a JSON object); secrets as `ssm:` references.
+    pub hydrators: BTreeMap<String, HydrateConfig>,
 }
 
 impl ConsumerEnv {
@@ -793,6 +907,7 @@ impl ConsumerEnv {
     pub const BUCKET: &'static str = "HOOKCATCH_BUCKET";
     pub const RETENTION_DAYS: &'static str = "HOOKCATCH_EVENT_RETENTION_DAYS";
     pub const CONCURRENCY: &'static str = "HOOKCATCH_CONSUMER_CONCURRENCY";
+    pub const HYDRATORS: &'static str = "HOOKCATCH_HYDRATORS";
 
     pub fn from_env(env: EnvLookup<'_>) -> Result<Self, ConfigError> {
         Ok(ConsumerEnv {
@@ -800,6 +915,30 @@ impl ConsumerEnv {
             bucket: optional(env, Self::BUCKET),
             event_retention_days: optional_number(env, Self::RETENTION_DAYS, 30u32)?,
             concurrency: optional_number(env, Self::CONCURRENCY, 10usize)?.max(1),
+            hydrators: match optional(env, Self::HYDRATORS) {
+                None => BTreeMap::new(),
+                Some(json) => {
+                    let hydrators: BTreeMap<String, HydrateConfig> = serde_json::from_str(&json)
+                        .map_err(|e| ConfigError::Invalid {
+                            name: Self::HYDRATORS,
+                            reason: e.to_string(),
+                        })?;
+                    let plain = hydrators
+                        .values()
+                        .flat_map(HydrateConfig::secret_refs)
+                        .find(|s| !s.is_external());
+                    if let Some(plain) = plain {
+                        return Err(ConfigError::Invalid {
+                            name: Self::HYDRATORS,
+                            reason: format!(
+                                "on AWS, secrets must be `ssm:` references, not {}",
+                                plain.kind_name()
+                            ),
+                        });
+                    }
+                    hydrators
+                }
+            },
         })
     }
 }

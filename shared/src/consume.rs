@@ -16,8 +16,8 @@ use crate::envelope::{BodyLocation, Envelope, EnvelopeError};
 use crate::extract::{RecordVersion, Source};
 use crate::ingest::body_key;
 use crate::ports::{
-    BlobError, BlobStore, EventItem, EventStore, HydrateError, Hydrator, PutOutcome, RecordItem,
-    StoreError, StoredBody,
+    BlobError, BlobStore, EventItem, EventStore, HydrateError, HydrationItem, Hydrator, PutOutcome,
+    RecordItem, StoreError, StoredBody,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +63,12 @@ pub struct Failure {
     pub retryable: bool,
 }
 
+/// A decoded message with its body loaded.
+struct Prepared {
+    envelope: Envelope,
+    body: Bytes,
+}
+
 /// One message handed to [`Consumer::process_batch`].
 #[derive(Debug, Clone)]
 pub struct Message {
@@ -97,8 +103,9 @@ impl Consumer {
         }
     }
 
-    pub fn with_hydrator(mut self, name: &str, hydrator: Arc<dyn Hydrator>) -> Self {
-        self.hydrators.push((name.to_owned(), hydrator));
+    /// Hydrates the id-only events of `route` with `hydrator`.
+    pub fn with_hydrator(mut self, route: &str, hydrator: Arc<dyn Hydrator>) -> Self {
+        self.hydrators.push((route.to_owned(), hydrator));
         self
     }
 
@@ -112,13 +119,34 @@ impl Consumer {
     }
 
     /// Like [`Consumer::process_batch`], with each failure's reason and whether a retry can help.
+    ///
+    /// Three steps: every message is decoded (and its body loaded) concurrently; the id-only ones
+    /// are handed to their route's hydrator together, so it can coalesce its API calls; then each
+    /// message is stored concurrently.
     pub async fn process_batch_detailed(&self, messages: Vec<Message>) -> Vec<Failure> {
-        let results = futures::stream::iter(messages)
-            .map(|message| async move {
-                let span = tracing::info_span!("message", message_id = %message.id);
-                let result =
-                    tracing::Instrument::instrument(self.process(&message.body), span).await;
-                (message.id, result)
+        let prepared: Vec<(String, Result<Prepared, ConsumeError>)> =
+            futures::stream::iter(messages)
+                .map(|message| async move {
+                    let result = self.prepare(&message.body).await;
+                    (message.id, result)
+                })
+                .buffered(self.concurrency)
+                .collect()
+                .await;
+        let mut hydrated = self
+            .hydrate(prepared.iter().map(|(_, p)| p.as_ref().ok()))
+            .await;
+        let results = futures::stream::iter(prepared.into_iter().zip(hydrated.drain(..)))
+            .map(|((id, prepared), records)| async move {
+                let span = tracing::info_span!("message", message_id = %id);
+                let result = match (prepared, records) {
+                    (Ok(prepared), Ok(records)) => {
+                        tracing::Instrument::instrument(self.finish(prepared, records), span).await
+                    }
+                    (Err(error), _) => Err(error),
+                    (_, Err(error)) => Err(ConsumeError::Hydrate(error)),
+                };
+                (id, result)
             })
             .buffer_unordered(self.concurrency)
             .collect::<Vec<_>>()
@@ -142,8 +170,71 @@ impl Consumer {
 
     /// Processes one queue message.
     pub async fn process(&self, message: &str) -> Result<Processed, ConsumeError> {
+        let prepared = self.prepare(message).await?;
+        let records = self
+            .hydrate(std::iter::once(Some(&prepared)))
+            .await
+            .pop()
+            .expect("one result per message")?;
+        self.finish(prepared, records).await
+    }
+
+    async fn prepare(&self, message: &str) -> Result<Prepared, ConsumeError> {
         let envelope = Envelope::from_message(message)?;
         let body = self.load_body(&envelope).await?;
+        Ok(Prepared { envelope, body })
+    }
+
+    /// Records hydrated for each message (empty where nothing is to be hydrated), in order.
+    async fn hydrate<'a>(
+        &self,
+        messages: impl Iterator<Item = Option<&'a Prepared>>,
+    ) -> Vec<Result<Vec<RecordItem>, HydrateError>> {
+        let messages: Vec<Option<&Prepared>> = messages.collect();
+        let mut results: Vec<Result<Vec<RecordItem>, HydrateError>> =
+            messages.iter().map(|_| Ok(Vec::new())).collect();
+        for (route, hydrator) in &self.hydrators {
+            let (positions, items): (Vec<usize>, Vec<HydrationItem<'_>>) = messages
+                .iter()
+                .enumerate()
+                .filter_map(|(i, m)| {
+                    let m = (*m)?;
+                    (m.envelope.hydrate.is_some() && m.envelope.route == *route).then_some((
+                        i,
+                        HydrationItem {
+                            envelope: &m.envelope,
+                            body: &m.body,
+                        },
+                    ))
+                })
+                .unzip();
+            if items.is_empty() {
+                continue;
+            }
+            let hydrated = hydrator.hydrate_batch(&items).await;
+            for (position, result) in positions.into_iter().zip(hydrated) {
+                results[position] = result;
+            }
+        }
+        for message in messages.iter().flatten() {
+            let envelope = &message.envelope;
+            if envelope.hydrate.is_some()
+                && !self.hydrators.iter().any(|(r, _)| *r == envelope.route)
+            {
+                // The event itself is kept (ids and all); a hydrator configured later can replay it.
+                tracing::warn!(route = %envelope.route, event_id = %envelope.id, "id-only event stored without hydration: no hydrator is configured for its route");
+            }
+        }
+        results
+    }
+
+    /// Stores one message's records (hydrated ones first, then its route's record rule) and event.
+    async fn finish(
+        &self,
+        prepared: Prepared,
+        mut records: Vec<RecordItem>,
+    ) -> Result<Processed, ConsumeError> {
+        let Prepared { envelope, body } = prepared;
         let json = parse_json(envelope.content_type(), &body);
         let source = Source {
             headers: &envelope.headers,
@@ -163,18 +254,6 @@ impl Consumer {
             .as_ref()
             .and_then(|t| t.lookup_text(&source));
 
-        let hydrator = envelope.hydrate.as_ref().and_then(|name| {
-            let found = self.hydrators.iter().find(|(n, _)| n == name);
-            if found.is_none() {
-                // The event itself is kept (ids and all); a hydrator configured later can replay it.
-                tracing::warn!(route = %envelope.route, event_id = %envelope.id, hydrator = %name, "id-only event stored without hydration: no hydrator is configured for it");
-            }
-            found.map(|(_, h)| h.clone())
-        });
-        let mut records = match hydrator {
-            Some(hydrator) => hydrator.hydrate(&envelope, &body).await?,
-            None => Vec::new(),
-        };
         let rule = envelope
             .rules
             .records

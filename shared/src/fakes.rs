@@ -9,8 +9,8 @@ use bytes::Bytes;
 
 use crate::clock::Clock;
 use crate::ports::{
-    BlobError, BlobStore, EventItem, EventStore, PutOutcome, Queue, QueueError, RecordItem,
-    StoreError, UpsertOutcome,
+    BlobError, BlobStore, CachedToken, EventItem, EventStore, PutOutcome, Queue, QueueError,
+    RecordItem, StoreError, TokenCache, UpsertOutcome,
 };
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -218,5 +218,50 @@ impl EventStore for MemoryStore {
                 record_id.to_owned(),
             ))
             .cloned())
+    }
+}
+
+/// Shared token cache in memory (one per test "fleet" of consumers).
+#[derive(Default)]
+pub struct MemoryTokens {
+    entries: Mutex<HashMap<String, TokenEntry>>,
+}
+
+#[derive(Default, Clone)]
+struct TokenEntry {
+    token: Option<CachedToken>,
+    lease: Option<(String, i64)>,
+}
+
+#[async_trait]
+impl TokenCache for MemoryTokens {
+    async fn load_token(&self, key: &str) -> Result<Option<CachedToken>, StoreError> {
+        Ok(lock(&self.entries).get(key).and_then(|e| e.token.clone()))
+    }
+
+    async fn store_token(&self, key: &str, token: &CachedToken) -> Result<(), StoreError> {
+        let mut entries = lock(&self.entries);
+        let entry = entries.entry(key.to_owned()).or_default();
+        entry.token = Some(token.clone());
+        entry.lease = None;
+        Ok(())
+    }
+
+    async fn try_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let mut entries = lock(&self.entries);
+        let entry = entries.entry(key.to_owned()).or_default();
+        match &entry.lease {
+            Some((other, until)) if other != holder && *until > now_ms => Ok(false),
+            _ => {
+                entry.lease = Some((holder.to_owned(), until_ms));
+                Ok(true)
+            }
+        }
     }
 }

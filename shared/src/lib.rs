@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod extract;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+pub mod hydrate;
 pub mod ingest;
 pub mod multipart;
 pub mod ports;

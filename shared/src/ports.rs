@@ -135,7 +135,7 @@ pub trait EventStore: Send + Sync {
     ) -> Result<Option<RecordItem>, StoreError>;
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum HydrateError {
     #[error("provider API rate-limited the fetch; retry later")]
     RateLimited,
@@ -145,12 +145,54 @@ pub enum HydrateError {
     Failed(String),
 }
 
-/// Turns an id-only notification into full records by calling the provider's API.
+/// One id-only event handed to a hydrator, with its body.
+pub struct HydrationItem<'a> {
+    pub envelope: &'a Envelope,
+    pub body: &'a Bytes,
+}
+
+/// Turns id-only notifications into full records by calling the provider's API.
 #[async_trait]
 pub trait Hydrator: Send + Sync {
-    async fn hydrate(
+    /// One result per item, in order. A hydrator sees a whole batch at once so it can fetch the
+    /// ids of many notifications in few calls, and a record named twice only once.
+    async fn hydrate_batch(
         &self,
-        envelope: &Envelope,
-        body: &Bytes,
-    ) -> Result<Vec<RecordItem>, HydrateError>;
+        items: &[HydrationItem<'_>],
+    ) -> Vec<Result<Vec<RecordItem>, HydrateError>>;
+}
+
+/// An OAuth access token shared by every consumer of one hydrator.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CachedToken {
+    pub access_token: String,
+    /// The API base URL the token was issued for (Zoho's `api_domain`).
+    pub api_domain: String,
+    pub expires_at_ms: i64,
+}
+
+impl std::fmt::Debug for CachedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachedToken")
+            .field("api_domain", &self.api_domain)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where access tokens are shared between processes (DynamoDB on AWS, the local store locally), with
+/// a lease so that one process refreshes while the others wait for its result.
+#[async_trait]
+pub trait TokenCache: Send + Sync {
+    async fn load_token(&self, key: &str) -> Result<Option<CachedToken>, StoreError>;
+    async fn store_token(&self, key: &str, token: &CachedToken) -> Result<(), StoreError>;
+    /// Takes the refresh lease of `key` for `holder` until `until_ms`, unless another holder's
+    /// lease is still live at `now_ms`. True when `holder` has it.
+    async fn try_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError>;
 }

@@ -8,6 +8,8 @@
 mod bootstrap;
 mod cli_aws;
 mod event_samples;
+mod fake_zoho;
+mod hydration;
 mod local;
 mod logs;
 mod pipeline;

@@ -171,7 +171,11 @@ fn every_provider_has_a_route_and_enabling_one_requires_its_secrets() {
     let mut routes = Vec::new();
     for (_, function) in resources(&template, "AWS::Serverless::Function") {
         let mut values = Vec::new();
-        strings(&function["Properties"]["Environment"], &mut values);
+        let Some(route) = function["Properties"]["Environment"]["Variables"].get("HOOKCATCH_ROUTE")
+        else {
+            continue;
+        };
+        strings(route, &mut values);
         for value in values.iter().filter(|v| v.trim_start().starts_with('{')) {
             let route: serde_json::Value = serde_json::from_str(value).unwrap();
             routes.push(route["provider"].as_str().unwrap().to_owned());
@@ -233,5 +237,26 @@ fn secrets_are_only_ssm_references() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn consumer_hydrators_parse_and_take_secrets_only_from_ssm() {
+    let template = template();
+    let consumer = &template["Resources"]["ConsumerFunction"]["Properties"];
+    let mut values = Vec::new();
+    strings(
+        &consumer["Environment"]["Variables"]["HOOKCATCH_HYDRATORS"],
+        &mut values,
+    );
+    let json = values
+        .iter()
+        .find(|v| v.starts_with('{'))
+        .expect("the Zoho hydrator's configuration");
+    let hydrators: std::collections::BTreeMap<String, hookcatch::config::HydrateConfig> =
+        serde_json::from_str(json).unwrap();
+    let zoho = &hydrators["zoho-crm"];
+    for secret in zoho.secret_refs() {
+        assert!(secret.is_external(), "{secret:?}");
     }
 }

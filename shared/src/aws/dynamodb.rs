@@ -432,6 +432,96 @@ impl EventStore for DynamoStore {
     }
 }
 
+/// Access tokens of hydrators live in the same table, at `t#{key}`, with their refresh lease.
+fn token_key(key: &str) -> String {
+    format!("t#{key}")
+}
+
+#[async_trait]
+impl crate::ports::TokenCache for DynamoStore {
+    async fn load_token(&self, key: &str) -> Result<Option<crate::ports::CachedToken>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(token_key(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| store_error(&e))?;
+        let Some(item) = output.item() else {
+            return Ok(None);
+        };
+        let r = Reader(item);
+        let Some(access_token) = r.opt_s("access_token") else {
+            return Ok(None); // only a lease so far
+        };
+        Ok(Some(crate::ports::CachedToken {
+            access_token,
+            api_domain: r.opt_s("api_domain").unwrap_or_default(),
+            expires_at_ms: r.n("expires_at_ms")?,
+        }))
+    }
+
+    async fn store_token(
+        &self,
+        key: &str,
+        token: &crate::ports::CachedToken,
+    ) -> Result<(), StoreError> {
+        // A whole-item put: the new token, and no lease any more.
+        let item: Item = [
+            ("pk".to_owned(), s(token_key(key))),
+            ("kind".to_owned(), s("token")),
+            ("access_token".to_owned(), s(&token.access_token)),
+            ("api_domain".to_owned(), s(&token.api_domain)),
+            ("expires_at_ms".to_owned(), n(token.expires_at_ms)),
+            // TTL removes a token a day after it expired.
+            (
+                "expires_at".to_owned(),
+                n(token.expires_at_ms / 1000 + 86_400),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(())
+    }
+
+    async fn try_lease(
+        &self,
+        key: &str,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(token_key(key)))
+            .update_expression("SET lease_holder = :h, lease_until = :u")
+            .condition_expression(
+                "attribute_not_exists(lease_until) OR lease_until < :now OR lease_holder = :h",
+            )
+            .expression_attribute_values(":h", s(holder))
+            .expression_attribute_values(":u", n(until_ms))
+            .expression_attribute_values(":now", n(now_ms))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if is_condition_failure(&error) => Ok(false),
+            Err(error) => Err(store_error(&error)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,13 +105,30 @@ pub async fn consumer_from_env(
     let blobs = settings.bucket.map(|bucket| {
         Arc::new(S3Blobs::new(s3_client(&sdk), bucket)) as Arc<dyn crate::ports::BlobStore>
     });
-    Ok(crate::Consumer::new(
-        store,
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+    let mut consumer = crate::Consumer::new(
+        store.clone(),
         blobs,
-        Arc::new(crate::clock::SystemClock),
+        clock.clone(),
         settings.event_retention_days,
         settings.concurrency,
-    ))
+    );
+    if !settings.hydrators.is_empty() {
+        let parameters = SsmParameters::new(aws_sdk_ssm::Client::new(&sdk));
+        for (route, config) in &settings.hydrators {
+            let refs: Vec<_> = config.secret_refs().into_iter().cloned().collect();
+            let secrets = crate::secrets::resolve(&refs, env, Some(&parameters))
+                .await
+                .map_err(|source| InitError::Secret {
+                    route: route.clone(),
+                    source,
+                })?;
+            let hydrator =
+                crate::hydrate::build(route, config, &secrets, store.clone(), clock.clone());
+            consumer = consumer.with_hydrator(route, hydrator);
+        }
+    }
+    Ok(consumer)
 }
 
 /// Path-style addressing when an endpoint override is set (local S3-compatible servers have no

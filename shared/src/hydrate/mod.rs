@@ -1,0 +1,56 @@
+//! Hydrators: id-only notifications in, full records out, within the provider's API limits.
+
+mod token;
+mod zoho;
+
+pub use token::{OAuthRefresh, TokenSource};
+pub use zoho::ZohoHydrator;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::{HydrateConfig, RouteSettings};
+use crate::ports::{Hydrator, TokenCache};
+use crate::secrets::Secret;
+
+/// Builds the hydrator a route configures (if any), once at start.
+pub fn hydrator_for(
+    settings: &RouteSettings,
+    tokens: Arc<dyn TokenCache>,
+    clock: Arc<dyn Clock>,
+) -> Option<Arc<dyn Hydrator>> {
+    let config = settings.config.hydrate.as_ref()?;
+    Some(build(
+        &settings.config.name,
+        config,
+        &settings.hydrate_secrets,
+        tokens,
+        clock,
+    ))
+}
+
+/// Builds a hydrator for `route` from its configuration and its resolved secrets (in
+/// [`HydrateConfig::secret_refs`] order).
+pub fn build(
+    route: &str,
+    config: &HydrateConfig,
+    secrets: &[Secret],
+    tokens: Arc<dyn TokenCache>,
+    clock: Arc<dyn Clock>,
+) -> Arc<dyn Hydrator> {
+    match config {
+        HydrateConfig::ZohoCrm(zoho) => {
+            let [client_secret, refresh_token] = secrets else {
+                unreachable!("a zoho-crm hydrator resolves two secrets")
+            };
+            Arc::new(ZohoHydrator::new(
+                route,
+                zoho,
+                client_secret.clone(),
+                refresh_token.clone(),
+                tokens,
+                clock,
+            ))
+        }
+    }
+}

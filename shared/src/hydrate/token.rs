@@ -1,0 +1,182 @@
+//! One OAuth access token per hydrator, shared by every task of a process (single flight) and by
+//! every process (a cache with a refresh lease), so a burst of cold starts refreshes once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::ports::{CachedToken, HydrateError, TokenCache};
+use crate::secrets::Secret;
+
+/// A token is refreshed this long before it expires, so no call starts with an expiring one.
+const EXPIRY_MARGIN_MS: i64 = 60_000;
+/// How long a refresh lease lasts: longer than one refresh call may take.
+const LEASE_MS: i64 = 15_000;
+/// How long a process waits for another's refresh before giving up (and retrying the message).
+const WAIT_FOR_OTHERS: Duration = Duration::from_secs(10);
+
+/// The refresh-token grant against an accounts server.
+pub struct OAuthRefresh {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub refresh_token: Secret,
+}
+
+pub struct TokenSource {
+    key: String,
+    holder: String,
+    refresh: OAuthRefresh,
+    http: reqwest::Client,
+    cache: Arc<dyn TokenCache>,
+    clock: Arc<dyn Clock>,
+    current: tokio::sync::Mutex<Option<CachedToken>>,
+    refreshes: std::sync::atomic::AtomicU64,
+}
+
+impl TokenSource {
+    pub fn new(
+        key: String,
+        refresh: OAuthRefresh,
+        http: reqwest::Client,
+        cache: Arc<dyn TokenCache>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        TokenSource {
+            key,
+            holder: uuid::Uuid::now_v7().to_string(),
+            refresh,
+            http,
+            cache,
+            clock,
+            current: tokio::sync::Mutex::new(None),
+            refreshes: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Refreshes this process made (for logs and tests).
+    pub fn refresh_count(&self) -> u64 {
+        self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn usable(&self, token: &CachedToken, rejected: Option<&str>) -> bool {
+        token.expires_at_ms - EXPIRY_MARGIN_MS > self.clock.now_ms()
+            && rejected != Some(token.access_token.as_str())
+    }
+
+    /// A live token. `rejected` is a token the API just refused (401): never returned again.
+    pub async fn token(&self, rejected: Option<&str>) -> Result<CachedToken, HydrateError> {
+        // Single flight within the process: one task refreshes, the others wait for it here.
+        let mut current = self.current.lock().await;
+        if let Some(token) = current.as_ref()
+            && self.usable(token, rejected)
+        {
+            return Ok(token.clone());
+        }
+        let started = self.clock.now_ms();
+        loop {
+            let shared = self.cache.load_token(&self.key).await.map_err(transient)?;
+            if let Some(token) = shared
+                && self.usable(&token, rejected)
+            {
+                *current = Some(token.clone());
+                return Ok(token);
+            }
+            let now = self.clock.now_ms();
+            if self
+                .cache
+                .try_lease(&self.key, &self.holder, now, now + LEASE_MS)
+                .await
+                .map_err(transient)?
+            {
+                let token = self.refresh_now().await?;
+                self.cache
+                    .store_token(&self.key, &token)
+                    .await
+                    .map_err(transient)?;
+                *current = Some(token.clone());
+                return Ok(token);
+            }
+            if now - started > WAIT_FOR_OTHERS.as_millis() as i64 {
+                return Err(HydrateError::Transient(
+                    "another consumer's token refresh did not finish".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn refresh_now(&self) -> Result<CachedToken, HydrateError> {
+        #[derive(serde::Deserialize)]
+        struct Response {
+            access_token: Option<String>,
+            expires_in: Option<i64>,
+            api_domain: Option<String>,
+            error: Option<String>,
+        }
+        let form = form_urlencoded::Serializer::new(String::new())
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("client_id", &self.refresh.client_id)
+            .append_pair("client_secret", self.refresh.client_secret.expose())
+            .append_pair("refresh_token", self.refresh.refresh_token.expose())
+            .finish();
+        let response = self
+            .http
+            .post(&self.refresh.token_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .map_err(|e| HydrateError::Transient(format!("token refresh: {}", e.without_url())))?;
+        let status = response.status();
+        if status.as_u16() == 429 {
+            return Err(HydrateError::RateLimited);
+        }
+        if status.is_server_error() {
+            return Err(HydrateError::Transient(format!(
+                "token refresh: HTTP {status}"
+            )));
+        }
+        let body: Response = read_json(response)
+            .await
+            .map_err(|e| HydrateError::Transient(format!("token refresh: {e}")))?;
+        self.refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        match body {
+            Response {
+                access_token: Some(access_token),
+                expires_in,
+                api_domain,
+                error: None,
+            } => {
+                tracing::info!(key = %self.key, "access token refreshed");
+                Ok(CachedToken {
+                    access_token,
+                    api_domain: api_domain.unwrap_or_default(),
+                    expires_at_ms: self.clock.now_ms() + expires_in.unwrap_or(3600) * 1000,
+                })
+            }
+            // Zoho answers 200 with {"error":"invalid_code"} for a revoked refresh token: a retry
+            // cannot help, and it must be loud.
+            Response { error, .. } => Err(HydrateError::Failed(format!(
+                "token refresh refused: {}",
+                error.unwrap_or_else(|| format!("HTTP {status} without a token"))
+            ))),
+        }
+    }
+}
+
+fn transient(error: crate::ports::StoreError) -> HydrateError {
+    HydrateError::Transient(format!("token cache: {error}"))
+}
+
+/// Reads a JSON body (reqwest's `json` feature is not enabled: serde_json does it).
+pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, String> {
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}

@@ -1,0 +1,302 @@
+//! Zoho CRM hydration. A notification names a module, an operation and record ids; the consumer
+//! fetches those records through the CRM API and stores them, newest `Modified_Time` winning.
+//!
+//! - All ids of one module in a batch are fetched together: up to 50 per call when `fields` are
+//!   configured (the list endpoint requires them), else one call per record, `concurrency` at once.
+//!   An id named by several notifications is fetched once.
+//! - `delete` needs no call: it leaves a tombstone. So does a record the API no longer returns.
+//! - One access token for every task and every consumer ([`TokenSource`]); a 401 refreshes it
+//!   once and retries. 429, 5xx and timeouts fail only the notifications that needed that module,
+//!   as retryable.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::token::{OAuthRefresh, TokenSource, read_json};
+use crate::clock::Clock;
+use crate::config::ZohoHydration;
+use crate::extract::RecordVersion;
+use crate::ports::{HydrateError, HydrationItem, Hydrator, RecordItem, TokenCache};
+use crate::secrets::Secret;
+
+/// The list endpoint takes at most this many ids per call.
+const IDS_PER_CALL: usize = 50;
+
+pub struct ZohoHydrator {
+    route: String,
+    api_url: Option<String>,
+    api_version: String,
+    fields: Vec<String>,
+    concurrency: usize,
+    http: reqwest::Client,
+    tokens: TokenSource,
+    clock: Arc<dyn Clock>,
+}
+
+#[derive(Deserialize)]
+struct Notification {
+    module: String,
+    operation: String,
+    #[serde(default)]
+    ids: Vec<Value>,
+    #[serde(default)]
+    server_time: Option<i64>,
+}
+
+fn id_text(id: &Value) -> Option<String> {
+    match id {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+type ModuleResult = Result<HashMap<String, Value>, HydrateError>;
+
+impl ZohoHydrator {
+    pub fn new(
+        route: &str,
+        config: &ZohoHydration,
+        client_secret: Secret,
+        refresh_token: Secret,
+        tokens: Arc<dyn TokenCache>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .build()
+            .expect("an HTTP client with rustls builds");
+        let refresh = OAuthRefresh {
+            token_url: format!(
+                "{}/oauth/v2/token",
+                config.accounts_url.trim_end_matches('/')
+            ),
+            client_id: config.client_id.clone(),
+            client_secret,
+            refresh_token,
+        };
+        ZohoHydrator {
+            route: route.to_owned(),
+            api_url: config
+                .api_url
+                .as_ref()
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            api_version: config.api_version.clone(),
+            fields: config.fields.clone(),
+            concurrency: config.concurrency.max(1),
+            tokens: TokenSource::new(
+                format!("zoho-crm#{route}#{}", config.client_id),
+                refresh,
+                http.clone(),
+                tokens,
+                clock.clone(),
+            ),
+            http,
+            clock,
+        }
+    }
+
+    /// Token refreshes this process made.
+    pub fn refresh_count(&self) -> u64 {
+        self.tokens.refresh_count()
+    }
+
+    /// GET `/crm/{version}/{path}`: `None` for 204 (nothing found). A 401 refreshes the token once.
+    async fn get(&self, path: &str) -> Result<Option<Value>, HydrateError> {
+        let mut rejected: Option<String> = None;
+        loop {
+            let token = self.tokens.token(rejected.as_deref()).await?;
+            let base = self
+                .api_url
+                .clone()
+                .unwrap_or_else(|| token.api_domain.trim_end_matches('/').to_owned());
+            let url = format!("{base}/crm/{}/{path}", self.api_version);
+            let response = self
+                .http
+                .get(&url)
+                .header(
+                    "authorization",
+                    format!("Zoho-oauthtoken {}", token.access_token),
+                )
+                .send()
+                .await
+                .map_err(|e| HydrateError::Transient(e.without_url().to_string()))?;
+            let status = response.status().as_u16();
+            match status {
+                204 => return Ok(None),
+                200 => {
+                    return read_json(response)
+                        .await
+                        .map(Some)
+                        .map_err(HydrateError::Transient);
+                }
+                401 if rejected.is_none() => {
+                    tracing::info!(route = %self.route, "Zoho refused the access token; refreshing once");
+                    rejected = Some(token.access_token);
+                }
+                429 => return Err(HydrateError::RateLimited),
+                500..=599 => return Err(HydrateError::Transient(format!("Zoho HTTP {status}"))),
+                _ => {
+                    let code = read_json::<Value>(response)
+                        .await
+                        .ok()
+                        .and_then(|v| v["code"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    return Err(if status == 401 {
+                        HydrateError::Transient(format!("Zoho refused a fresh token: {code}"))
+                    } else {
+                        HydrateError::Failed(format!("Zoho HTTP {status} {code}"))
+                    });
+                }
+            }
+        }
+    }
+
+    /// The records of `ids` in `module` that the API returns, by id.
+    async fn fetch_module(&self, module: &str, ids: &BTreeSet<String>) -> ModuleResult {
+        let module_path: String = form_urlencoded::byte_serialize(module.as_bytes()).collect();
+        let ids: Vec<&String> = ids.iter().collect();
+        let calls: Vec<String> = if self.fields.is_empty() {
+            ids.iter()
+                .map(|id| {
+                    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+                    format!("{module_path}/{id}")
+                })
+                .collect()
+        } else {
+            ids.chunks(IDS_PER_CALL)
+                .map(|chunk| {
+                    let query = form_urlencoded::Serializer::new(String::new())
+                        .append_pair(
+                            "ids",
+                            &chunk
+                                .iter()
+                                .map(|s| s.as_str())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        )
+                        .append_pair("fields", &self.fields.join(","))
+                        .finish();
+                    format!("{module_path}?{query}")
+                })
+                .collect()
+        };
+        let responses = futures::stream::iter(calls)
+            .map(|path| async move { self.get(&path).await })
+            .buffer_unordered(self.concurrency)
+            .collect::<Vec<_>>()
+            .await;
+        let mut found = HashMap::new();
+        for response in responses {
+            let Some(body) = response? else { continue };
+            for record in body["data"].as_array().into_iter().flatten() {
+                if let Some(id) = record.get("id").and_then(id_text) {
+                    found.insert(id, record.clone());
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn record(
+        &self,
+        item: &HydrationItem<'_>,
+        module: &str,
+        id: String,
+        found: Option<&Value>,
+        notified_at: i64,
+    ) -> RecordItem {
+        let now = self.clock.now_ms();
+        let (version, data, deleted) = match found {
+            Some(record) => (
+                record
+                    .get("Modified_Time")
+                    .and_then(RecordVersion::from_json)
+                    .unwrap_or_else(|| RecordVersion::Number(notified_at.to_string())),
+                record.clone(),
+                false,
+            ),
+            None => (
+                RecordVersion::Number(notified_at.to_string()),
+                Value::Null,
+                true,
+            ),
+        };
+        RecordItem {
+            route: self.route.clone(),
+            record_type: module.to_owned(),
+            record_id: id,
+            version,
+            data,
+            deleted,
+            event_id: item.envelope.id.clone(),
+            updated_at_ms: now,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Hydrator for ZohoHydrator {
+    async fn hydrate_batch(
+        &self,
+        items: &[HydrationItem<'_>],
+    ) -> Vec<Result<Vec<RecordItem>, HydrateError>> {
+        let notifications: Vec<Option<Notification>> = items
+            .iter()
+            .map(|item| serde_json::from_slice(item.body).ok())
+            .collect();
+        let mut wanted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+        for notification in notifications.iter().flatten() {
+            if notification.operation != "delete" {
+                wanted
+                    .entry(notification.module.as_str())
+                    .or_default()
+                    .extend(notification.ids.iter().filter_map(id_text));
+            }
+        }
+        let fetched: HashMap<&str, ModuleResult> =
+            futures::future::join_all(wanted.iter().map(|(module, ids)| async move {
+                (*module, self.fetch_module(module, ids).await)
+            }))
+            .await
+            .into_iter()
+            .collect();
+        let calls: usize = wanted.values().map(BTreeSet::len).sum();
+        tracing::debug!(route = %self.route, notifications = items.len(), records = calls, "hydrated a batch");
+
+        items
+            .iter()
+            .zip(&notifications)
+            .map(|(item, notification)| {
+                let notification = notification.as_ref().ok_or_else(|| {
+                    HydrateError::Failed("body is not a Zoho CRM notification".into())
+                })?;
+                let notified_at = notification
+                    .server_time
+                    .unwrap_or(item.envelope.received_at_ms);
+                let ids = notification.ids.iter().filter_map(id_text);
+                if notification.operation == "delete" {
+                    return Ok(ids
+                        .map(|id| self.record(item, &notification.module, id, None, notified_at))
+                        .collect());
+                }
+                let found = match fetched.get(notification.module.as_str()) {
+                    Some(Ok(found)) => found,
+                    Some(Err(error)) => return Err(error.clone()),
+                    None => unreachable!("every module named is fetched"),
+                };
+                Ok(ids
+                    .map(|id| {
+                        let record = found.get(&id);
+                        self.record(item, &notification.module, id, record, notified_at)
+                    })
+                    .collect())
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,386 @@
+//! Zoho CRM hydration against a fake Zoho on loopback: full records, coalesced fetches, one token
+//! refresh per expiry across consumers, faults retried without losing anything, tombstones, and
+//! records that never regress. Token caches are the real ones: the local store, and DynamoDB on moto.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookcatch::config::HydrateConfig;
+use hookcatch::consume::Message;
+use hookcatch::envelope::{BodyLocation, SCHEMA_VERSION, sha256_hex};
+use hookcatch::ports::{EventStore, TokenCache};
+use hookcatch::secrets::{Secret, SecretRef};
+use hookcatch::{Consumer, Envelope, ProviderKind};
+use hookcatch_cli::store::LocalStore;
+use serde_json::json;
+
+use crate::fake_zoho::FakeZoho;
+use crate::support::{Stack, unique};
+
+const ROUTE: &str = "zoho-crm";
+
+fn notification(module: &str, operation: &str, ids: &[String], server_time: i64) -> Message {
+    let body = json!({
+        "server_time": server_time, "query_params": {}, "module": module,
+        "resource_uri": format!("https://www.zohoapis.com/crm/v2/{module}"),
+        "ids": ids, "affected_fields": [], "operation": operation,
+        "channel_id": "1000000068001", "token": "TOKEN_FOR_VERIFICATION_OF_1000000068001"
+    })
+    .to_string();
+    let envelope = Envelope {
+        v: SCHEMA_VERSION,
+        id: uuid::Uuid::now_v7().to_string(),
+        route: ROUTE.into(),
+        provider: "zoho-crm".into(),
+        received_at_ms: server_time,
+        delivery_id: None,
+        test_ping: false,
+        hydrate: Some("zoho-crm".into()),
+        rules: ProviderKind::ZohoCrm.default_rules(),
+        method: "POST".into(),
+        path: "/".into(),
+        query: String::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        source_ip: None,
+        body_len: body.len() as u64,
+        body_sha256: sha256_hex(body.as_bytes()),
+        body: BodyLocation::Inline(body.into()),
+    };
+    Message {
+        id: envelope.id.clone(),
+        body: envelope.to_message(),
+    }
+}
+
+fn ids(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+    range.map(|i| format!("{prefix}{i:04}")).collect()
+}
+
+fn local_store() -> LocalStore {
+    let dir = std::env::temp_dir().join(unique("hookcatch-hydration"));
+    LocalStore::open(&dir).unwrap()
+}
+
+/// A consumer process: its own hydrator (own in-memory token), sharing `store`'s token cache.
+fn consumer(fake: &FakeZoho, store: &LocalStore, fields: bool) -> Consumer {
+    let config: HydrateConfig = serde_json::from_value(fake.hydrate_config(fields)).unwrap();
+    let secrets: Vec<Secret> = config
+        .secret_refs()
+        .into_iter()
+        .map(|r| match r {
+            SecretRef::Literal(value) => Secret::new(value.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    let clock = Arc::new(hookcatch::clock::SystemClock);
+    let hydrator = hookcatch::hydrate::build(
+        ROUTE,
+        &config,
+        &secrets,
+        Arc::new(store.clone()),
+        clock.clone(),
+    );
+    Consumer::new(Arc::new(store.clone()), None, clock, 0, 10).with_hydrator(ROUTE, hydrator)
+}
+
+const T: i64 = 1_795_374_237_000;
+
+#[tokio::test]
+async fn a_batch_is_fetched_in_few_calls_with_full_records() {
+    let fake = FakeZoho::start().await;
+    for id in ids("L", 0..60) {
+        fake.put(
+            "Leads",
+            &id,
+            &format!("Lead {id}"),
+            "2026-11-22T19:00:00+00:00",
+        );
+    }
+    fake.put("Contacts", "C0001", "Ada", "2026-11-22T19:00:00+00:00");
+    let store = local_store();
+    let failures = consumer(&fake, &store, true)
+        .process_batch_detailed(vec![
+            notification("Leads", "insert", &ids("L", 0..30), T),
+            notification("Leads", "update", &ids("L", 20..60), T + 1),
+            notification("Contacts", "insert", &["C0001".to_owned()], T + 2),
+            notification("Leads", "update", &ids("L", 5..6), T + 3),
+        ])
+        .await;
+    assert!(failures.is_empty(), "{failures:?}");
+    let calls = fake.calls();
+    let leads: Vec<_> = calls.iter().filter(|(m, _)| m == "Leads").collect();
+    assert_eq!(leads.len(), 2, "60 distinct ids: two calls of at most 50");
+    assert_eq!(
+        leads.iter().map(|(_, ids)| ids.len()).sum::<usize>(),
+        60,
+        "each id once"
+    );
+    assert_eq!(calls.len(), 3);
+    assert_eq!(fake.tokens_issued(), 1);
+    let lead = store
+        .get_record(ROUTE, "Leads", "L0005")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead.data["Email"], "L0005@example.com");
+    assert_eq!(lead.data["Owner"]["name"], "Patricia Boyle");
+    assert!(!lead.deleted);
+    let contact = store
+        .get_record(ROUTE, "Contacts", "C0001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(contact.data["Last_Name"], "Ada");
+    assert_eq!(store.list_events(None, None, 100).await.unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn without_fields_each_record_is_one_call_and_a_vanished_one_is_a_tombstone() {
+    let fake = FakeZoho::start().await;
+    fake.put("Leads", "L1", "One", "2026-11-22T19:00:00+00:00");
+    fake.put("Leads", "L2", "Two", "2026-11-22T19:00:00+00:00");
+    let store = local_store();
+    let failures = consumer(&fake, &store, false)
+        .process_batch_detailed(vec![
+            notification("Leads", "update", &["L1".into(), "L2".into()], T),
+            notification("Leads", "update", &["L2".into(), "L404".into()], T + 1),
+        ])
+        .await;
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(fake.calls().len(), 3, "L1, L2 and L404 once each");
+    let gone = store
+        .get_record(ROUTE, "Leads", "L404")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(gone.deleted && gone.data.is_null());
+    let two = store
+        .get_record(ROUTE, "Leads", "L2")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(two.data["Last_Name"], "Two");
+}
+
+#[tokio::test]
+async fn one_token_refresh_per_expiry_across_concurrent_consumers() {
+    let fake = FakeZoho::start().await;
+    for id in ids("L", 0..30) {
+        fake.put("Leads", &id, "x", "2026-11-22T19:00:00+00:00");
+    }
+    let store = local_store();
+    let consumers: Vec<Consumer> = (0..4).map(|_| consumer(&fake, &store, true)).collect();
+    let run = |round: i64| {
+        futures::future::join_all(consumers.iter().enumerate().map(move |(i, c)| {
+            let ids = ids("L", i * 5..i * 5 + 5);
+            async move {
+                c.process_batch_detailed(vec![notification(
+                    "Leads",
+                    "update",
+                    &ids,
+                    T + round * 10 + i as i64,
+                )])
+                .await
+            }
+        }))
+    };
+    let failures = run(0).await;
+    assert!(failures.iter().all(Vec::is_empty), "{failures:?}");
+    assert_eq!(fake.tokens_issued(), 1, "cold consumers share one refresh");
+    // Every token dies mid-flight: each consumer gets a 401, and still only one refresh happens.
+    fake.expire_tokens();
+    let failures = run(1).await;
+    assert!(failures.iter().all(Vec::is_empty), "{failures:?}");
+    assert_eq!(
+        fake.tokens_issued(),
+        2,
+        "one refresh per expiry, not per consumer"
+    );
+    let cached = store
+        .load_token(&format!("zoho-crm#{ROUTE}#{}", crate::fake_zoho::CLIENT_ID))
+        .await
+        .unwrap();
+    assert!(
+        cached.is_some(),
+        "the token is shared through the local store"
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_errors_and_timeouts_fail_only_their_messages_then_succeed() {
+    let fake = FakeZoho::start().await;
+    fake.put("Leads", "L1", "Lead", "2026-11-22T19:00:00+00:00");
+    fake.put("Contacts", "C1", "Contact", "2026-11-22T19:00:00+00:00");
+    let store = local_store();
+    let consumer = consumer(&fake, &store, true);
+    let leads = notification("Leads", "update", &["L1".into()], T);
+    let contacts = notification("Contacts", "update", &["C1".into()], T);
+    for status in [429, 500, 503] {
+        fake.fail_next("Leads", &[status]);
+        let failures = consumer
+            .process_batch_detailed(vec![leads.clone(), contacts.clone()])
+            .await;
+        assert_eq!(failures.len(), 1, "{status}: only the Leads message fails");
+        assert_eq!(failures[0].id, leads.id);
+        assert!(failures[0].retryable, "{status} is retried later");
+        assert!(
+            store
+                .get_record(ROUTE, "Leads", "L1")
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert!(
+        store
+            .get_record(ROUTE, "Contacts", "C1")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A slow API times out (2 s in the config): retryable too.
+    fake.state.lock().unwrap().delay = Duration::from_millis(2500);
+    let failures = consumer.process_batch_detailed(vec![leads.clone()]).await;
+    assert!(failures.len() == 1 && failures[0].retryable, "{failures:?}");
+    fake.state.lock().unwrap().delay = Duration::ZERO;
+    // The redelivery succeeds: nothing was lost.
+    assert!(
+        consumer
+            .process_batch_detailed(vec![leads])
+            .await
+            .is_empty()
+    );
+    let lead = store
+        .get_record(ROUTE, "Leads", "L1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(lead.data["Last_Name"], "Lead");
+}
+
+#[tokio::test]
+async fn deletes_leave_tombstones_without_calls_and_records_never_regress() {
+    let fake = FakeZoho::start().await;
+    fake.put("Leads", "L1", "Newer", "2026-11-22T19:05:00+00:00");
+    let store = local_store();
+    let consumer = consumer(&fake, &store, true);
+    assert!(
+        consumer
+            .process_batch_detailed(vec![notification("Leads", "update", &["L1".into()], T)])
+            .await
+            .is_empty()
+    );
+    // A late notification whose fetch sees an older copy (a lagging replica) changes nothing.
+    fake.put("Leads", "L1", "Older", "2026-11-22T19:01:00+00:00");
+    assert!(
+        consumer
+            .process_batch_detailed(vec![notification("Leads", "update", &["L1".into()], T + 1)])
+            .await
+            .is_empty()
+    );
+    let kept = store
+        .get_record(ROUTE, "Leads", "L1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.data["Last_Name"], "Newer");
+
+    let calls_before = fake.calls().len();
+    let deleted_at = T + 600_000; // after the record's last Modified_Time
+    assert!(
+        consumer
+            .process_batch_detailed(vec![notification(
+                "Leads",
+                "delete",
+                &["L1".into(), "L2".into()],
+                deleted_at
+            )])
+            .await
+            .is_empty()
+    );
+    assert_eq!(fake.calls().len(), calls_before, "a delete needs no fetch");
+    let tombstone = store
+        .get_record(ROUTE, "Leads", "L1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(tombstone.deleted);
+    assert!(
+        store
+            .get_record(ROUTE, "Leads", "L2")
+            .await
+            .unwrap()
+            .unwrap()
+            .deleted
+    );
+}
+
+/// The deployed path: the zoho-crm route Lambda queues a notification on SQS; the consumer Lambda,
+/// configured by HOOKCATCH_HYDRATORS with SSM secrets, hydrates it into DynamoDB and caches the
+/// access token there.
+#[tokio::test]
+async fn deployed_consumer_hydrates_from_sqs_into_dynamodb() {
+    let fake = FakeZoho::start().await;
+    fake.put(
+        "Leads",
+        "5725767000003000064",
+        "Boyle",
+        "2026-11-22T19:00:00+00:00",
+    );
+    let stack = Stack::create(3).await;
+    let token = stack
+        .put_secret("TOKEN_FOR_VERIFICATION_OF_1000000068001")
+        .await;
+    let route = json!({"name": ROUTE, "provider": "zoho-crm",
+        "channels": [{"id": "1000000068001", "token": format!("ssm:{token}")}]});
+    let ingestor = stack.ingestor(&route.to_string()).await;
+    let event = crate::support::load_event("zoho-crm-json.json");
+    let mut event = event;
+    let body = json!({"server_time": T, "query_params": {}, "module": "Leads",
+        "resource_uri": "https://www.zohoapis.com/crm/v2/Leads", "ids": ["5725767000003000064"],
+        "affected_fields": [], "operation": "insert", "channel_id": "1000000068001",
+        "token": "TOKEN_FOR_VERIFICATION_OF_1000000068001"});
+    event["body"] = json!(body.to_string());
+    let response = hookcatch_ingest::handle(
+        &ingestor,
+        lambda_http::request::from_str(&event.to_string()).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let mut hydrate = fake.hydrate_config(true);
+    hydrate["client_secret"] = json!(format!(
+        "ssm:{}",
+        stack.put_secret(crate::fake_zoho::CLIENT_SECRET).await
+    ));
+    hydrate["refresh_token"] = json!(format!(
+        "ssm:{}",
+        stack.put_secret(crate::fake_zoho::REFRESH_TOKEN).await
+    ));
+    let mut env = stack.consumer_env();
+    env.insert(
+        "HOOKCATCH_HYDRATORS".into(),
+        json!({ ROUTE: hydrate }).to_string(),
+    );
+    let consumer = hookcatch::aws::consumer_from_env(&|name| env.get(name).cloned())
+        .await
+        .unwrap();
+    let (received, failed) = stack.consume_once(&consumer).await;
+    assert_eq!((received, failed.len()), (1, 0), "{failed:?}");
+    let store = stack.store();
+    let record = store
+        .get_record(ROUTE, "Leads", "5725767000003000064")
+        .await
+        .unwrap()
+        .expect("hydrated into DynamoDB");
+    assert_eq!(record.data["Last_Name"], "Boyle");
+    let cached = store
+        .load_token(&format!("zoho-crm#{ROUTE}#{}", crate::fake_zoho::CLIENT_ID))
+        .await
+        .unwrap();
+    assert!(
+        cached.is_some(),
+        "the access token is shared through DynamoDB"
+    );
+}
