@@ -6,3 +6,4 @@ pub mod inspect;
 pub mod send;
 pub mod serve;
 pub mod store;
+pub mod zoho;

@@ -56,6 +56,9 @@ enum Command {
     /// List or get stored records.
     #[command(subcommand)]
     Records(RecordsCommand),
+    /// Zoho CRM: enable or renew a zoho-crm route's notification channels.
+    #[command(subcommand)]
+    Zoho(ZohoCommand),
     /// Re-queue dead-lettered events so the consumer tries them again (--aws: redrive the SQS DLQ).
     Replay {
         /// Queue sequence numbers to re-queue (see `events list --json`); default: every dead event.
@@ -68,6 +71,29 @@ enum Command {
         queue_url: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum ZohoCommand {
+    /// Enable or renew (the same Zoho call) every channel of the route, for `--days`.
+    #[command(alias = "subscribe")]
+    Renew {
+        /// The zoho-crm route; default: the only one.
+        #[arg(long)]
+        route: Option<String>,
+        /// Where Zoho sends notifications: the route's Function URL (stack output ZohoCrmUrl) or
+        /// your public address of `serve`'s /hooks/{route}.
+        #[arg(long)]
+        notify_url: String,
+        /// Channel life asked for: at most 7 on Zoho API v4 and later, 1 on v2–v3.
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+        /// Directory of the local store (where the access token is cached).
+        #[arg(long, default_value = ".hookcatch")]
+        data: PathBuf,
     },
 }
 
@@ -365,6 +391,26 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "{}",
                 serde_json::to_string_pretty(&inspect::record_json(&record)).unwrap_or_default()
             );
+            Ok(())
+        }
+        Command::Zoho(ZohoCommand::Renew {
+            route,
+            notify_url,
+            days,
+            config,
+            data,
+        }) => {
+            let file =
+                hookcatch_cli::config::ConfigFile::load(&config).map_err(|e| e.to_string())?;
+            let renewed =
+                hookcatch_cli::zoho::renew(&file, route.as_deref(), &notify_url, days, &data)
+                    .await?;
+            for channel in renewed {
+                println!(
+                    "channel {} renewed until {}",
+                    channel.channel_id, channel.expires
+                );
+            }
             Ok(())
         }
         Command::Replay {

@@ -32,6 +32,8 @@ pub struct Zoho {
     pub delay: Duration,
     /// This server's own URL, returned as `api_domain`.
     pub base_url: String,
+    /// Bodies of `actions/watch` calls.
+    pub watches: Vec<Value>,
 }
 
 pub type Shared = Arc<Mutex<Zoho>>;
@@ -46,6 +48,7 @@ impl FakeZoho {
         let state: Shared = Arc::default();
         let app = Router::new()
             .route("/oauth/v2/token", post(token))
+            .route("/crm/v8/actions/watch", post(watch))
             .route("/crm/v8/{module}", get(list))
             .route("/crm/v8/{module}/{id}", get(one))
             .with_state(state.clone());
@@ -234,4 +237,39 @@ async fn one(
         Some(record) => Json(json!({"data": [record]})).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     }
+}
+
+/// `POST /crm/v8/actions/watch`, answered as Zoho's enable docs show; an event of an unknown module
+/// is refused with INVALID_DATA.
+async fn watch(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Some(early) = gate(&state, &headers, "actions/watch", Vec::new()).await {
+        return early;
+    }
+    state.lock().unwrap().watches.push(body.clone());
+    let entry = &body["watch"][0];
+    let events: Vec<&str> = entry["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if events
+        .iter()
+        .any(|e| !e.starts_with("Leads.") && !e.starts_with("Contacts."))
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"watch": [{"code": "INVALID_DATA", "details": {"param": "events"}, "message": "invalid data", "status": "error"}]})),
+        )
+            .into_response();
+    }
+    Json(json!({"watch": [{"code": "SUCCESS", "details": {"events": [{
+        "channel_expiry": entry["channel_expiry"], "resource_uri": "https://www.zohoapis.com/crm/v2/Leads",
+        "resource_id": "5725767000000002175", "resource_name": "Leads", "channel_id": entry["channel_id"]}]},
+        "message": "Successfully subscribed for actions-watch of the given module", "status": "success"}]}))
+    .into_response()
 }

@@ -384,3 +384,62 @@ async fn deployed_consumer_hydrates_from_sqs_into_dynamodb() {
         "the access token is shared through DynamoDB"
     );
 }
+
+/// `hookcatch zoho renew`: each channel of the route is enabled with its token, events, the notify
+/// URL and an expiry a week out; a refusal is an error naming the channel.
+#[tokio::test]
+async fn zoho_renew_enables_every_channel_with_its_token_and_expiry() {
+    let fake = FakeZoho::start().await;
+    let dir = std::env::temp_dir().join(unique("hookcatch-renew"));
+    let hydrate = fake.hydrate_config(true);
+    let toml = format!(
+        r#"
+[[routes]]
+name = "zoho-crm"
+provider = "zoho-crm"
+channels = [
+  {{ id = "1000000068001", token = "token-one", events = ["Leads.all", "Contacts.edit"] }},
+  {{ id = 1000000068002, token = "token-two", events = ["Leads.create"] }},
+]
+hydrate = {{ kind = "zoho-crm", accounts_url = "{url}", client_id = "{id}", client_secret = "{secret}", refresh_token = "{refresh}" }}
+"#,
+        url = fake.url,
+        id = hydrate["client_id"].as_str().unwrap(),
+        secret = hydrate["client_secret"].as_str().unwrap(),
+        refresh = hydrate["refresh_token"].as_str().unwrap(),
+    );
+    let file = hookcatch_cli::config::ConfigFile::parse(&toml, "test.toml").unwrap();
+    let notify = "https://abc.lambda-url.us-east-1.on.aws/";
+    let before = hookcatch::clock::Clock::now_ms(&hookcatch::clock::SystemClock);
+    let renewed = hookcatch_cli::zoho::renew(&file, None, notify, 7, &dir)
+        .await
+        .unwrap();
+    assert_eq!(renewed.len(), 2);
+    let watches = fake.state.lock().unwrap().watches.clone();
+    assert_eq!(watches.len(), 2);
+    let first = &watches[0]["watch"][0];
+    assert_eq!(first["channel_id"], "1000000068001");
+    assert_eq!(first["token"], "token-one");
+    assert_eq!(first["notify_url"], notify);
+    assert_eq!(first["events"], json!(["Leads.all", "Contacts.edit"]));
+    assert_eq!(watches[1]["watch"][0]["token"], "token-two");
+    let expiry = first["channel_expiry"].as_str().unwrap();
+    let expiry_ms =
+        time::OffsetDateTime::parse(expiry, &time::format_description::well_known::Rfc3339)
+            .unwrap()
+            .unix_timestamp()
+            * 1000;
+    let week = 7 * 86_400_000;
+    assert!((expiry_ms - (before + week)).abs() < 120_000, "{expiry}");
+    assert_eq!(renewed[0].expires, expiry);
+
+    let bad = toml.replace("Leads.create", "Nonsense.create");
+    let file = hookcatch_cli::config::ConfigFile::parse(&bad, "test.toml").unwrap();
+    let error = hookcatch_cli::zoho::renew(&file, None, notify, 7, &dir)
+        .await
+        .unwrap_err();
+    assert!(
+        error.contains("1000000068002") && error.contains("INVALID_DATA"),
+        "{error}"
+    );
+}

@@ -4,7 +4,7 @@ mod token;
 mod zoho;
 
 pub use token::{OAuthRefresh, TokenSource};
-pub use zoho::ZohoHydrator;
+pub use zoho::{WatchChannel, WatchOutcome, ZohoHydrator};
 
 use std::sync::Arc;
 

@@ -106,8 +106,18 @@ impl ZohoHydrator {
         self.tokens.refresh_count()
     }
 
-    /// GET `/crm/{version}/{path}`: `None` for 204 (nothing found). A 401 refreshes the token once.
+    /// GET `/crm/{version}/{path}`: `None` for 204 (nothing found).
     async fn get(&self, path: &str) -> Result<Option<Value>, HydrateError> {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    /// A CRM API call: `None` for 204. A 401 refreshes the token once and tries again.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Option<Value>, HydrateError> {
         let mut rejected: Option<String> = None;
         loop {
             let token = self.tokens.token(rejected.as_deref()).await?;
@@ -116,20 +126,23 @@ impl ZohoHydrator {
                 .clone()
                 .unwrap_or_else(|| token.api_domain.trim_end_matches('/').to_owned());
             let url = format!("{base}/crm/{}/{path}", self.api_version);
-            let response = self
-                .http
-                .get(&url)
-                .header(
-                    "authorization",
-                    format!("Zoho-oauthtoken {}", token.access_token),
-                )
+            let mut request = self.http.request(method.clone(), &url).header(
+                "authorization",
+                format!("Zoho-oauthtoken {}", token.access_token),
+            );
+            if let Some(body) = &body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_string());
+            }
+            let response = request
                 .send()
                 .await
                 .map_err(|e| HydrateError::Transient(e.without_url().to_string()))?;
             let status = response.status().as_u16();
             match status {
                 204 => return Ok(None),
-                200 => {
+                200 | 201 => {
                     return read_json(response)
                         .await
                         .map(Some)
@@ -142,11 +155,17 @@ impl ZohoHydrator {
                 429 => return Err(HydrateError::RateLimited),
                 500..=599 => return Err(HydrateError::Transient(format!("Zoho HTTP {status}"))),
                 _ => {
-                    let code = read_json::<Value>(response)
-                        .await
-                        .ok()
-                        .and_then(|v| v["code"].as_str().map(str::to_owned))
-                        .unwrap_or_default();
+                    // Zoho's errors: {"code": …} or, for bulk calls, {"watch"|"data": [{"code": …}]}.
+                    let answer = read_json::<Value>(response).await.unwrap_or(Value::Null);
+                    let code = [
+                        &answer["code"],
+                        &answer["watch"][0]["code"],
+                        &answer["data"][0]["code"],
+                    ]
+                    .into_iter()
+                    .find_map(|c| c.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
                     return Err(if status == 401 {
                         HydrateError::Transient(format!("Zoho refused a fresh token: {code}"))
                     } else {
@@ -298,5 +317,101 @@ impl Hydrator for ZohoHydrator {
                     .collect())
             })
             .collect()
+    }
+}
+
+/// The outcome of enabling (or renewing) one notification channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchOutcome {
+    pub channel_id: String,
+    /// When Zoho says the channel now expires.
+    pub expires: String,
+}
+
+/// A channel to enable: its id, the token Zoho will echo, and the events it watches.
+pub struct WatchChannel<'a> {
+    pub id: &'a str,
+    pub token: &'a str,
+    pub events: &'a [String],
+}
+
+/// `2026-11-29T19:03:58+00:00`: the form Zoho's `channel_expiry` takes.
+fn zoho_time(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}+00:00",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+impl ZohoHydrator {
+    /// Enables or renews notification channels (`POST /crm/{version}/actions/watch`), asking for
+    /// `days` of life: Zoho keeps a channel at most one day on API v2–v3 and a week from v4 on.
+    /// One call per channel, so one refusal does not hide the others.
+    pub async fn watch(
+        &self,
+        channels: &[WatchChannel<'_>],
+        notify_url: &str,
+        days: i64,
+    ) -> Vec<Result<WatchOutcome, HydrateError>> {
+        let expiry = zoho_time(self.clock.now_ms() + days * 86_400_000);
+        let mut outcomes = Vec::with_capacity(channels.len());
+        for channel in channels {
+            let body = serde_json::json!({"watch": [{
+                "channel_id": channel.id,
+                "events": channel.events,
+                "channel_expiry": expiry,
+                "token": channel.token,
+                "notify_url": notify_url,
+                "notify_on_related_action": false,
+            }]});
+            let outcome = self
+                .send(reqwest::Method::POST, "actions/watch", Some(body))
+                .await
+                .map_err(|error| match error {
+                    HydrateError::Failed(m) => {
+                        HydrateError::Failed(format!("channel {}: {m}", channel.id))
+                    }
+                    HydrateError::Transient(m) => {
+                        HydrateError::Transient(format!("channel {}: {m}", channel.id))
+                    }
+                    HydrateError::RateLimited => HydrateError::RateLimited,
+                })
+                .and_then(|answer| {
+                    let answer = answer.unwrap_or(Value::Null);
+                    let entry = &answer["watch"][0];
+                    if entry["status"] == "success" {
+                        let expires = entry["details"]["events"][0]["channel_expiry"]
+                            .as_str()
+                            .unwrap_or(&expiry)
+                            .to_owned();
+                        Ok(WatchOutcome {
+                            channel_id: channel.id.to_owned(),
+                            expires,
+                        })
+                    } else {
+                        Err(HydrateError::Failed(format!(
+                            "Zoho refused channel {}: {} {}",
+                            channel.id, entry["code"], entry["message"]
+                        )))
+                    }
+                });
+            match &outcome {
+                Ok(done) => {
+                    tracing::info!(route = %self.route, channel = %done.channel_id, expires = %done.expires, "notification channel renewed")
+                }
+                Err(error) => {
+                    tracing::error!(route = %self.route, channel = %channel.id, %error, "notification channel renewal FAILED: notifications stop when it expires")
+                }
+            }
+            outcomes.push(outcome);
+        }
+        outcomes
     }
 }
