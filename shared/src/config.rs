@@ -399,7 +399,8 @@ pub struct ZohoChannel {
     #[serde(deserialize_with = "string_or_number")]
     pub id: String,
     pub token: SecretRef,
-    #[serde(default)]
+    /// `{module}.{operation}` entries, a list or comma-separated (`Leads.all,Contacts.edit`).
+    #[serde(default, deserialize_with = "list_or_comma_separated")]
     pub events: Vec<String>,
 }
 
@@ -426,13 +427,27 @@ impl HydrateConfig {
     /// The hydrator's secret references, in the order [`crate::hydrate::build`] takes them.
     pub fn secret_refs(&self) -> Vec<&SecretRef> {
         match self {
-            HydrateConfig::ZohoCrm(zoho) => vec![&zoho.client_secret, &zoho.refresh_token],
+            HydrateConfig::ZohoCrm(zoho) => [&zoho.client_secret, &zoho.refresh_token]
+                .into_iter()
+                .chain(
+                    zoho.renew
+                        .iter()
+                        .flat_map(|r| r.channels.iter().map(|c| &c.token)),
+                )
+                .collect(),
         }
     }
 
     fn secret_refs_mut(&mut self) -> Vec<&mut SecretRef> {
         match self {
-            HydrateConfig::ZohoCrm(zoho) => vec![&mut zoho.client_secret, &mut zoho.refresh_token],
+            HydrateConfig::ZohoCrm(zoho) => [&mut zoho.client_secret, &mut zoho.refresh_token]
+                .into_iter()
+                .chain(
+                    zoho.renew
+                        .iter_mut()
+                        .flat_map(|r| r.channels.iter_mut().map(|c| &mut c.token)),
+                )
+                .collect(),
         }
     }
 }
@@ -461,6 +476,25 @@ pub struct ZohoHydration {
     pub concurrency: usize,
     #[serde(default = "zoho_timeout_ms")]
     pub timeout_ms: u64,
+    /// Channels the consumer Lambda renews on its schedule, pointing them at `notify_url`
+    /// (locally, `hookcatch zoho renew` renews the route's `channels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew: Option<ZohoRenew>,
+}
+
+/// What a scheduled renewal enables again, before Zoho lets the channels expire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZohoRenew {
+    pub notify_url: String,
+    pub channels: Vec<ZohoChannel>,
+    /// Channel life asked for: at most 7 on Zoho API v4 and later, 1 on v2–v3.
+    #[serde(default = "zoho_channel_days")]
+    pub days: i64,
+}
+
+fn zoho_channel_days() -> i64 {
+    7
 }
 
 /// A list, or one comma-separated string (what a CloudFormation parameter can hold).

@@ -109,6 +109,26 @@ impl Consumer {
         self
     }
 
+    /// Renews every hydrator's expiring subscriptions (the consumer Lambda's schedule). Returns what
+    /// was renewed, or every failure.
+    pub async fn renew_subscriptions(&self) -> Result<Vec<String>, Vec<String>> {
+        let mut renewed = Vec::new();
+        let mut failed = Vec::new();
+        for (route, hydrator) in &self.hydrators {
+            for outcome in hydrator.renew_subscriptions().await {
+                match outcome {
+                    Ok(done) => renewed.push(format!("{route}: {done}")),
+                    Err(error) => failed.push(format!("{route}: {error}")),
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(renewed)
+        } else {
+            Err(failed)
+        }
+    }
+
     /// Processes a batch concurrently; returns the ids of the messages that failed (to be retried).
     pub async fn process_batch(&self, messages: Vec<Message>) -> Vec<String> {
         self.process_batch_detailed(messages)

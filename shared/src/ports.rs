@@ -160,6 +160,12 @@ pub trait Hydrator: Send + Sync {
         &self,
         items: &[HydrationItem<'_>],
     ) -> Vec<Result<Vec<RecordItem>, HydrateError>>;
+
+    /// Renews the provider's subscriptions that feed this route, where they expire (Zoho's
+    /// channels). One result per subscription, naming it.
+    async fn renew_subscriptions(&self) -> Vec<Result<String, HydrateError>> {
+        Vec::new()
+    }
 }
 
 /// An OAuth access token shared by every consumer of one hydrator.

@@ -246,6 +246,12 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
         "m-garbage"
     );
 
+    // The schedule's input: without a configured renewal there is nothing to renew.
+    let response = consumer_runtime
+        .invoke(&load_event("consumer-schedule-renew.json"))
+        .await;
+    assert_eq!(response, serde_json::json!({"renewed": []}));
+
     let stored = stack.event_items("catch-raw").await;
     assert_eq!(
         stored.len(),

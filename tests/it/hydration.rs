@@ -383,6 +383,47 @@ async fn deployed_consumer_hydrates_from_sqs_into_dynamodb() {
         cached.is_some(),
         "the access token is shared through DynamoDB"
     );
+
+    // The consumer's schedule re-enables the channel, pointing at the route's URL.
+    let notify = "https://abc.lambda-url.us-east-1.on.aws/";
+    let mut renewing = hydrate.clone();
+    renewing["renew"] = json!({"notify_url": notify, "channels": [
+        {"id": "1000000068001", "token": format!("ssm:{token}"), "events": "Leads.all,Contacts.edit"}]});
+    env.insert(
+        "HOOKCATCH_HYDRATORS".into(),
+        json!({ ROUTE: renewing }).to_string(),
+    );
+    let consumer = hookcatch::aws::consumer_from_env(&|name| env.get(name).cloned())
+        .await
+        .unwrap();
+    let schedule = crate::support::load_event("consumer-schedule-renew.json");
+    let renewed = hookcatch_consumer::handle_any(
+        &consumer,
+        lambda_runtime::LambdaEvent::new(schedule.clone(), lambda_runtime::Context::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(renewed["renewed"].as_array().unwrap().len(), 1, "{renewed}");
+    let watch = fake.state.lock().unwrap().watches[0]["watch"][0].clone();
+    assert_eq!(watch["notify_url"], notify);
+    assert_eq!(watch["token"], "TOKEN_FOR_VERIFICATION_OF_1000000068001");
+    assert_eq!(watch["events"], json!(["Leads.all", "Contacts.edit"]));
+    // A refused renewal fails the invocation, so Lambda's Errors metric and its alarm count it.
+    renewing["renew"]["channels"][0]["events"] = json!("Nonsense.all");
+    env.insert(
+        "HOOKCATCH_HYDRATORS".into(),
+        json!({ ROUTE: renewing }).to_string(),
+    );
+    let failing = hookcatch::aws::consumer_from_env(&|name| env.get(name).cloned())
+        .await
+        .unwrap();
+    let error = hookcatch_consumer::handle_any(
+        &failing,
+        lambda_runtime::LambdaEvent::new(schedule, lambda_runtime::Context::default()),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.to_string().contains("INVALID_DATA"), "{error}");
 }
 
 /// `hookcatch zoho renew`: each channel of the route is enabled with its token, events, the notify

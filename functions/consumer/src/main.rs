@@ -1,11 +1,11 @@
-//! The consumer Lambda: SQS batches → hydrate id-only events → DynamoDB.
+//! The consumer Lambda: SQS batches → hydrate id-only events → DynamoDB; scheduled renewals.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let consumer = hookcatch::aws::consumer_from_env(&|name| std::env::var(name).ok()).await?;
     lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        hookcatch_consumer::handle(&consumer, event)
+        hookcatch_consumer::handle_any(&consumer, event)
     }))
     .await
 }

@@ -40,17 +40,21 @@ pub fn build(
 ) -> Arc<dyn Hydrator> {
     match config {
         HydrateConfig::ZohoCrm(zoho) => {
-            let [client_secret, refresh_token] = secrets else {
-                unreachable!("a zoho-crm hydrator resolves two secrets")
+            let [client_secret, refresh_token, channel_tokens @ ..] = secrets else {
+                unreachable!("a zoho-crm hydrator resolves its client secret and refresh token")
             };
-            Arc::new(ZohoHydrator::new(
+            let mut hydrator = ZohoHydrator::new(
                 route,
                 zoho,
                 client_secret.clone(),
                 refresh_token.clone(),
                 tokens,
                 clock,
-            ))
+            );
+            if let Some(renew) = &zoho.renew {
+                hydrator = hydrator.with_renewal(renew.clone(), channel_tokens.to_vec());
+            }
+            Arc::new(hydrator)
         }
     }
 }

@@ -36,6 +36,8 @@ pub struct ZohoHydrator {
     http: reqwest::Client,
     tokens: TokenSource,
     clock: Arc<dyn Clock>,
+    /// What the scheduled renewal enables again, with each channel's resolved token.
+    renewal: Option<(crate::config::ZohoRenew, Vec<Secret>)>,
 }
 
 #[derive(Deserialize)]
@@ -98,7 +100,14 @@ impl ZohoHydrator {
             ),
             http,
             clock,
+            renewal: None,
         }
+    }
+
+    /// Renews these channels when [`Hydrator::renew_subscriptions`] runs (the consumer's schedule).
+    pub fn with_renewal(mut self, renew: crate::config::ZohoRenew, tokens: Vec<Secret>) -> Self {
+        self.renewal = Some((renew, tokens));
+        self
     }
 
     /// Token refreshes this process made.
@@ -315,6 +324,29 @@ impl Hydrator for ZohoHydrator {
                         self.record(item, &notification.module, id, record, notified_at)
                     })
                     .collect())
+            })
+            .collect()
+    }
+
+    async fn renew_subscriptions(&self) -> Vec<Result<String, HydrateError>> {
+        let Some((renew, tokens)) = &self.renewal else {
+            return Vec::new();
+        };
+        let channels: Vec<WatchChannel<'_>> = renew
+            .channels
+            .iter()
+            .zip(tokens)
+            .map(|(channel, token)| WatchChannel {
+                id: &channel.id,
+                token: token.expose(),
+                events: &channel.events,
+            })
+            .collect();
+        self.watch(&channels, &renew.notify_url, renew.days)
+            .await
+            .into_iter()
+            .map(|outcome| {
+                outcome.map(|done| format!("channel {} until {}", done.channel_id, done.expires))
             })
             .collect()
     }
