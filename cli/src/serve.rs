@@ -228,6 +228,9 @@ async fn run_worker(
             .map(|c| Message {
                 id: c.seq.to_string(),
                 body: c.message.clone(),
+                // The local queue backs off by itself (see `retry` below).
+                receipt: None,
+                receive_count: c.attempts + 1,
             })
             .collect();
         let failures = consumer.process_batch_detailed(messages).await;

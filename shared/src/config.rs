@@ -934,6 +934,8 @@ pub struct ConsumerEnv {
     pub concurrency: usize,
     /// Hydrators by route name (`HOOKCATCH_HYDRATORS`, a JSON object); secrets as `ssm:` references.
     pub hydrators: BTreeMap<String, HydrateConfig>,
+    /// The events queue, to postpone retryable failures with a growing delay (optional).
+    pub queue_url: Option<String>,
 }
 
 impl ConsumerEnv {
@@ -942,6 +944,7 @@ impl ConsumerEnv {
     pub const RETENTION_DAYS: &'static str = "HOOKCATCH_EVENT_RETENTION_DAYS";
     pub const CONCURRENCY: &'static str = "HOOKCATCH_CONSUMER_CONCURRENCY";
     pub const HYDRATORS: &'static str = "HOOKCATCH_HYDRATORS";
+    pub const QUEUE_URL: &'static str = "HOOKCATCH_QUEUE_URL";
 
     pub fn from_env(env: EnvLookup<'_>) -> Result<Self, ConfigError> {
         Ok(ConsumerEnv {
@@ -949,6 +952,7 @@ impl ConsumerEnv {
             bucket: optional(env, Self::BUCKET),
             event_retention_days: optional_number(env, Self::RETENTION_DAYS, 30u32)?,
             concurrency: optional_number(env, Self::CONCURRENCY, 10usize)?.max(1),
+            queue_url: optional(env, Self::QUEUE_URL),
             hydrators: match optional(env, Self::HYDRATORS) {
                 None => BTreeMap::new(),
                 Some(json) => {

@@ -17,7 +17,7 @@ use crate::extract::{RecordVersion, Source};
 use crate::ingest::body_key;
 use crate::ports::{
     BlobError, BlobStore, EventItem, EventStore, HydrateError, HydrationItem, Hydrator, PutOutcome,
-    RecordItem, StoreError, StoredBody,
+    RecordItem, Redelivery, StoreError, StoredBody,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -70,16 +70,28 @@ struct Prepared {
 }
 
 /// One message handed to [`Consumer::process_batch`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Message {
     pub id: String,
     pub body: String,
+    /// The queue's handle for postponing this delivery (SQS receipt handle), if it has one.
+    pub receipt: Option<String>,
+    /// Deliveries so far, this one included (SQS `ApproximateReceiveCount`).
+    pub receive_count: u32,
+}
+
+/// How long a retryable failure waits before its next delivery: 30 s, doubling with each delivery,
+/// at most 15 minutes. (SQS allows 12 hours; the DLQ takes over after `MaxReceiveCount`.)
+pub fn retry_delay(receive_count: u32) -> std::time::Duration {
+    let doublings = receive_count.saturating_sub(1).min(10);
+    std::time::Duration::from_secs((30u64 << doublings).min(15 * 60))
 }
 
 pub struct Consumer {
     store: Arc<dyn EventStore>,
     blobs: Option<Arc<dyn BlobStore>>,
     hydrators: Vec<(String, Arc<dyn Hydrator>)>,
+    redelivery: Option<Arc<dyn Redelivery>>,
     clock: Arc<dyn Clock>,
     event_retention_days: u32,
     concurrency: usize,
@@ -97,10 +109,17 @@ impl Consumer {
             store,
             blobs,
             hydrators: Vec::new(),
+            redelivery: None,
             clock,
             event_retention_days,
             concurrency: concurrency.max(1),
         }
+    }
+
+    /// Postpones retryable failures with a growing delay ([`retry_delay`]) through `redelivery`.
+    pub fn with_redelivery(mut self, redelivery: Arc<dyn Redelivery>) -> Self {
+        self.redelivery = Some(redelivery);
+        self
     }
 
     /// Hydrates the id-only events of `route` with `hydrator`.
@@ -144,6 +163,34 @@ impl Consumer {
     /// are handed to their route's hydrator together, so it can coalesce its API calls; then each
     /// message is stored concurrently.
     pub async fn process_batch_detailed(&self, messages: Vec<Message>) -> Vec<Failure> {
+        let receipts: Vec<(String, Option<String>, u32)> = messages
+            .iter()
+            .map(|m| (m.id.clone(), m.receipt.clone(), m.receive_count))
+            .collect();
+        let failures = self.process_messages(messages).await;
+        if let Some(redelivery) = &self.redelivery {
+            for failure in failures.iter().filter(|f| f.retryable) {
+                let Some((_, Some(receipt), count)) =
+                    receipts.iter().find(|(id, _, _)| *id == failure.id)
+                else {
+                    continue;
+                };
+                let delay = retry_delay(*count);
+                // Best effort: without it the message still comes back after the queue's timeout.
+                match redelivery.postpone(receipt, delay).await {
+                    Ok(()) => {
+                        tracing::info!(message_id = %failure.id, delay_secs = delay.as_secs(), "retry postponed")
+                    }
+                    Err(error) => {
+                        tracing::warn!(message_id = %failure.id, %error, "could not postpone the retry")
+                    }
+                }
+            }
+        }
+        failures
+    }
+
+    async fn process_messages(&self, messages: Vec<Message>) -> Vec<Failure> {
         let prepared: Vec<(String, Result<Prepared, ConsumeError>)> =
             futures::stream::iter(messages)
                 .map(|message| async move {
@@ -540,6 +587,14 @@ mod tests {
         assert_eq!(store.records().len(), 1);
     }
 
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        let secs: Vec<u64> = (1..=7).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(secs, [30, 60, 120, 240, 480, 900, 900]);
+        assert_eq!(retry_delay(0).as_secs(), 30);
+        assert_eq!(retry_delay(u32::MAX).as_secs(), 900);
+    }
+
     #[tokio::test]
     async fn batch_reports_only_failed_messages() {
         let store = Arc::new(MemoryStore::default());
@@ -547,10 +602,12 @@ mod tests {
         let good = Message {
             id: "m1".into(),
             body: sample().to_message(),
+            ..Message::default()
         };
         let garbage = Message {
             id: "m2".into(),
             body: "{not json".into(),
+            ..Message::default()
         };
         let failed = consumer.process_batch(vec![good, garbage]).await;
         assert_eq!(failed, ["m2"]);

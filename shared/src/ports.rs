@@ -28,6 +28,14 @@ pub trait Queue: Send + Sync {
 #[error("object storage failed: {0}")]
 pub struct BlobError(pub String);
 
+/// Postpones the next delivery of a message that failed for a reason time can cure (a rate limit),
+/// so retries spread out instead of coming back at a fixed interval.
+#[async_trait]
+pub trait Redelivery: Send + Sync {
+    /// Makes the message (by its receipt) visible again only after `delay`.
+    async fn postpone(&self, receipt: &str, delay: std::time::Duration) -> Result<(), QueueError>;
+}
+
 /// Object storage for bodies too large to travel in a message or to sit in a database item.
 #[async_trait]
 pub trait BlobStore: Send + Sync {

@@ -49,6 +49,7 @@ fn notification(module: &str, operation: &str, ids: &[String], server_time: i64)
     Message {
         id: envelope.id.clone(),
         body: envelope.to_message(),
+        ..Message::default()
     }
 }
 
@@ -84,6 +85,18 @@ fn consumer(fake: &FakeZoho, store: &LocalStore, fields: bool) -> Consumer {
 }
 
 const T: i64 = 1_795_374_237_000;
+
+/// The fake's hydration config as the consumer Lambda gets it: its secrets in SSM.
+async fn deployed_hydrate_config(fake: &FakeZoho, stack: &Stack) -> serde_json::Value {
+    let mut hydrate = fake.hydrate_config(true);
+    for (key, value) in [
+        ("client_secret", crate::fake_zoho::CLIENT_SECRET),
+        ("refresh_token", crate::fake_zoho::REFRESH_TOKEN),
+    ] {
+        hydrate[key] = json!(format!("ssm:{}", stack.put_secret(value).await));
+    }
+    hydrate
+}
 
 #[tokio::test]
 async fn a_batch_is_fetched_in_few_calls_with_full_records() {
@@ -349,15 +362,7 @@ async fn deployed_consumer_hydrates_from_sqs_into_dynamodb() {
     .unwrap();
     assert_eq!(response.status(), 200);
 
-    let mut hydrate = fake.hydrate_config(true);
-    hydrate["client_secret"] = json!(format!(
-        "ssm:{}",
-        stack.put_secret(crate::fake_zoho::CLIENT_SECRET).await
-    ));
-    hydrate["refresh_token"] = json!(format!(
-        "ssm:{}",
-        stack.put_secret(crate::fake_zoho::REFRESH_TOKEN).await
-    ));
+    let hydrate = deployed_hydrate_config(&fake, &stack).await;
     let mut env = stack.consumer_env();
     env.insert(
         "HOOKCATCH_HYDRATORS".into(),
@@ -424,6 +429,43 @@ async fn deployed_consumer_hydrates_from_sqs_into_dynamodb() {
     .await
     .unwrap_err();
     assert!(error.to_string().contains("INVALID_DATA"), "{error}");
+}
+
+/// On AWS a rate-limited message is not retried at once: the consumer postpones it (visibility
+/// change). The test queue's own visibility timeout is 0, so without that it would be back at once.
+#[tokio::test]
+async fn a_rate_limited_message_is_postponed_not_retried_at_once() {
+    let fake = FakeZoho::start().await;
+    fake.put("Leads", "L1", "Lead", "2026-11-22T19:00:00+00:00");
+    fake.fail_next("Leads", &[429]);
+    let stack = Stack::create(5).await;
+    let message = notification("Leads", "update", &["L1".into()], T);
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.queue_url)
+        .message_body(&message.body)
+        .send()
+        .await
+        .unwrap();
+    let mut env = stack.consumer_env();
+    let hydrate = deployed_hydrate_config(&fake, &stack).await;
+    env.insert(
+        "HOOKCATCH_HYDRATORS".into(),
+        json!({ ROUTE: hydrate }).to_string(),
+    );
+    env.insert("HOOKCATCH_QUEUE_URL".into(), stack.queue_url.clone());
+    let consumer = hookcatch::aws::consumer_from_env(&|name| env.get(name).cloned())
+        .await
+        .unwrap();
+    let (received, failed) = stack.consume_once(&consumer).await;
+    assert_eq!((received, failed.len()), (1, 1));
+    let (again, _) = stack.receive_batch(&stack.queue_url).await;
+    assert!(
+        again["Records"].as_array().is_none_or(Vec::is_empty),
+        "postponed, not redelivered at once: {again}"
+    );
+    assert_eq!(stack.queue_depth(&stack.queue_url).await, 1, "and not lost");
 }
 
 /// `hookcatch zoho renew`: each channel of the route is enabled with its token, events, the notify

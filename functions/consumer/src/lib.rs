@@ -26,6 +26,12 @@ pub async fn handle(
             Ok(Message {
                 id: record.message_id.ok_or(MissingMessageId)?,
                 body: record.body.unwrap_or_default(),
+                receipt: record.receipt_handle,
+                receive_count: record
+                    .attributes
+                    .get("ApproximateReceiveCount")
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1),
             })
         })
         .collect::<Result<Vec<_>, MissingMessageId>>()?;

@@ -113,6 +113,12 @@ pub async fn consumer_from_env(
         settings.event_retention_days,
         settings.concurrency,
     );
+    if let Some(queue_url) = &settings.queue_url {
+        consumer = consumer.with_redelivery(Arc::new(SqsQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            queue_url,
+        )));
+    }
     if !settings.hydrators.is_empty() {
         let parameters = SsmParameters::new(aws_sdk_ssm::Client::new(&sdk));
         for (route, config) in &settings.hydrators {

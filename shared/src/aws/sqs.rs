@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 
-use crate::ports::{Queue, QueueError};
+use crate::ports::{Queue, QueueError, Redelivery};
 
 pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
@@ -46,5 +46,24 @@ impl Queue for SqsQueue {
                 })
             }
         }
+    }
+}
+
+#[async_trait]
+impl Redelivery for SqsQueue {
+    async fn postpone(&self, receipt: &str, delay: std::time::Duration) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt)
+            .visibility_timeout(
+                i32::try_from(delay.as_secs())
+                    .unwrap_or(i32::MAX)
+                    .min(43_199),
+            )
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| QueueError::Unavailable(super::describe(&error)))
     }
 }
