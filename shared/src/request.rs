@@ -41,6 +41,12 @@ impl InboundRequest {
         self.header("content-type")
     }
 
+    /// Whether the body is `application/x-www-form-urlencoded`.
+    pub fn is_form(&self) -> bool {
+        self.content_type()
+            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+    }
+
     /// Builds a request from `http` parts, the shape both lambda_http and the local server hand us.
     pub fn from_http(parts: &http::request::Parts, body: Bytes, source_ip: Option<String>) -> Self {
         let headers = parts

@@ -174,10 +174,8 @@ pub fn sign(
 /// Twilio signs the URL it calls plus the sorted form parameters; a JSON body is bound through a
 /// `bodySHA256` query parameter added to that URL first.
 fn sign_twilio(settings: &RouteSettings, request: &mut InboundRequest) -> Result<(), SignError> {
-    let is_form = request
-        .content_type()
-        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    if !is_form && !request.body.is_empty() && request.query_param("bodySHA256").is_none() {
+    if !request.is_form() && !request.body.is_empty() && request.query_param("bodySHA256").is_none()
+    {
         let pair = format!("bodySHA256={}", crate::envelope::sha256_hex(&request.body));
         request.raw_query = if request.raw_query.is_empty() {
             pair
@@ -187,15 +185,7 @@ fn sign_twilio(settings: &RouteSettings, request: &mut InboundRequest) -> Result
     }
     let url = crate::verify::twilio_signed_url(settings.config.public_url.as_deref(), request)
         .ok_or_else(|| SignError::NoUrl(settings.config.name.clone()))?;
-    let mut params: Vec<(String, String)> =
-        if is_form && !request.method.eq_ignore_ascii_case("GET") {
-            form_urlencoded::parse(&request.body)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        } else {
-            Vec::new()
-        };
-    params.sort();
+    let params = crate::verify::twilio_signed_params(request);
     let signature =
         crate::verify::twilio_signature(first_secret(settings)?.as_bytes(), &url, &params);
     set_header(request, "x-twilio-signature", &signature);

@@ -1,7 +1,7 @@
 //! Every file in `events/` goes through the same deserialisation the Lambdas use, and through the
 //! real handler, so a broken sample fails CI rather than a user's `sam local invoke`.
 
-use crate::support::{Stack, repo_root};
+use crate::support::{Stack, repo_root, route_of};
 
 fn event_files() -> Vec<std::path::PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(repo_root().join("events"))
@@ -46,20 +46,6 @@ fn every_sample_deserializes_as_its_lambda_does() {
         }
     }
     assert!(function_url >= 3);
-}
-
-/// The `hookcatch.toml` route a sample belongs to: the longest route name that prefixes its file
-/// name (`{route}-….json`). The example config's development secrets sign the samples.
-fn route_of<'a>(
-    path: &std::path::Path,
-    routes: &'a [hookcatch::RouteSettings],
-) -> &'a hookcatch::RouteSettings {
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    routes
-        .iter()
-        .filter(|r| name.starts_with(&format!("{}-", r.config.name)))
-        .max_by_key(|r| r.config.name.len())
-        .unwrap_or_else(|| panic!("{name}: no route in hookcatch.toml"))
 }
 
 fn is_handshake(path: &std::path::Path) -> bool {

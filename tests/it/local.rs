@@ -11,7 +11,7 @@ use hookcatch_cli::config::ConfigFile;
 use hookcatch_cli::send;
 use hookcatch_cli::store::LocalStore;
 
-use crate::support::{hookcatch_binary, repo_root, unique};
+use crate::support::{hookcatch_binary, repo_root, route_of, route_samples, serve_example, unique};
 
 const KEY: &str = "dev-test-orders-key";
 
@@ -190,36 +190,14 @@ async fn samples_sent_with_send_become_events_and_records() {
 /// handshakes are answered and never stored, everything else becomes exactly one event.
 #[tokio::test]
 async fn every_example_route_answers_its_samples_in_serve() {
-    let dir = temp_dir();
-    let mut file = ConfigFile::load(&repo_root().join("hookcatch.toml")).unwrap();
-    file.serve.addr = "127.0.0.1:0".parse().unwrap();
-    file.serve.data = dir.join("data");
-    let running = hookcatch_cli::serve::start(&file, &file.serve)
-        .await
-        .unwrap();
-    let base = format!("http://{}", running.addr);
-    let settings = file.resolve().await.unwrap();
-    let mut samples: Vec<PathBuf> = std::fs::read_dir(repo_root().join("events"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            // consumer-… samples are the consumer's (SQS batch, schedule), not a route's
-            !p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("consumer-")
-        })
-        .collect();
-    samples.sort();
+    let example = serve_example().await;
+    let (base, settings) = (&example.base, &example.settings);
+    let samples = route_samples();
     let mut stored = 0;
     let mut covered = HashSet::new();
     for path in &samples {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let route = settings
-            .iter()
-            .filter(|r| name.starts_with(&format!("{}-", r.config.name)))
-            .max_by_key(|r| r.config.name.len())
-            .unwrap_or_else(|| panic!("{name}: no example route"));
+        let route = route_of(path, settings);
         let mut request = send::request_from_event(path).unwrap();
         send::sign(route, &mut request).unwrap();
         let url = format!("{base}/hooks/{}", route.config.name);
@@ -239,13 +217,13 @@ async fn every_example_route_answers_its_samples_in_serve() {
         .map(|r| r.config.name.clone())
         .collect();
     assert!(missing.is_empty(), "routes without a sample: {missing:?}");
-    let store = LocalStore::open(&dir.join("data")).unwrap();
+    let store = LocalStore::open(&example.data).unwrap();
     wait_until("every non-handshake sample to be stored", || async {
         store.list_events(None, None, 1000).await.unwrap().len() == stored
             && store.queue_entries().await.unwrap().is_empty()
     })
     .await;
-    running.stop().await.unwrap();
+    example.running.stop().await.unwrap();
 }
 
 fn free_port() -> u16 {

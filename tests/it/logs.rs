@@ -5,10 +5,9 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use hookcatch_cli::config::ConfigFile;
 use hookcatch_cli::send;
 
-use crate::support::{repo_root, unique};
+use crate::support::{repo_root, route_of, route_samples, serve_example};
 
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -55,18 +54,11 @@ async fn logs_never_contain_secrets_signatures_or_keys() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let dir = std::env::temp_dir().join(unique("hookcatch-logs"));
-    let mut file = ConfigFile::load(&repo_root().join("hookcatch.toml")).unwrap();
-    file.serve.addr = "127.0.0.1:0".parse().unwrap();
-    file.serve.data = dir.join("data");
-    let running = hookcatch_cli::serve::start(&file, &file.serve)
-        .await
-        .unwrap();
-    let base = format!("http://{}", running.addr);
-    let settings = file.resolve().await.unwrap();
+    let example = serve_example().await;
+    let (base, settings) = (&example.base, &example.settings);
 
     let mut forbidden: Vec<String> = Vec::new();
-    for route in &settings {
+    for route in settings {
         forbidden.extend(route.secrets.iter().map(|s| s.expose().to_owned()));
         forbidden.extend(route.verify_tokens.iter().map(|s| s.expose().to_owned()));
         forbidden.extend(
@@ -76,26 +68,9 @@ async fn logs_never_contain_secrets_signatures_or_keys() {
                 .map(|(_, t)| t.expose().to_owned()),
         );
     }
-    let mut samples: Vec<_> = std::fs::read_dir(repo_root().join("events"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            // consumer-… samples are the consumer's (SQS batch, schedule), not a route's
-            !p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("consumer-")
-        })
-        .collect();
-    samples.sort();
     let mut sent = 0;
-    for path in &samples {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let route = settings
-            .iter()
-            .filter(|r| name.starts_with(&format!("{}-", r.config.name)))
-            .max_by_key(|r| r.config.name.len())
-            .unwrap();
+    for path in &route_samples() {
+        let route = route_of(path, settings);
         let mut request = send::request_from_event(path).unwrap();
         send::sign(route, &mut request).unwrap();
         for (header, value) in &request.headers {
@@ -139,7 +114,7 @@ async fn logs_never_contain_secrets_signatures_or_keys() {
         .await
         .unwrap();
     forbidden.push("wrong-zapikey-value".into());
-    running.stop().await.unwrap();
+    example.running.stop().await.unwrap();
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(

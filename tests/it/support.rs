@@ -2,7 +2,7 @@
 //! that drive the handlers the way Lambda would.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
@@ -342,4 +342,62 @@ pub fn load_event(file: &str) -> serde_json::Value {
 
 pub fn reply_json(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
     serde_json::from_slice(response.body().as_ref()).expect("JSON reply")
+}
+
+/// The samples in `events/` that are route requests (`consumer-…` ones are the consumer's), sorted.
+pub fn route_samples() -> Vec<PathBuf> {
+    let mut samples: Vec<PathBuf> = std::fs::read_dir(repo_root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("consumer-")
+        })
+        .collect();
+    samples.sort();
+    samples
+}
+
+/// The route a sample belongs to: the longest route name that prefixes its file name
+/// (`{route}-….json`). The example config's development secrets sign the samples.
+pub fn route_of<'a>(
+    path: &Path,
+    routes: &'a [hookcatch::RouteSettings],
+) -> &'a hookcatch::RouteSettings {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    routes
+        .iter()
+        .filter(|r| name.starts_with(&format!("{}-", r.config.name)))
+        .max_by_key(|r| r.config.name.len())
+        .unwrap_or_else(|| panic!("{name}: no route in hookcatch.toml"))
+}
+
+/// `serve` running the example `hookcatch.toml` as shipped, on an ephemeral port and a fresh
+/// data directory.
+pub struct ExampleServe {
+    pub running: hookcatch_cli::serve::Running,
+    pub base: String,
+    pub settings: Vec<hookcatch::RouteSettings>,
+    pub data: PathBuf,
+}
+
+pub async fn serve_example() -> ExampleServe {
+    let data = std::env::temp_dir()
+        .join(unique("hookcatch-example"))
+        .join("data");
+    let mut file =
+        hookcatch_cli::config::ConfigFile::load(&repo_root().join("hookcatch.toml")).unwrap();
+    file.serve.addr = "127.0.0.1:0".parse().unwrap();
+    file.serve.data = data.clone();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    ExampleServe {
+        base: format!("http://{}", running.addr),
+        running,
+        settings: file.resolve().await.unwrap(),
+        data,
+    }
 }

@@ -16,7 +16,9 @@ mod zoho;
 pub use generic::{encode_signature, signed_payload};
 pub use mac::{hmac, hmac_sha256};
 pub use signed::standard_webhooks_key;
-pub use twilio::{signed_url as twilio_signed_url, twilio_signature};
+pub use twilio::{
+    signed_params as twilio_signed_params, signed_url as twilio_signed_url, twilio_signature,
+};
 
 use crate::config::{ProviderKind, RouteSettings};
 use crate::request::{InboundRequest, Reply};

@@ -59,10 +59,7 @@ impl Verifier for SlackVerifier {
             return Ok(Inspection::Answer(echo_reply(&challenge)));
         }
         // Slash commands: Slack checks the certificate with a signed `ssl_check=1` form post.
-        let is_form = request
-            .content_type()
-            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-        if is_form
+        if request.is_form()
             && form_urlencoded::parse(&request.body).any(|(k, v)| k == "ssl_check" && v == "1")
         {
             return Ok(Inspection::Answer(Reply::new(200, "text/plain", "")));

@@ -40,11 +40,8 @@ pub fn signed_url(public_url: Option<&str>, request: &InboundRequest) -> Option<
 }
 
 /// The form parameters Twilio signs, sorted by key then value; none for JSON bodies and GETs.
-fn signed_params(request: &InboundRequest) -> Vec<(String, String)> {
-    let is_form = request
-        .content_type()
-        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
-    if !is_form || request.method.eq_ignore_ascii_case("GET") {
+pub fn signed_params(request: &InboundRequest) -> Vec<(String, String)> {
+    if !request.is_form() || request.method.eq_ignore_ascii_case("GET") {
         return Vec::new();
     }
     let mut params: Vec<(String, String)> = form_urlencoded::parse(&request.body)
@@ -54,14 +51,21 @@ fn signed_params(request: &InboundRequest) -> Vec<(String, String)> {
     params
 }
 
+/// What Twilio signs: the URL, then each parameter's key and value.
+fn signed_parts<'a>(url: &'a str, params: &'a [(String, String)]) -> Vec<&'a [u8]> {
+    std::iter::once(url.as_bytes())
+        .chain(
+            params
+                .iter()
+                .flat_map(|(k, v)| [k.as_bytes(), v.as_bytes()]),
+        )
+        .collect()
+}
+
 /// Twilio's signature of `url` and `params` (already sorted) with `key`.
 pub fn twilio_signature(key: &[u8], url: &str, params: &[(String, String)]) -> String {
-    let mut parts: Vec<&[u8]> = vec![url.as_bytes()];
-    for (k, v) in params {
-        parts.push(k.as_bytes());
-        parts.push(v.as_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(super::hmac(MacAlgorithm::Sha1, key, &parts))
+    let mac = super::hmac(MacAlgorithm::Sha1, key, &signed_parts(url, params));
+    base64::engine::general_purpose::STANDARD.encode(mac)
 }
 
 /// The URL as written and with its port variants, as Twilio's own validators accept: a URL with a
@@ -101,14 +105,13 @@ impl Verifier for TwilioVerifier {
         ))?;
         let params = signed_params(&request);
         let matched = url_variants(&url).iter().fold(false, |found, candidate| {
-            let mut parts: Vec<&[u8]> = vec![candidate.as_bytes()];
-            for (k, v) in &params {
-                parts.push(k.as_bytes());
-                parts.push(v.as_bytes());
-            }
             let hit = self
                 .keys
-                .matching(MacAlgorithm::Sha1, &parts, std::slice::from_ref(&given))
+                .matching(
+                    MacAlgorithm::Sha1,
+                    &signed_parts(candidate, &params),
+                    std::slice::from_ref(&given),
+                )
                 .is_some();
             found | hit
         });
@@ -125,17 +128,11 @@ impl Verifier for TwilioVerifier {
             ) {
                 return Err(Refusal::Unauthorized("bodySHA256 mismatch"));
             }
-        } else if params.is_empty() && !request.body.is_empty() && !is_form(&request) {
+        } else if params.is_empty() && !request.body.is_empty() && !request.is_form() {
             return Err(Refusal::Unauthorized("unsigned body without bodySHA256"));
         }
         Ok(Inspection::Accept(VerifiedRequest::new(request, None)))
     }
-}
-
-fn is_form(request: &InboundRequest) -> bool {
-    request
-        .content_type()
-        .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
 }
 
 #[cfg(test)]
