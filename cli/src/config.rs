@@ -166,6 +166,29 @@ mod tests {
         assert!(config.route("catch-raw").is_some());
     }
 
+    /// Every `[routes.hydrate]` example in the README parses and validates, on a route of the
+    /// provider it is written for.
+    #[test]
+    fn the_readme_hydrator_examples_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let readme = std::fs::read_to_string(path).unwrap();
+        let examples: Vec<&str> = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|block| block.split("```").next())
+            .filter(|block| block.starts_with("[routes.hydrate]"))
+            .collect();
+        assert!(examples.len() >= 2, "{} examples", examples.len());
+        for (example, provider) in examples.iter().zip(["stripe", "microsoft-graph"]) {
+            let toml = format!(
+                "[[routes]]\nname = \"r\"\nprovider = \"{provider}\"\nsecrets = [\"dev-only-secret\"]\n{example}"
+            );
+            let config =
+                ConfigFile::parse(&toml, "README.md").unwrap_or_else(|e| panic!("{e}\n{example}"));
+            assert!(config.route("r").unwrap().hydrate.is_some());
+        }
+    }
+
     #[test]
     fn mistakes_are_reported_with_the_file() {
         let twice = "[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\n[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\n";

@@ -111,6 +111,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         .map_err(|e| format!("cannot listen on {}: {e}", serve.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (shutdown, stopped) = watch::channel(false);
+    tokio::spawn(renew_subscriptions(consumer.clone(), stopped.clone()));
     let worker = tokio::spawn(run_worker(store, consumer, serve.clone(), stopped.clone()));
     let mut server_stopped = stopped.clone();
     let server = tokio::spawn(async move {
@@ -192,6 +193,33 @@ fn reply(reply: Reply) -> Response<Body> {
         *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
         response
     })
+}
+
+/// Renews the hydrators' expiring subscriptions (a zoho-crm `hydrate.renew`) at start and then
+/// twice a day, as the consumer Lambda's schedule does; after a failure, again in ten minutes.
+async fn renew_subscriptions(consumer: Arc<Consumer>, mut stop: watch::Receiver<bool>) {
+    const EVERY: Duration = Duration::from_secs(12 * 3600);
+    const AFTER_FAILURE: Duration = Duration::from_secs(600);
+    while !*stop.borrow() {
+        let next = match consumer.renew_subscriptions().await {
+            Ok(renewed) => {
+                for done in renewed {
+                    tracing::info!(subscription = %done, "subscription renewed");
+                }
+                EVERY
+            }
+            Err(failed) => {
+                for failure in failed {
+                    tracing::error!(%failure, "subscription renewal FAILED; retrying in 10 minutes");
+                }
+                AFTER_FAILURE
+            }
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(next) => {}
+            _ = stop.changed() => {}
+        }
+    }
 }
 
 /// Claims due events, runs them through the consume core, and acknowledges, retries with growing

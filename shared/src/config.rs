@@ -303,21 +303,29 @@ pub struct RecordRule {
 impl RecordRule {
     /// Whether this rule applies to an event of `event_type` with body `json`.
     pub fn applies(&self, event_type: Option<&str>, json: Option<&serde_json::Value>) -> bool {
-        self.when.is_empty()
-            || self
-                .when
-                .iter()
-                .any(|condition| match condition.split_once('=') {
-                    Some((pointer, expected)) if pointer.starts_with('/') => json
-                        .and_then(|j| j.pointer(pointer))
-                        .and_then(|v| v.as_str())
-                        .is_some_and(|v| v == expected),
-                    _ => event_type.is_some_and(|t| match condition.strip_suffix('*') {
-                        Some(prefix) => t.starts_with(prefix),
-                        None => t == condition,
-                    }),
-                })
+        self.when.is_empty() || any_condition_holds(&self.when, event_type, json)
     }
+}
+
+/// Whether any of `conditions` holds: an event type (`prefix*` matches a prefix) or a
+/// `/pointer=value` test on `json`. No conditions: false.
+pub fn any_condition_holds(
+    conditions: &[String],
+    event_type: Option<&str>,
+    json: Option<&serde_json::Value>,
+) -> bool {
+    conditions
+        .iter()
+        .any(|condition| match condition.split_once('=') {
+            Some((pointer, expected)) if pointer.starts_with('/') => json
+                .and_then(|j| j.pointer(pointer))
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| v == expected),
+            _ => event_type.is_some_and(|t| match condition.strip_suffix('*') {
+                Some(prefix) => t.starts_with(prefix),
+                None => t == condition,
+            }),
+        })
 }
 
 /// The per-event processing rules the consumer applies. They travel inside the envelope, so the
@@ -421,6 +429,9 @@ pub fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String
 pub enum HydrateConfig {
     /// Zoho CRM's REST API with an OAuth refresh token.
     ZohoCrm(ZohoHydration),
+    /// Any HTTP API, described by configuration: a connection, an authorization and named request
+    /// templates (Stripe thin events, Microsoft Graph resources, an in-house API).
+    Http(HttpHydration),
 }
 
 impl HydrateConfig {
@@ -435,6 +446,7 @@ impl HydrateConfig {
                         .flat_map(|r| r.channels.iter().map(|c| &c.token)),
                 )
                 .collect(),
+            HydrateConfig::Http(http) => http.auth.secret_refs(),
         }
     }
 
@@ -448,8 +460,213 @@ impl HydrateConfig {
                         .flat_map(|r| r.channels.iter_mut().map(|c| &mut c.token)),
                 )
                 .collect(),
+            HydrateConfig::Http(http) => http.auth.secret_refs_mut(),
         }
     }
+
+    /// Checks what serde cannot: limits, URLs, and that templates name what they use.
+    /// `provider` is the route's, where known (the consumer Lambda knows only route names).
+    pub fn validate(&self, provider: Option<ProviderKind>) -> Result<(), String> {
+        let http_url = |name: &str, url: &str| {
+            if url.starts_with("https://") || url.starts_with("http://") {
+                Ok(())
+            } else {
+                Err(format!("hydrate.{name} must be an http(s) URL"))
+            }
+        };
+        match self {
+            HydrateConfig::ZohoCrm(zoho) => {
+                if provider.is_some_and(|p| p != ProviderKind::ZohoCrm) {
+                    return Err("`hydrate` of kind zoho-crm is for zoho-crm routes".into());
+                }
+                if zoho.fields.len() > 50 {
+                    return Err("hydrate.fields: Zoho takes at most 50 fields".into());
+                }
+                http_url("accounts_url", &zoho.accounts_url)
+            }
+            HydrateConfig::Http(http) => {
+                http_url("base_url", &http.base_url)?;
+                if let HttpAuth::Oauth2RefreshToken { token_url, .. }
+                | HttpAuth::Oauth2ClientCredentials { token_url, .. } = &http.auth
+                {
+                    http_url("auth.token_url", token_url)?;
+                }
+                if let HttpAuth::ApiKey { header, query, .. } = &http.auth
+                    && header.is_some() == query.is_some()
+                {
+                    return Err("hydrate.auth: an api-key goes in a `header` or a `query` parameter (one of them)".into());
+                }
+                if http.requests.is_empty() {
+                    return Err("hydrate.requests: name at least one request".into());
+                }
+                let mut names = std::collections::BTreeSet::new();
+                for request in &http.requests {
+                    if !names.insert(request.name.as_str()) {
+                        return Err(format!(
+                            "hydrate.requests: `{}` is named twice",
+                            request.name
+                        ));
+                    }
+                    if !request.path.starts_with('/') {
+                        return Err(format!(
+                            "hydrate.requests.{}: `path` starts with `/` (it follows base_url)",
+                            request.name
+                        ));
+                    }
+                    if !matches!(request.method.as_str(), "GET" | "POST") {
+                        return Err(format!(
+                            "hydrate.requests.{}: method is GET or POST",
+                            request.name
+                        ));
+                    }
+                    for text in std::iter::once(&request.path).chain(request.query.values()) {
+                        crate::hydrate::Template::parse(text)
+                            .map_err(|e| format!("hydrate.requests.{}: {e}", request.name))?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A configured HTTP hydrator: where the API is, how to authorize, what to fetch for what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpHydration {
+    /// The API's base URL (`https://api.stripe.com`, `https://graph.microsoft.com/v1.0`).
+    pub base_url: String,
+    #[serde(default)]
+    pub auth: HttpAuth,
+    /// Headers sent with every call (`Stripe-Version`, `Accept`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// JSON pointer to an array in the notification whose elements are hydrated one by one
+    /// (Graph's `/value`); default: the notification is one item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<String>,
+    /// Tried in order for each item; the first whose `when` matches is used. An item no request
+    /// matches yields no record.
+    pub requests: Vec<HttpRequestTemplate>,
+    /// Calls at once from one consumer.
+    #[serde(default = "http_concurrency")]
+    pub concurrency: usize,
+    #[serde(default = "zoho_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn http_concurrency() -> usize {
+    4
+}
+
+/// How calls to a configured API are authorized. Secrets are references, as everywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum HttpAuth {
+    #[default]
+    None,
+    /// `Authorization: Bearer {token}` (Stripe's secret or restricted key).
+    Bearer { token: SecretRef },
+    /// A key in a header or in a query parameter.
+    ApiKey {
+        #[serde(default)]
+        header: Option<String>,
+        #[serde(default)]
+        query: Option<String>,
+        key: SecretRef,
+    },
+    Basic {
+        username: String,
+        password: SecretRef,
+    },
+    /// An access token from a refresh token, shared and refreshed like Zoho's.
+    Oauth2RefreshToken {
+        token_url: String,
+        client_id: String,
+        client_secret: SecretRef,
+        refresh_token: SecretRef,
+        #[serde(default)]
+        scope: Option<String>,
+    },
+    /// An access token for the app itself (Microsoft Graph application permissions).
+    Oauth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: SecretRef,
+        #[serde(default)]
+        scope: Option<String>,
+    },
+}
+
+impl HttpAuth {
+    fn secret_refs(&self) -> Vec<&SecretRef> {
+        match self {
+            HttpAuth::None => vec![],
+            HttpAuth::Bearer { token } => vec![token],
+            HttpAuth::ApiKey { key, .. } => vec![key],
+            HttpAuth::Basic { password, .. } => vec![password],
+            HttpAuth::Oauth2RefreshToken {
+                client_secret,
+                refresh_token,
+                ..
+            } => vec![client_secret, refresh_token],
+            HttpAuth::Oauth2ClientCredentials { client_secret, .. } => vec![client_secret],
+        }
+    }
+
+    fn secret_refs_mut(&mut self) -> Vec<&mut SecretRef> {
+        match self {
+            HttpAuth::None => vec![],
+            HttpAuth::Bearer { token } => vec![token],
+            HttpAuth::ApiKey { key, .. } => vec![key],
+            HttpAuth::Basic { password, .. } => vec![password],
+            HttpAuth::Oauth2RefreshToken {
+                client_secret,
+                refresh_token,
+                ..
+            } => vec![client_secret, refresh_token],
+            HttpAuth::Oauth2ClientCredentials { client_secret, .. } => vec![client_secret],
+        }
+    }
+}
+
+/// One named call: when it applies to an item, where to send it, and what record it yields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpRequestTemplate {
+    pub name: String,
+    /// As a record rule's `when`, tested on the item: event types (`prefix*`) or
+    /// `/pointer=value`. Empty: always.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<String>,
+    #[serde(default = "http_get")]
+    pub method: String,
+    /// Appended to `base_url`. Placeholders: `{id}` (the record id), `{type}` (the event type), or
+    /// any source in braces, looked up in the item: `{/resource}`, `{header:x-shop}`. Each value is
+    /// percent-encoded; a `/pointer*` placeholder keeps its slashes (Graph's resource paths).
+    pub path: String,
+    /// Query parameters, with the same placeholders.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub query: BTreeMap<String, String>,
+    /// The record type: a literal or a source in the item.
+    #[serde(rename = "type")]
+    pub record_type: ValueSource,
+    /// The record id: a source in the item.
+    pub id: ValueSource,
+    /// Item conditions (as `when`) under which the record is gone: a tombstone, without a call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted_when: Vec<String>,
+    /// JSON pointer to the record inside the response; default: the whole response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    /// JSON pointer to the record's version inside the record (`/updated`, `/lastModifiedDateTime`);
+    /// default: the notification's time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+fn http_get() -> String {
+    "GET".to_owned()
 }
 
 /// Zoho CRM hydration: the OAuth client of a self client or server app, and what to fetch.
@@ -659,16 +876,8 @@ impl RouteConfig {
         {
             return Err(fail("public_url must be an http(s) URL"));
         }
-        if let Some(HydrateConfig::ZohoCrm(zoho)) = &self.hydrate {
-            if provider != ProviderKind::ZohoCrm {
-                return Err(fail("`hydrate` of kind zoho-crm is for zoho-crm routes"));
-            }
-            if zoho.fields.len() > 50 {
-                return Err(fail("hydrate.fields: Zoho takes at most 50 fields"));
-            }
-            if !zoho.accounts_url.starts_with("http") {
-                return Err(fail("hydrate.accounts_url must be an http(s) URL"));
-            }
+        if let Some(hydrate) = &self.hydrate {
+            hydrate.validate(Some(provider)).map_err(|e| fail(&e))?;
         }
         if provider == ProviderKind::Generic {
             if self.signature.is_none() && self.auth.is_none() && self.allow_ips.is_empty() {
@@ -956,11 +1165,23 @@ impl ConsumerEnv {
             hydrators: match optional(env, Self::HYDRATORS) {
                 None => BTreeMap::new(),
                 Some(json) => {
-                    let hydrators: BTreeMap<String, HydrateConfig> = serde_json::from_str(&json)
-                        .map_err(|e| ConfigError::Invalid {
-                            name: Self::HYDRATORS,
-                            reason: e.to_string(),
-                        })?;
+                    let invalid = |reason: String| ConfigError::Invalid {
+                        name: Self::HYDRATORS,
+                        reason,
+                    };
+                    // `null` entries are routes without a hydrator (what a template condition
+                    // leaves behind).
+                    let hydrators: BTreeMap<String, Option<HydrateConfig>> =
+                        serde_json::from_str(&json).map_err(|e| invalid(e.to_string()))?;
+                    let hydrators: BTreeMap<String, HydrateConfig> = hydrators
+                        .into_iter()
+                        .filter_map(|(route, config)| Some((route, config?)))
+                        .collect();
+                    for (route, config) in &hydrators {
+                        config
+                            .validate(None)
+                            .map_err(|e| invalid(format!("{route}: {e}")))?;
+                    }
                     let plain = hydrators
                         .values()
                         .flat_map(HydrateConfig::secret_refs)
@@ -1056,6 +1277,92 @@ mod tests {
             r#"{"name":"x","provider":"catch-raw","secret":"typo"}"#,
         );
         assert!(unknown.is_err(), "unknown keys are refused, not ignored");
+    }
+
+    #[test]
+    fn http_hydrator_mistakes_are_named() {
+        let base = serde_json::json!({
+            "kind": "http", "base_url": "https://api.example.test",
+            "auth": {"type": "api-key", "header": "x-api-key", "key": "ssm:/k"},
+            "requests": [{"name": "thing", "path": "/things/{id}", "type": "thing", "id": "/id"}]
+        });
+        let check = |change: &dyn Fn(&mut serde_json::Value)| {
+            let mut json = base.clone();
+            change(&mut json);
+            serde_json::from_value::<HydrateConfig>(json)
+                .map_err(|e| e.to_string())
+                .and_then(|c| c.validate(None))
+        };
+        check(&|_| {}).unwrap();
+        type Change<'a> = &'a dyn Fn(&mut serde_json::Value);
+        let cases: [(Change<'_>, &str); 7] = [
+            (&|j| j["base_url"] = "api.example.test".into(), "base_url"),
+            (&|j| j["auth"]["query"] = "key".into(), "one of them"),
+            (&|j| j["requests"] = serde_json::json!([]), "at least one"),
+            (
+                &|j| j["requests"][0]["path"] = "things/{id}".into(),
+                "starts with `/`",
+            ),
+            (
+                &|j| j["requests"][0]["path"] = "/x/{module}".into(),
+                "unknown placeholder",
+            ),
+            (
+                &|j| j["requests"][0]["method"] = "DELETE".into(),
+                "GET or POST",
+            ),
+            (
+                &|j| {
+                    let again = j["requests"][0].clone();
+                    j["requests"].as_array_mut().unwrap().push(again);
+                },
+                "named twice",
+            ),
+        ];
+        for (change, expected) in cases {
+            let error = check(change).unwrap_err();
+            assert!(error.contains(expected), "{error} lacks {expected}");
+        }
+        let typo = check(&|j| j["requests"][0]["paht"] = "/x".into()).unwrap_err();
+        assert!(typo.contains("paht"), "{typo}");
+        let zoho_elsewhere = serde_json::json!({"kind": "zoho-crm", "client_id": "c",
+            "client_secret": "ssm:/s", "refresh_token": "ssm:/r"});
+        let zoho: HydrateConfig = serde_json::from_value(zoho_elsewhere).unwrap();
+        assert!(zoho.validate(Some(ProviderKind::Stripe)).is_err());
+        assert!(zoho.validate(Some(ProviderKind::ZohoCrm)).is_ok());
+    }
+
+    #[test]
+    fn consumer_env_skips_null_hydrators_and_validates_the_rest() {
+        let env = env_of(&[
+            ("HOOKCATCH_TABLE", "t"),
+            (
+                "HOOKCATCH_HYDRATORS",
+                r#"{"stripe":null,"x":{"kind":"http","base_url":"https://a.test","requests":[{"name":"n","path":"/e/{id}","type":"t","id":"/id"}]}}"#,
+            ),
+        ]);
+        let parsed = ConsumerEnv::from_env(&env).unwrap();
+        assert_eq!(parsed.hydrators.keys().collect::<Vec<_>>(), ["x"]);
+        let invalid = env_of(&[
+            ("HOOKCATCH_TABLE", "t"),
+            (
+                "HOOKCATCH_HYDRATORS",
+                r#"{"x":{"kind":"http","base_url":"https://a.test","requests":[]}}"#,
+            ),
+        ]);
+        let error = ConsumerEnv::from_env(&invalid).unwrap_err().to_string();
+        assert!(error.contains("x: hydrate.requests"), "{error}");
+        let plain = env_of(&[
+            ("HOOKCATCH_TABLE", "t"),
+            (
+                "HOOKCATCH_HYDRATORS",
+                r#"{"x":{"kind":"http","base_url":"https://a.test","auth":{"type":"bearer","token":"sk_live_plain"},"requests":[{"name":"n","path":"/e/{id}","type":"t","id":"/id"}]}}"#,
+            ),
+        ]);
+        assert!(
+            ConsumerEnv::from_env(&plain).is_err(),
+            "plain secrets are refused on AWS"
+        );
     }
 
     #[test]

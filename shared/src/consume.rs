@@ -266,7 +266,7 @@ impl Consumer {
                 .enumerate()
                 .filter_map(|(i, m)| {
                     let m = (*m)?;
-                    (m.envelope.hydrate.is_some() && m.envelope.route == *route).then_some((
+                    (m.envelope.route == *route && hydrator.wants(&m.envelope)).then_some((
                         i,
                         HydrationItem {
                             envelope: &m.envelope,
@@ -426,7 +426,7 @@ impl Consumer {
 
 /// JSON bodies parse as JSON; form bodies become an object of their fields, so JSON pointers work
 /// on both (`/payload` for a GitHub form delivery).
-fn parse_json(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
+pub(crate) fn parse_json(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
     let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
     if content_type.starts_with("application/x-www-form-urlencoded") {
         let mut fields = serde_json::Map::new();

@@ -162,6 +162,12 @@ pub struct HydrationItem<'a> {
 /// Turns id-only notifications into full records by calling the provider's API.
 #[async_trait]
 pub trait Hydrator: Send + Sync {
+    /// Whether this route's `envelope` is handed to the hydrator: by default the events a
+    /// verifier marked id-only.
+    fn wants(&self, envelope: &Envelope) -> bool {
+        envelope.hydrate.is_some()
+    }
+
     /// One result per item, in order. A hydrator sees a whole batch at once so it can fetch the
     /// ids of many notifications in few calls, and a record named twice only once.
     async fn hydrate_batch(

@@ -34,6 +34,8 @@ pub struct Zoho {
     pub base_url: String,
     /// Bodies of `actions/watch` calls.
     pub watches: Vec<Value>,
+    pub in_flight: usize,
+    pub max_in_flight: usize,
 }
 
 pub type Shared = Arc<Mutex<Zoho>>;
@@ -137,9 +139,15 @@ async fn gate(
     module: &str,
     ids: Vec<String>,
 ) -> Option<Response> {
-    let delay = state.lock().unwrap().delay;
+    let delay = {
+        let mut zoho = state.lock().unwrap();
+        zoho.in_flight += 1;
+        zoho.max_in_flight = zoho.max_in_flight.max(zoho.in_flight);
+        zoho.delay
+    };
     tokio::time::sleep(delay).await;
     let mut zoho = state.lock().unwrap();
+    zoho.in_flight -= 1;
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())

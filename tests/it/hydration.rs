@@ -19,7 +19,7 @@ use crate::support::{Stack, unique};
 
 const ROUTE: &str = "zoho-crm";
 
-fn notification(module: &str, operation: &str, ids: &[String], server_time: i64) -> Message {
+pub fn notification(module: &str, operation: &str, ids: &[String], server_time: i64) -> Message {
     let body = json!({
         "server_time": server_time, "query_params": {}, "module": module,
         "resource_uri": format!("https://www.zohoapis.com/crm/v2/{module}"),
@@ -27,16 +27,28 @@ fn notification(module: &str, operation: &str, ids: &[String], server_time: i64)
         "channel_id": "1000000068001", "token": "TOKEN_FOR_VERIFICATION_OF_1000000068001"
     })
     .to_string();
+    queued(ROUTE, ProviderKind::ZohoCrm, true, body, server_time)
+}
+
+/// A queued message as the route's ingest would write it: `body` as JSON, marked id-only when the
+/// verifier would mark it so.
+pub fn queued(
+    route: &str,
+    provider: ProviderKind,
+    id_only: bool,
+    body: String,
+    received_at_ms: i64,
+) -> Message {
     let envelope = Envelope {
         v: SCHEMA_VERSION,
         id: uuid::Uuid::now_v7().to_string(),
-        route: ROUTE.into(),
-        provider: "zoho-crm".into(),
-        received_at_ms: server_time,
+        route: route.into(),
+        provider: provider.as_str().into(),
+        received_at_ms,
         delivery_id: None,
         test_ping: false,
-        hydrate: Some("zoho-crm".into()),
-        rules: ProviderKind::ZohoCrm.default_rules(),
+        hydrate: id_only.then(|| provider.as_str().into()),
+        rules: provider.default_rules(),
         method: "POST".into(),
         path: "/".into(),
         query: String::new(),
@@ -53,18 +65,29 @@ fn notification(module: &str, operation: &str, ids: &[String], server_time: i64)
     }
 }
 
-fn ids(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
+pub fn ids(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
     range.map(|i| format!("{prefix}{i:04}")).collect()
 }
 
-fn local_store() -> LocalStore {
+pub fn local_store() -> LocalStore {
     let dir = std::env::temp_dir().join(unique("hookcatch-hydration"));
     LocalStore::open(&dir).unwrap()
 }
 
 /// A consumer process: its own hydrator (own in-memory token), sharing `store`'s token cache.
-fn consumer(fake: &FakeZoho, store: &LocalStore, fields: bool) -> Consumer {
-    let config: HydrateConfig = serde_json::from_value(fake.hydrate_config(fields)).unwrap();
+pub fn consumer(fake: &FakeZoho, store: &LocalStore, fields: bool) -> Consumer {
+    consumer_with(&fake.hydrate_config(fields), store)
+}
+
+fn consumer_with(config: &serde_json::Value, store: &LocalStore) -> Consumer {
+    consumer_for(ROUTE, config, store)
+}
+
+/// A consumer process hydrating `route` with `config` (literal secrets), sharing `store`'s token
+/// cache with every other consumer of that store.
+pub fn consumer_for(route: &str, config: &serde_json::Value, store: &LocalStore) -> Consumer {
+    let config: HydrateConfig = serde_json::from_value(config.clone()).unwrap();
+    config.validate(None).unwrap();
     let secrets: Vec<Secret> = config
         .secret_refs()
         .into_iter()
@@ -75,16 +98,16 @@ fn consumer(fake: &FakeZoho, store: &LocalStore, fields: bool) -> Consumer {
         .collect();
     let clock = Arc::new(hookcatch::clock::SystemClock);
     let hydrator = hookcatch::hydrate::build(
-        ROUTE,
+        route,
         &config,
         &secrets,
         Arc::new(store.clone()),
         clock.clone(),
     );
-    Consumer::new(Arc::new(store.clone()), None, clock, 0, 10).with_hydrator(ROUTE, hydrator)
+    Consumer::new(Arc::new(store.clone()), None, clock, 0, 10).with_hydrator(route, hydrator)
 }
 
-const T: i64 = 1_795_374_237_000;
+pub const T: i64 = 1_795_374_237_000;
 
 /// The fake's hydration config as the consumer Lambda gets it: its secrets in SSM.
 async fn deployed_hydrate_config(fake: &FakeZoho, stack: &Stack) -> serde_json::Value {
@@ -173,6 +196,40 @@ async fn without_fields_each_record_is_one_call_and_a_vanished_one_is_a_tombston
         .unwrap()
         .unwrap();
     assert_eq!(two.data["Last_Name"], "Two");
+}
+
+#[tokio::test]
+async fn calls_in_flight_stay_within_concurrency_per_consumer() {
+    let fake = FakeZoho::start().await;
+    let lead_ids = ids("L", 0..16);
+    for id in &lead_ids {
+        fake.put("Leads", id, "Lead", "2026-11-22T19:00:00+00:00");
+    }
+    fake.state.lock().unwrap().delay = Duration::from_millis(150);
+    let store = local_store();
+    // Two consumers (the Lambda's `ConsumerMaximumConcurrency` = 2), `concurrency` 3 each: Zoho
+    // sees at most 6 calls at once, however many records a batch names.
+    let mut config = fake.hydrate_config(false);
+    config["concurrency"] = json!(3);
+    let consumers = [
+        consumer_with(&config, &store),
+        consumer_with(&config, &store),
+    ];
+    let batches = [
+        vec![notification("Leads", "update", &lead_ids[..8], T)],
+        vec![notification("Leads", "update", &lead_ids[8..], T)],
+    ];
+    let results = futures::future::join_all(
+        consumers
+            .iter()
+            .zip(batches)
+            .map(|(c, batch)| c.process_batch_detailed(batch)),
+    )
+    .await;
+    assert!(results.iter().all(Vec::is_empty), "{results:?}");
+    let state = fake.state.lock().unwrap();
+    assert_eq!(state.calls.len(), 16, "one call per record");
+    assert_eq!(state.max_in_flight, 6, "3 per consumer, 2 consumers");
 }
 
 #[tokio::test]
@@ -524,5 +581,55 @@ hydrate = {{ kind = "zoho-crm", accounts_url = "{url}", client_id = "{id}", clie
     assert!(
         error.contains("1000000068002") && error.contains("INVALID_DATA"),
         "{error}"
+    );
+}
+
+#[tokio::test]
+async fn serve_renews_configured_channels_at_start() {
+    let fake = FakeZoho::start().await;
+    let hydrate = fake.hydrate_config(true);
+    let toml = format!(
+        r#"
+[[routes]]
+name = "zoho-crm"
+provider = "zoho-crm"
+channels = [{{ id = "1000000068001", token = "token-one", events = ["Leads.all"] }}]
+
+[routes.hydrate]
+kind = "zoho-crm"
+accounts_url = "{url}"
+client_id = "{id}"
+client_secret = "{secret}"
+refresh_token = "{refresh}"
+fields = ["Last_Name"]
+renew = {{ notify_url = "https://hooks.example.test/hooks/zoho-crm", channels = [{{ id = "1000000068001", token = "token-one", events = ["Leads.all"] }}] }}
+"#,
+        url = fake.url,
+        id = hydrate["client_id"].as_str().unwrap(),
+        secret = hydrate["client_secret"].as_str().unwrap(),
+        refresh = hydrate["refresh_token"].as_str().unwrap(),
+    );
+    let mut file = hookcatch_cli::config::ConfigFile::parse(&toml, "test.toml").unwrap();
+    file.serve.addr = "127.0.0.1:0".parse().unwrap();
+    file.serve.data = std::env::temp_dir().join(unique("hookcatch-serve-renew"));
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let mut watches = Vec::new();
+    for _ in 0..100 {
+        watches = fake.state.lock().unwrap().watches.clone();
+        if !watches.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await.unwrap();
+    assert_eq!(watches.len(), 1, "renewed once at start: {watches:?}");
+    let watch = &watches[0]["watch"][0];
+    assert_eq!(watch["channel_id"], "1000000068001");
+    assert_eq!(watch["token"], "token-one");
+    assert_eq!(
+        watch["notify_url"],
+        "https://hooks.example.test/hooks/zoho-crm"
     );
 }

@@ -115,6 +115,7 @@ async fn logs_never_contain_secrets_signatures_or_keys() {
         .unwrap();
     forbidden.push("wrong-zapikey-value".into());
     example.running.stop().await.unwrap();
+    forbidden.extend(hydrate_through_faults().await);
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(
@@ -129,4 +130,116 @@ async fn logs_never_contain_secrets_signatures_or_keys() {
             secret.len()
         );
     }
+}
+
+/// Hydrating routes log too: Zoho (refresh token, expiry mid-way, a 429), Graph (client
+/// credentials, an expired token, a refused secret) and Stripe (a bearer key, a refused key). Returns
+/// every credential they used: client secrets, refresh tokens, keys and every access token issued.
+async fn hydrate_through_faults() -> Vec<String> {
+    use crate::fake_api::{API_KEY, CLIENT_SECRET, FakeApi};
+    use crate::fake_zoho::{self, FakeZoho};
+    use crate::http_hydration as http;
+    use crate::hydration::{self as zoho, T};
+
+    let zoho_api = FakeZoho::start().await;
+    zoho_api.put("Leads", "L1", "Lead", "2026-11-22T19:00:00+00:00");
+    let store = zoho::local_store();
+    let consumer = zoho::consumer(&zoho_api, &store, true);
+    let leads = zoho::notification("Leads", "update", &["L1".into()], T);
+    assert!(
+        consumer
+            .process_batch_detailed(vec![leads.clone()])
+            .await
+            .is_empty()
+    );
+    zoho_api.expire_tokens();
+    zoho_api.fail_next("Leads", &[429]);
+    assert_eq!(
+        consumer
+            .process_batch_detailed(vec![leads.clone()])
+            .await
+            .len(),
+        1
+    );
+    assert!(
+        consumer
+            .process_batch_detailed(vec![leads])
+            .await
+            .is_empty()
+    );
+
+    let api = FakeApi::start().await;
+    api.put(&http::message_path("M1"), serde_json::json!({"id": "M1"}));
+    let graph = http::consumer("microsoft-graph", http::graph_config(&api, 2), &store);
+    let change = || http::graph(vec![http::change("updated", "M1")], T);
+    assert!(
+        graph
+            .process_batch_detailed(vec![change()])
+            .await
+            .is_empty()
+    );
+    api.expire_tokens();
+    assert!(
+        graph
+            .process_batch_detailed(vec![change()])
+            .await
+            .is_empty()
+    );
+    let mut refused = http::graph_config(&api, 2);
+    refused["auth"]["client_secret"] = "test-only-wrong-graph-secret".into();
+    let refused = http::consumer("microsoft-graph-2", refused, &store);
+    let failures = refused
+        .process_batch_detailed(vec![crate::hydration::queued(
+            "microsoft-graph-2",
+            hookcatch::ProviderKind::MicrosoftGraph,
+            true,
+            serde_json::json!({"value": [http::change("updated", "M1")]}).to_string(),
+            T,
+        )])
+        .await;
+    assert_eq!(failures.len(), 1, "a refused client secret fails");
+    let stripe = http::consumer("stripe", http::stripe_config(&api), &store);
+    let thin = |id: &str| {
+        crate::hydration::queued(
+            "stripe",
+            hookcatch::ProviderKind::Stripe,
+            true,
+            http::thin_event(id),
+            T,
+        )
+    };
+    assert!(
+        stripe
+            .process_batch_detailed(vec![thin("evt_1")])
+            .await
+            .is_empty()
+    );
+    let mut revoked = http::stripe_config(&api);
+    revoked["auth"]["token"] = "sk_test_only_revoked_key".into();
+    let revoked = http::consumer("stripe", revoked, &store);
+    assert_eq!(
+        revoked
+            .process_batch_detailed(vec![thin("evt_2")])
+            .await
+            .len(),
+        1
+    );
+
+    let mut used: Vec<String> = vec![
+        fake_zoho::CLIENT_SECRET.into(),
+        fake_zoho::REFRESH_TOKEN.into(),
+        CLIENT_SECRET.into(),
+        API_KEY.into(),
+        "test-only-wrong-graph-secret".into(),
+        "sk_test_only_revoked_key".into(),
+    ];
+    let zoho_issued = zoho_api.tokens_issued();
+    let graph_issued = api.state.lock().unwrap().tokens_issued;
+    assert!(
+        zoho_issued == 2 && graph_issued == 2,
+        "tokens were refreshed after expiry"
+    );
+    used.extend((1..=zoho_issued).map(|n| format!("1000.access-{n}")));
+    used.extend((1..=graph_issued).map(|n| format!("eyJ0eXAi.test-access-{n}")));
+    used
 }

@@ -8,7 +8,9 @@
 mod bootstrap;
 mod cli_aws;
 mod event_samples;
+mod fake_api;
 mod fake_zoho;
+mod http_hydration;
 mod hydration;
 mod local;
 mod logs;

@@ -1,6 +1,7 @@
 //! Checks on `template.yaml` that cfn-lint does not make: SAM enum values, least privilege, secrets,
 //! and the queue/consumer timing rule.
 
+use hookcatch::ProviderKind;
 use serde_yaml_ng::Value;
 
 use crate::support::repo_root;
@@ -211,13 +212,19 @@ fn every_provider_has_a_route_and_enabling_one_requires_its_secrets() {
 #[test]
 fn secrets_are_only_ssm_references() {
     let template = template();
+    let mut routes_checked = 0;
     for (id, function) in resources(&template, "AWS::Serverless::Function") {
         let mut values = Vec::new();
-        strings(&function["Properties"]["Environment"], &mut values);
+        // Hydrators (HOOKCATCH_HYDRATORS) are evaluated by the test below.
+        strings(
+            &function["Properties"]["Environment"]["Variables"]["HOOKCATCH_ROUTE"],
+            &mut values,
+        );
         for value in values.iter().filter(|v| v.trim_start().starts_with('{')) {
             // `${Param}` placeholders stand for SSM parameter names in the `ssm:` prefix.
             let route: serde_json::Value = serde_json::from_str(value)
                 .unwrap_or_else(|e| panic!("{id}: HOOKCATCH_ROUTE is not JSON ({e}): {value}"));
+            routes_checked += 1;
             let channel_tokens = route["channels"]
                 .as_array()
                 .into_iter()
@@ -238,25 +245,80 @@ fn secrets_are_only_ssm_references() {
             }
         }
     }
+    assert!(
+        routes_checked >= ProviderKind::ALL.len(),
+        "{routes_checked} routes"
+    );
 }
 
 #[test]
 fn consumer_hydrators_parse_and_take_secrets_only_from_ssm() {
     let template = template();
     let consumer = &template["Resources"]["ConsumerFunction"]["Properties"];
-    let mut values = Vec::new();
-    strings(
-        &consumer["Environment"]["Variables"]["HOOKCATCH_HYDRATORS"],
-        &mut values,
-    );
-    let json = values
-        .iter()
-        .find(|v| v.starts_with('{'))
-        .expect("the Zoho hydrator's configuration");
-    let hydrators: std::collections::BTreeMap<String, hookcatch::config::HydrateConfig> =
-        serde_json::from_str(json).unwrap();
-    let zoho = &hydrators["zoho-crm"];
-    for secret in zoho.secret_refs() {
-        assert!(secret.is_external(), "{secret:?}");
+    // `!Sub [object, {Route: !If [condition, !Sub hydrator, "null"]}]`: evaluate it as a deploy
+    // that enables every hydrator would, with each parameter at its default or a sample value.
+    let Value::Tagged(sub) = &consumer["Environment"]["Variables"]["HOOKCATCH_HYDRATORS"] else {
+        panic!("HOOKCATCH_HYDRATORS is a !Sub");
+    };
+    let object = sub.value[0].as_str().unwrap();
+    let parameter = |name: &str| {
+        template["Parameters"][name]["Default"]
+            .as_str()
+            .filter(|d| !d.is_empty())
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("/sample/{name}"))
+    };
+    let fill = |text: &str| {
+        let mut out = text.to_owned();
+        while let Some(start) = out.find("${") {
+            let end = start + out[start..].find('}').unwrap();
+            let name = out[start + 2..end].to_owned();
+            let value = if name.contains('.') {
+                "https://sample.lambda-url.us-east-1.on.aws/".to_owned()
+            } else {
+                parameter(&name)
+            };
+            out.replace_range(start..=end, &value);
+        }
+        out
+    };
+    let mut enabled = object.to_owned();
+    let mut disabled = object.to_owned();
+    for (name, choice) in sub.value[1].as_mapping().unwrap() {
+        let Value::Tagged(choice) = choice else {
+            panic!("each hydrator is an !If")
+        };
+        let Value::Tagged(hydrator) = &choice.value[1] else {
+            panic!("each hydrator is a !Sub")
+        };
+        assert_eq!(
+            choice.value[2], "null",
+            "a route without a hydrator is null"
+        );
+        let placeholder = format!("${{{}}}", name.as_str().unwrap());
+        enabled = enabled.replace(&placeholder, &fill(hydrator.value.as_str().unwrap()));
+        disabled = disabled.replace(&placeholder, "null");
     }
+    let all = hookcatch::config::ConsumerEnv::from_env(&|name: &str| match name {
+        "HOOKCATCH_TABLE" => Some("t".to_owned()),
+        "HOOKCATCH_HYDRATORS" => Some(enabled.clone()),
+        _ => None,
+    })
+    .unwrap_or_else(|e| panic!("{e}: {enabled}"));
+    assert_eq!(
+        all.hydrators.keys().collect::<Vec<_>>(),
+        ["microsoft-graph", "stripe", "zoho-crm"]
+    );
+    for hydrator in all.hydrators.values() {
+        for secret in hydrator.secret_refs() {
+            assert!(secret.is_external(), "{secret:?}");
+        }
+    }
+    let none = hookcatch::config::ConsumerEnv::from_env(&|name: &str| match name {
+        "HOOKCATCH_TABLE" => Some("t".to_owned()),
+        "HOOKCATCH_HYDRATORS" => Some(disabled.clone()),
+        _ => None,
+    })
+    .unwrap();
+    assert!(none.hydrators.is_empty());
 }

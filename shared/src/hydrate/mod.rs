@@ -1,8 +1,12 @@
 //! Hydrators: id-only notifications in, full records out, within the provider's API limits.
 
+mod http;
+mod template;
 mod token;
 mod zoho;
 
+pub use http::HttpHydrator;
+pub use template::{Fill, Template};
 pub use token::{OAuthRefresh, TokenSource};
 pub use zoho::{WatchChannel, WatchOutcome, ZohoHydrator};
 
@@ -12,6 +16,14 @@ use crate::clock::Clock;
 use crate::config::{HydrateConfig, RouteSettings};
 use crate::ports::{Hydrator, TokenCache};
 use crate::secrets::Secret;
+
+/// The HTTP client of one hydrator (rustls; one connection pool for all its calls).
+fn http_client(timeout_ms: u64) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(timeout_ms))
+        .build()
+        .expect("an HTTP client with rustls builds")
+}
 
 /// Builds the hydrator a route configures (if any), once at start.
 pub fn hydrator_for(
@@ -55,6 +67,9 @@ pub fn build(
                 hydrator = hydrator.with_renewal(renew.clone(), channel_tokens.to_vec());
             }
             Arc::new(hydrator)
+        }
+        HydrateConfig::Http(http) => {
+            Arc::new(HttpHydrator::new(route, http, secrets, tokens, clock))
         }
     }
 }

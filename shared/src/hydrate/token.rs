@@ -15,12 +15,14 @@ const LEASE_MS: i64 = 15_000;
 /// How long a process waits for another's refresh before giving up (and retrying the message).
 const WAIT_FOR_OTHERS: Duration = Duration::from_secs(10);
 
-/// The refresh-token grant against an accounts server.
+/// How an access token is obtained from a token endpoint: the refresh-token grant when a refresh
+/// token is set, else the client-credentials grant.
 pub struct OAuthRefresh {
     pub token_url: String,
     pub client_id: String,
     pub client_secret: Secret,
-    pub refresh_token: Secret,
+    pub refresh_token: Option<Secret>,
+    pub scope: Option<String>,
 }
 
 pub struct TokenSource {
@@ -114,12 +116,21 @@ impl TokenSource {
             api_domain: Option<String>,
             error: Option<String>,
         }
-        let form = form_urlencoded::Serializer::new(String::new())
-            .append_pair("grant_type", "refresh_token")
-            .append_pair("client_id", &self.refresh.client_id)
-            .append_pair("client_secret", self.refresh.client_secret.expose())
-            .append_pair("refresh_token", self.refresh.refresh_token.expose())
-            .finish();
+        let form = {
+            let mut form = form_urlencoded::Serializer::new(String::new());
+            match &self.refresh.refresh_token {
+                Some(refresh_token) => form
+                    .append_pair("grant_type", "refresh_token")
+                    .append_pair("refresh_token", refresh_token.expose()),
+                None => form.append_pair("grant_type", "client_credentials"),
+            };
+            form.append_pair("client_id", &self.refresh.client_id)
+                .append_pair("client_secret", self.refresh.client_secret.expose());
+            if let Some(scope) = &self.refresh.scope {
+                form.append_pair("scope", scope);
+            }
+            form.finish()
+        };
         let response = self
             .http
             .post(&self.refresh.token_url)
@@ -156,8 +167,8 @@ impl TokenSource {
                     expires_at_ms: self.clock.now_ms() + expires_in.unwrap_or(3600) * 1000,
                 })
             }
-            // Zoho answers 200 with {"error":"invalid_code"} for a revoked refresh token: a retry
-            // cannot help, and it must be loud.
+            // Zoho answers 200 with {"error":"invalid_code"} for a revoked refresh token, OAuth
+            // servers 400 with {"error":"invalid_grant"}: a retry cannot help, and it must be loud.
             Response { error, .. } => Err(HydrateError::Failed(format!(
                 "token refresh refused: {}",
                 error.unwrap_or_else(|| format!("HTTP {status} without a token"))

@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use serde::Deserialize;
@@ -69,10 +68,7 @@ impl ZohoHydrator {
         tokens: Arc<dyn TokenCache>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.timeout_ms))
-            .build()
-            .expect("an HTTP client with rustls builds");
+        let http = super::http_client(config.timeout_ms);
         let refresh = OAuthRefresh {
             token_url: format!(
                 "{}/oauth/v2/token",
@@ -80,7 +76,8 @@ impl ZohoHydrator {
             ),
             client_id: config.client_id.clone(),
             client_secret,
-            refresh_token,
+            refresh_token: Some(refresh_token),
+            scope: None,
         };
         ZohoHydrator {
             route: route.to_owned(),

@@ -1,0 +1,412 @@
+//! A hydrator described by configuration (Cenit's "connection + authorization + named request"):
+//! for each item of a notification, the first request template whose `when` matches is filled
+//! from the item and sent; the answer (or the part `data` points to) becomes the record.
+//!
+//! - Identical calls in one batch are sent once, at most `concurrency` at once.
+//! - 404 and 410 mean the record is gone: a tombstone. So does a matching `deleted_when`, without
+//!   a call.
+//! - OAuth tokens come from a [`TokenSource`] (shared, refreshed under a lease); a 401 refreshes
+//!   once and retries. 429, 5xx and timeouts fail only the items' messages, as retryable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::Value;
+
+use super::template::{Fill, Template};
+use super::token::{OAuthRefresh, TokenSource, read_json};
+use crate::clock::Clock;
+use crate::config::{HttpAuth, HttpHydration, HttpRequestTemplate, any_condition_holds};
+use crate::extract::{RecordVersion, Source};
+use crate::ports::{HydrateError, HydrationItem, Hydrator, RecordItem, TokenCache};
+use crate::secrets::Secret;
+
+enum Authorizer {
+    None,
+    Header(String, Secret),
+    Query(String, Secret),
+    Basic(String, Secret),
+    OAuth(Box<TokenSource>),
+}
+
+struct Request {
+    config: HttpRequestTemplate,
+    method: reqwest::Method,
+    path: Template,
+    query: Vec<(String, Template)>,
+}
+
+pub struct HttpHydrator {
+    route: String,
+    base_url: String,
+    headers: Vec<(String, String)>,
+    items: Option<String>,
+    requests: Vec<Request>,
+    concurrency: usize,
+    http: reqwest::Client,
+    auth: Authorizer,
+    clock: Arc<dyn Clock>,
+}
+
+/// What one item needs: a tombstone, or the answer of one (shared) call.
+enum Need {
+    Tombstone,
+    Fetch(usize),
+}
+
+struct Planned {
+    request: usize,
+    record_type: String,
+    record_id: String,
+    need: Need,
+}
+
+/// A call's answer: the JSON, or `None` when the API says the record is gone.
+type Answer = Result<Option<Value>, HydrateError>;
+
+impl HttpHydrator {
+    /// `secrets` are the resolved references of `config.auth`, in their order.
+    pub fn new(
+        route: &str,
+        config: &HttpHydration,
+        secrets: &[Secret],
+        tokens: Arc<dyn TokenCache>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let http = super::http_client(config.timeout_ms);
+        let secret = |i: usize| {
+            secrets
+                .get(i)
+                .cloned()
+                .expect("every auth secret is resolved")
+        };
+        let oauth = |token_url: &str, client_id: &str, refresh_token, scope: &Option<String>| {
+            Authorizer::OAuth(Box::new(TokenSource::new(
+                format!("http#{route}#{client_id}"),
+                OAuthRefresh {
+                    token_url: token_url.to_owned(),
+                    client_id: client_id.to_owned(),
+                    client_secret: secret(0),
+                    refresh_token,
+                    scope: scope.clone(),
+                },
+                http.clone(),
+                tokens,
+                clock.clone(),
+            )))
+        };
+        let auth = match &config.auth {
+            HttpAuth::None => Authorizer::None,
+            HttpAuth::Bearer { .. } => Authorizer::Header(
+                "authorization".into(),
+                Secret::new(format!("Bearer {}", secret(0).expose())),
+            ),
+            HttpAuth::ApiKey {
+                header: Some(header),
+                ..
+            } => Authorizer::Header(header.clone(), secret(0)),
+            HttpAuth::ApiKey { query, .. } => {
+                Authorizer::Query(query.clone().unwrap_or_default(), secret(0))
+            }
+            HttpAuth::Basic { username, .. } => Authorizer::Basic(username.clone(), secret(0)),
+            HttpAuth::Oauth2RefreshToken {
+                token_url,
+                client_id,
+                scope,
+                ..
+            } => oauth(token_url, client_id, Some(secret(1)), scope),
+            HttpAuth::Oauth2ClientCredentials {
+                token_url,
+                client_id,
+                scope,
+                ..
+            } => oauth(token_url, client_id, None, scope),
+        };
+        let requests = config
+            .requests
+            .iter()
+            .map(|r| Request {
+                method: reqwest::Method::from_bytes(r.method.as_bytes())
+                    .expect("a validated method"),
+                path: Template::parse(&r.path).expect("a validated template"),
+                query: r
+                    .query
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Template::parse(v).expect("a validated template")))
+                    .collect(),
+                config: r.clone(),
+            })
+            .collect();
+        HttpHydrator {
+            route: route.to_owned(),
+            base_url: config.base_url.trim_end_matches('/').to_owned(),
+            headers: config
+                .headers
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            items: config.items.clone(),
+            requests,
+            concurrency: config.concurrency.max(1),
+            http,
+            auth,
+            clock,
+        }
+    }
+
+    /// Token refreshes this process made (OAuth only).
+    pub fn refresh_count(&self) -> u64 {
+        match &self.auth {
+            Authorizer::OAuth(tokens) => tokens.refresh_count(),
+            _ => 0,
+        }
+    }
+
+    /// What `item` needs, appending the calls it needs to `calls` (shared with other items).
+    fn plan(
+        &self,
+        item: &HydrationItem<'_>,
+        calls: &mut Vec<(reqwest::Method, String)>,
+        index: &mut HashMap<(reqwest::Method, String), usize>,
+    ) -> Result<Vec<Planned>, HydrateError> {
+        let envelope = item.envelope;
+        // An event a verifier marked id-only must be hydrated; any other event of the route is
+        // hydrated only where a request applies to it.
+        let required = envelope.hydrate.is_some();
+        let unusable = |what: String| {
+            if required {
+                Err(HydrateError::Failed(what))
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        let Some(json) = crate::consume::parse_json(envelope.content_type(), item.body) else {
+            return unusable("the notification is not JSON".into());
+        };
+        let whole = Source {
+            headers: &envelope.headers,
+            raw_query: &envelope.query,
+            json: Some(&json),
+        };
+        let event_type = envelope
+            .rules
+            .event_type
+            .as_ref()
+            .and_then(|t| t.lookup_text(&whole));
+        let elements: Vec<&Value> = match &self.items {
+            None => vec![&json],
+            Some(pointer) => match json.pointer(pointer) {
+                Some(Value::Array(elements)) => elements.iter().collect(),
+                _ => return unusable(format!("the notification has no `{pointer}` array")),
+            },
+        };
+        let mut planned = Vec::new();
+        for element in elements {
+            let holds = |conditions: &[String]| {
+                any_condition_holds(conditions, event_type.as_deref(), Some(element))
+            };
+            let Some(position) = self
+                .requests
+                .iter()
+                .position(|r| r.config.when.is_empty() || holds(&r.config.when))
+            else {
+                continue;
+            };
+            let request = &self.requests[position];
+            let failed = |what: String| {
+                HydrateError::Failed(format!("request `{}`: {what}", request.config.name))
+            };
+            let source = Source {
+                headers: &envelope.headers,
+                raw_query: &envelope.query,
+                json: Some(element),
+            };
+            let record_type = request
+                .config
+                .record_type
+                .lookup_text(&source)
+                .ok_or_else(|| failed("the item has no record type".into()))?;
+            let record_id = request
+                .config
+                .id
+                .lookup_text(&source)
+                .ok_or_else(|| failed("the item has no record id".into()))?;
+            let need = if holds(&request.config.deleted_when) {
+                Need::Tombstone
+            } else {
+                let fill = Fill {
+                    record_id: &record_id,
+                    event_type: event_type.as_deref(),
+                    item: source,
+                };
+                let mut url = format!(
+                    "{}{}",
+                    self.base_url,
+                    request.path.render(&fill, true).map_err(failed)?
+                );
+                if !request.query.is_empty() {
+                    let mut query = form_urlencoded::Serializer::new(String::new());
+                    for (name, value) in &request.query {
+                        query.append_pair(name, &value.render(&fill, false).map_err(failed)?);
+                    }
+                    url.push('?');
+                    url.push_str(&query.finish());
+                }
+                let key = (request.method.clone(), url);
+                let next = calls.len();
+                let at = *index.entry(key.clone()).or_insert(next);
+                if at == next {
+                    calls.push(key);
+                }
+                Need::Fetch(at)
+            };
+            planned.push(Planned {
+                request: position,
+                record_type,
+                record_id,
+                need,
+            });
+        }
+        if required && planned.is_empty() {
+            tracing::warn!(route = %self.route, event_id = %envelope.id, "id-only event matched no hydration request; stored without records");
+        }
+        Ok(planned)
+    }
+
+    /// One call, authorized; a 401 with an OAuth token refreshes it once and tries again.
+    async fn call(&self, method: &reqwest::Method, url: &str) -> Answer {
+        let mut rejected: Option<String> = None;
+        loop {
+            let url = match &self.auth {
+                Authorizer::Query(name, key) => {
+                    let pair = form_urlencoded::Serializer::new(String::new())
+                        .append_pair(name, key.expose())
+                        .finish();
+                    let joiner = if url.contains('?') { '&' } else { '?' };
+                    format!("{url}{joiner}{pair}")
+                }
+                _ => url.to_owned(),
+            };
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .header("accept", "application/json");
+            for (name, value) in &self.headers {
+                request = request.header(name, value);
+            }
+            let mut token_used = None;
+            request = match &self.auth {
+                Authorizer::None | Authorizer::Query(..) => request,
+                Authorizer::Header(name, value) => request.header(name, value.expose()),
+                Authorizer::Basic(user, password) => {
+                    request.basic_auth(user, Some(password.expose()))
+                }
+                Authorizer::OAuth(tokens) => {
+                    let token = tokens.token(rejected.as_deref()).await?;
+                    let request = request.bearer_auth(&token.access_token);
+                    token_used = Some(token.access_token);
+                    request
+                }
+            };
+            let response = request
+                .send()
+                .await
+                .map_err(|e| HydrateError::Transient(e.without_url().to_string()))?;
+            let status = response.status().as_u16();
+            match status {
+                200..=299 if status != 204 => {
+                    return read_json(response)
+                        .await
+                        .map(Some)
+                        .map_err(HydrateError::Transient);
+                }
+                204 | 404 | 410 => return Ok(None),
+                401 if rejected.is_none() && token_used.is_some() => {
+                    tracing::info!(route = %self.route, "the API refused the access token; refreshing once");
+                    rejected = token_used;
+                }
+                429 => return Err(HydrateError::RateLimited),
+                500..=599 => return Err(HydrateError::Transient(format!("API HTTP {status}"))),
+                _ => return Err(HydrateError::Failed(format!("API HTTP {status}"))),
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Hydrator for HttpHydrator {
+    /// Every event of the route: the request templates' `when` decides what is fetched, so a
+    /// catch-raw or generic route can hydrate too.
+    fn wants(&self, _envelope: &crate::envelope::Envelope) -> bool {
+        true
+    }
+
+    async fn hydrate_batch(
+        &self,
+        items: &[HydrationItem<'_>],
+    ) -> Vec<Result<Vec<RecordItem>, HydrateError>> {
+        let mut calls = Vec::new();
+        let mut index = HashMap::new();
+        let plans: Vec<Result<Vec<Planned>, HydrateError>> = items
+            .iter()
+            .map(|item| self.plan(item, &mut calls, &mut index))
+            .collect();
+        let mut answers: Vec<Option<Answer>> = vec![None; calls.len()];
+        let mut finished = futures::stream::iter(
+            // Owned copies: a future borrowing from the iterator is not `Send` for every lifetime.
+            calls
+                .iter()
+                .cloned()
+                .enumerate()
+                .map(|(at, (method, url))| async move { (at, self.call(&method, &url).await) }),
+        )
+        .buffer_unordered(self.concurrency);
+        while let Some((at, answer)) = finished.next().await {
+            answers[at] = Some(answer);
+        }
+        tracing::debug!(route = %self.route, notifications = items.len(), calls = calls.len(), "hydrated a batch");
+
+        let now = self.clock.now_ms();
+        items
+            .iter()
+            .zip(plans)
+            .map(|(item, plan)| {
+                plan?
+                    .into_iter()
+                    .map(|planned| {
+                        let request = &self.requests[planned.request].config;
+                        let answer = match planned.need {
+                            Need::Tombstone => None,
+                            Need::Fetch(at) => {
+                                answers[at].clone().expect("every call was answered")?
+                            }
+                        };
+                        let data = answer.and_then(|answer| match &request.data {
+                            Some(pointer) => answer.pointer(pointer).cloned(),
+                            None => Some(answer),
+                        });
+                        let version = data
+                            .as_ref()
+                            .zip(request.version.as_deref())
+                            .and_then(|(data, pointer)| data.pointer(pointer))
+                            .and_then(RecordVersion::from_json)
+                            .unwrap_or_else(|| {
+                                RecordVersion::Number(item.envelope.received_at_ms.to_string())
+                            });
+                        Ok(RecordItem {
+                            route: self.route.clone(),
+                            record_type: planned.record_type,
+                            record_id: planned.record_id,
+                            version,
+                            deleted: data.is_none(),
+                            data: data.unwrap_or(Value::Null),
+                            event_id: item.envelope.id.clone(),
+                            updated_at_ms: now,
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
