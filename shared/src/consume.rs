@@ -346,6 +346,11 @@ impl Consumer {
             Some(Ok(parts)) => Some(parts),
             Some(Err(reason)) => Some(serde_json::json!({ "error": reason })),
         };
+        let body_sha256 = if envelope.body_sha256.is_empty() {
+            crate::envelope::sha256_hex(&body)
+        } else {
+            envelope.body_sha256.clone()
+        };
         let stored_body = self.stored_body(&envelope, body).await?;
         let event = EventItem {
             route: envelope.route.clone(),
@@ -361,7 +366,7 @@ impl Consumer {
             headers: envelope.headers,
             source_ip: envelope.source_ip,
             body_len: envelope.body_len,
-            body_sha256: envelope.body_sha256,
+            body_sha256,
             body: stored_body,
             parts,
             records: record_keys,

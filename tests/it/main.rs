@@ -9,6 +9,7 @@ mod bootstrap;
 mod cli_aws;
 mod event_samples;
 mod fake_api;
+mod fake_runtime;
 mod fake_zoho;
 mod http_hydration;
 mod hydration;
