@@ -12,12 +12,12 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{Request, Response, StatusCode};
 use axum::routing::{any, get};
 use hookcatch::clock::{Clock, SystemClock};
-use hookcatch::consume::Message;
+
 use hookcatch::{Consumer, InboundRequest, Ingestor, Reply};
 use tokio::sync::watch;
 
 use crate::config::{ConfigFile, ServeConfig};
-use crate::store::LocalStore;
+use crate::store::{Claimed, LocalStore};
 
 /// How long a claimed event may take before another delivery is attempted.
 const LEASE_MS: i64 = 60_000;
@@ -251,16 +251,7 @@ async fn run_worker(
             }
             continue;
         }
-        let messages = claimed
-            .iter()
-            .map(|c| Message {
-                id: c.seq.to_string(),
-                body: c.message.clone(),
-                // The local queue backs off by itself (see `retry` below).
-                receipt: None,
-                receive_count: c.attempts + 1,
-            })
-            .collect();
+        let messages = claimed.iter().map(Claimed::to_message).collect();
         let failures = consumer.process_batch_detailed(messages).await;
         for entry in claimed {
             let outcome = match failures.iter().find(|f| f.id == entry.seq.to_string()) {

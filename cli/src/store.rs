@@ -88,6 +88,19 @@ pub struct Claimed {
     pub attempts: u32,
 }
 
+impl Claimed {
+    /// The entry as the consume core takes it.
+    pub fn to_message(&self) -> hookcatch::consume::Message {
+        hookcatch::consume::Message {
+            id: self.seq.to_string(),
+            body: self.message.clone(),
+            // The local queue backs off by itself (the worker's `retry`): no receipt to postpone.
+            receipt: None,
+            receive_count: self.attempts + 1,
+        }
+    }
+}
+
 /// A queue entry as listed by `events list` and `replay`.
 #[derive(Debug, Clone)]
 pub struct QueueEntry {

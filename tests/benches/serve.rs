@@ -13,9 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hookcatch::clock::{Clock, SystemClock};
-use hookcatch::consume::Message;
 use hookcatch::{Consumer, InboundRequest};
-use hookcatch_cli::store::LocalStore;
+use hookcatch_cli::store::{Claimed, LocalStore};
 
 const CONNECTIONS: usize = 64;
 const WARM_UP: Duration = Duration::from_secs(2);
@@ -204,15 +203,7 @@ async fn main() {
         if claimed.is_empty() {
             break;
         }
-        let messages = claimed
-            .iter()
-            .map(|c| Message {
-                id: c.seq.to_string(),
-                body: c.message.clone(),
-                receipt: None,
-                receive_count: 1,
-            })
-            .collect();
+        let messages = claimed.iter().map(Claimed::to_message).collect();
         let failures = consumer.process_batch_detailed(messages).await;
         assert!(failures.is_empty(), "{failures:?}");
         for entry in claimed {

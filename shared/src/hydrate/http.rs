@@ -155,14 +155,6 @@ impl HttpHydrator {
         }
     }
 
-    /// Token refreshes this process made (OAuth only).
-    pub fn refresh_count(&self) -> u64 {
-        match &self.auth {
-            Authorizer::OAuth(tokens) => tokens.refresh_count(),
-            _ => 0,
-        }
-    }
-
     /// What `item` needs, appending the calls it needs to `calls` (shared with other items).
     fn plan(
         &self,
