@@ -205,6 +205,7 @@ impl Consumer {
             .await;
         let results = futures::stream::iter(prepared.into_iter().zip(hydrated.drain(..)))
             .map(|((id, prepared), records)| async move {
+                let route = prepared.as_ref().ok().map(|p| p.envelope.route.clone());
                 let span = tracing::info_span!("message", message_id = %id);
                 let result = match (prepared, records) {
                     (Ok(prepared), Ok(records)) => {
@@ -213,23 +214,31 @@ impl Consumer {
                     (Err(error), _) => Err(error),
                     (_, Err(error)) => Err(ConsumeError::Hydrate(error)),
                 };
-                (id, result)
+                (id, route, result)
             })
             .buffer_unordered(self.concurrency)
             .collect::<Vec<_>>()
             .await;
         results
             .into_iter()
-            .filter_map(|(id, result)| match result {
-                Ok(_) => None,
-                Err(error) => {
-                    let retryable = error.is_retryable();
-                    tracing::error!(message_id = %id, %error, retryable, "message failed");
-                    Some(Failure {
-                        id,
-                        error: error.to_string(),
-                        retryable,
-                    })
+            .filter_map(|(id, route, result)| {
+                let route = route.as_deref().unwrap_or("unknown");
+                let outcome = match &result {
+                    Ok(Processed::Stored) => "stored",
+                    Ok(Processed::Duplicate) => "duplicate",
+                    Err(error) if error.is_retryable() => "failed_retryable",
+                    Err(_) => "failed",
+                };
+                crate::metrics::event(route, outcome);
+                result.err().map(|error| (id, error))
+            })
+            .map(|(id, error)| {
+                let retryable = error.is_retryable();
+                tracing::error!(message_id = %id, %error, retryable, "message failed");
+                Failure {
+                    id,
+                    error: error.to_string(),
+                    retryable,
                 }
             })
             .collect()
@@ -278,7 +287,10 @@ impl Consumer {
             if items.is_empty() {
                 continue;
             }
+            let started = std::time::Instant::now();
             let hydrated = hydrator.hydrate_batch(&items).await;
+            let failed = hydrated.iter().filter(|r| r.is_err()).count();
+            crate::metrics::hydration(route, started.elapsed(), failed);
             for (position, result) in positions.into_iter().zip(hydrated) {
                 results[position] = result;
             }

@@ -15,6 +15,12 @@ use crate::ports::{BlobStore, Queue};
 use crate::request::{InboundRequest, Reply};
 use crate::verify::{Inspection, VerifiedRequest, Verifier, verifier_for};
 
+/// No provider sends more than a few dozen headers; more is an attack on the verifiers' lookups
+/// and on the stored item's size. Locally hyper refuses over 100 headers by itself.
+pub const MAX_HEADERS: usize = 100;
+/// Names and values together; signatures and JWTs fit many times over.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
 pub struct Ingestor {
     route: RouteConfig,
     verifier: Box<dyn Verifier>,
@@ -74,6 +80,13 @@ impl Ingestor {
     }
 
     pub async fn handle_with_outcome(&self, request: InboundRequest) -> (Reply, Outcome) {
+        let (reply, outcome, reason) = self.process(request).await;
+        crate::metrics::request(&self.route.name, outcome, reason);
+        (reply, outcome)
+    }
+
+    /// The reply, the outcome and, for a refusal, its reason.
+    async fn process(&self, request: InboundRequest) -> (Reply, Outcome, Option<&'static str>) {
         let route = self.route.name.as_str();
         if request.body.len() > self.route.max_body_bytes() {
             tracing::warn!(
@@ -82,7 +95,30 @@ impl Ingestor {
                 outcome = "too_large",
                 "body over the route's cap"
             );
-            return (Reply::error(413, "payload_too_large"), Outcome::TooLarge);
+            return (
+                Reply::error(413, "payload_too_large"),
+                Outcome::TooLarge,
+                None,
+            );
+        }
+        let header_bytes: usize = request
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len())
+            .sum();
+        if request.headers.len() > MAX_HEADERS || header_bytes > MAX_HEADER_BYTES {
+            tracing::warn!(
+                route,
+                headers = request.headers.len(),
+                header_bytes,
+                outcome = "too_large",
+                "headers over the limit"
+            );
+            return (
+                Reply::error(431, "request_header_fields_too_large"),
+                Outcome::TooLarge,
+                None,
+            );
         }
         let now_ms = self.clock.now_ms();
         match self.verifier.inspect(request, now_ms) {
@@ -93,13 +129,16 @@ impl Ingestor {
                     outcome = "refused",
                     "request refused"
                 );
-                (refusal.reply(), Outcome::Refused)
+                (refusal.reply(), Outcome::Refused, Some(refusal.label()))
             }
             Ok(Inspection::Answer(reply)) => {
                 tracing::info!(route, outcome = "handshake", "handshake answered");
-                (reply, Outcome::Handshake)
+                (reply, Outcome::Handshake, None)
             }
-            Ok(Inspection::Accept(verified)) => self.enqueue(verified, now_ms).await,
+            Ok(Inspection::Accept(verified)) => {
+                let (reply, outcome) = self.enqueue(verified, now_ms).await;
+                (reply, outcome, None)
+            }
         }
     }
 
@@ -303,6 +342,39 @@ mod tests {
         assert_eq!(reply.status, 401);
         assert_eq!(&reply.body[..], br#"{"error":"unauthorized"}"#);
         assert!(queue.messages().is_empty());
+    }
+
+    #[tokio::test]
+    async fn too_many_or_too_large_headers_are_431_and_not_queued() {
+        let queue = Arc::new(MemoryQueue::default());
+        let ingest = ingestor(
+            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            queue.clone(),
+            None,
+        );
+        let with_headers = |headers: Vec<(String, String)>| {
+            let mut request = post(b"{}");
+            request.headers = headers;
+            request
+        };
+        let many = (0..=MAX_HEADERS)
+            .map(|i| (format!("x-h{i}"), "v".to_owned()))
+            .collect();
+        let reply = ingest.handle(with_headers(many)).await;
+        assert_eq!(reply.status, 431);
+        assert_eq!(
+            &reply.body[..],
+            br#"{"error":"request_header_fields_too_large"}"#
+        );
+        let huge = vec![("x-big".to_owned(), "a".repeat(MAX_HEADER_BYTES))];
+        assert_eq!(ingest.handle(with_headers(huge)).await.status, 431);
+        assert!(queue.messages().is_empty());
+
+        let at_limit = (0..MAX_HEADERS)
+            .map(|i| (format!("x-h{i}"), "v".repeat(100)))
+            .collect();
+        assert_eq!(ingest.handle(with_headers(at_limit)).await.status, 200);
+        assert_eq!(queue.messages().len(), 1);
     }
 
     #[tokio::test]

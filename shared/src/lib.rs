@@ -12,8 +12,11 @@ pub mod envelope;
 pub mod extract;
 #[cfg(any(test, feature = "fakes"))]
 pub mod fakes;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hydrate;
 pub mod ingest;
+pub mod metrics;
 pub mod multipart;
 pub mod ports;
 pub mod request;

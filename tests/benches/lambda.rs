@@ -98,7 +98,7 @@ async fn measure(
     for i in 0..COLD_STARTS {
         let runtime = FakeRuntime::start().await;
         let started = Instant::now();
-        let child = spawn(function, &runtime, env);
+        let child = spawn(function, &runtime, env).0;
         runtime.wait_for_poll().await;
         init.push(started.elapsed());
         runtime.invoke(&next(i)).await;
@@ -106,7 +106,7 @@ async fn measure(
         drop(child);
     }
     let runtime = FakeRuntime::start().await;
-    let child = spawn(function, &runtime, env);
+    let child = spawn(function, &runtime, env).0;
     let pid = child.id().unwrap();
     runtime.invoke(&next(0)).await;
     let cpu_before = cpu_ns(pid);

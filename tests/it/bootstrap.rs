@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::fake_runtime::{FakeRuntime, spawn};
+use crate::fake_runtime::{FakeRuntime, Stdout, spawn};
 use crate::support::{Stack, load_event};
 
 #[tokio::test]
@@ -20,7 +20,7 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
 
     let ingest_runtime = FakeRuntime::start().await;
     let started = Instant::now();
-    let _ingest = spawn(
+    let (_ingest, ingest_stdout) = spawn(
         "CatchRawFunction",
         &ingest_runtime,
         &stack.ingest_env(&route),
@@ -54,7 +54,8 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
 
     // The consumer binary gets the messages the ingest binary queued, plus the stored SQS sample.
     let consumer_runtime = FakeRuntime::start().await;
-    let _consumer = spawn("ConsumerFunction", &consumer_runtime, &stack.consumer_env());
+    let (_consumer, consumer_stdout) =
+        spawn("ConsumerFunction", &consumer_runtime, &stack.consumer_env());
     let (batch, _) = stack.receive_batch(&stack.queue_url).await;
     let mut records = batch["Records"].as_array().unwrap().clone();
     while records.len() < samples.len() {
@@ -89,6 +90,41 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
         .await;
     assert_eq!(response, serde_json::json!({"renewed": []}));
 
+    // Each invocation flushed its counts as EMF documents on stdout.
+    let requests = |outcome: &str| metric_total(&ingest_stdout, "Requests", "catch-raw", outcome);
+    assert_eq!(wait_for_total(|| requests("accepted"), 3).await, 3);
+    assert_eq!(requests("refused"), 1);
+    let refusal = emf_documents(&ingest_stdout)
+        .into_iter()
+        .find(|d| d["outcome"] == "refused")
+        .unwrap();
+    assert_eq!(refusal["reason"], "api key mismatch");
+    assert_eq!(
+        refusal["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "hookcatch"
+    );
+    let events = |outcome: &str| metric_total(&consumer_stdout, "Events", "catch-raw", outcome);
+    let stored_count = samples.len() + sample_batch["Records"].as_array().unwrap().len();
+    assert_eq!(
+        wait_for_total(|| events("stored"), stored_count as u64).await,
+        stored_count as u64
+    );
+    assert_eq!(
+        metric_total(&consumer_stdout, "Events", "unknown", "failed"),
+        1,
+        "the garbage message"
+    );
+
+    let logged = ingest_stdout.lock().unwrap().join("\n");
+    assert!(
+        logged.contains("\"route\":\"catch-raw\""),
+        "the JSON logs were captured: {logged}"
+    );
+    assert!(
+        !logged.contains("dev-bootstrap-key"),
+        "the API key never reaches the Lambda's logs"
+    );
+
     let stored = stack.event_items("catch-raw").await;
     assert_eq!(
         stored.len(),
@@ -101,4 +137,35 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
             .is_none_or(|q| !q.contains("dev-bootstrap-key"))),
         "the API key is redacted before storage"
     );
+}
+
+/// The EMF documents among a process's stdout lines.
+fn emf_documents(stdout: &Stdout) -> Vec<serde_json::Value> {
+    stdout
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .collect()
+}
+
+/// The sum of one metric over the documents for a route and outcome.
+fn metric_total(stdout: &Stdout, metric: &str, route: &str, outcome: &str) -> u64 {
+    emf_documents(stdout)
+        .iter()
+        .filter(|d| d["route"] == route && d["outcome"] == outcome)
+        .filter_map(|d| d[metric].as_u64())
+        .sum()
+}
+
+/// Polls `total` until it reaches `expected` (the reader thread may lag the response) or 5 s pass.
+async fn wait_for_total(total: impl Fn() -> u64, expected: u64) -> u64 {
+    for _ in 0..50 {
+        if total() >= expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    total()
 }

@@ -163,12 +163,41 @@ pub fn bootstrap(function: &str) -> PathBuf {
     path
 }
 
+/// Lines the process wrote to stdout (its JSON logs and EMF metric documents), as they arrive.
+pub type Stdout = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Starts a release bootstrap against `runtime`, collecting its stdout.
 pub fn spawn(
     function: &str,
     runtime: &FakeRuntime,
     env: &HashMap<String, String>,
-) -> tokio::process::Child {
-    tokio::process::Command::new(bootstrap(function))
+) -> (tokio::process::Child, Stdout) {
+    use tokio::io::AsyncBufReadExt;
+
+    let mut child = command(function, runtime, env)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn bootstrap");
+    let lines = Stdout::default();
+    let sink = lines.clone();
+    let stdout = child.stdout.take().expect("piped stdout");
+    // Drained continuously, so a chatty process never blocks on a full pipe.
+    tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, lines)
+}
+
+fn command(
+    function: &str,
+    runtime: &FakeRuntime,
+    env: &HashMap<String, String>,
+) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(bootstrap(function));
+    command
         .envs(env)
         .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
         .env("AWS_LAMBDA_FUNCTION_NAME", function)
@@ -177,7 +206,6 @@ pub fn spawn(
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/test")
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "test")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn bootstrap")
+        .kill_on_drop(true);
+    command
 }

@@ -322,3 +322,65 @@ fn consumer_hydrators_parse_and_take_secrets_only_from_ssm() {
     .unwrap();
     assert!(none.hydrators.is_empty());
 }
+
+#[test]
+fn alarms_watch_dead_letters_event_age_and_consumer_errors_and_can_email() {
+    let template = template();
+    let alarms = resources(&template, "AWS::CloudWatch::Alarm");
+    let watched = |namespace: &str, metric: &str| {
+        alarms
+            .iter()
+            .find(|(_, a)| {
+                a["Properties"]["Namespace"].as_str() == Some(namespace)
+                    && a["Properties"]["MetricName"].as_str() == Some(metric)
+            })
+            .map(|(_, a)| &a["Properties"])
+            .unwrap_or_else(|| panic!("no alarm on {namespace} {metric}"))
+    };
+    let dead = watched("AWS/SQS", "ApproximateNumberOfMessagesVisible");
+    let age = watched("AWS/SQS", "ApproximateAgeOfOldestMessage");
+    let errors = watched("AWS/Lambda", "Errors");
+    let queue_of = |alarm: &Value| {
+        let mut texts = Vec::new();
+        strings(&alarm["Dimensions"], &mut texts);
+        texts
+    };
+    assert!(queue_of(dead).contains(&"EventsDeadLetterQueue.QueueName".to_owned()));
+    assert!(queue_of(age).contains(&"EventsQueue.QueueName".to_owned()));
+    assert_eq!(age["Statistic"].as_str(), Some("Maximum"));
+    assert_eq!(errors["Statistic"].as_str(), Some("Sum"));
+
+    // Every alarm notifies the topic when an email is given, and the topic exists only then.
+    let topic = &template["Resources"]["AlarmTopic"];
+    assert_eq!(topic["Type"].as_str(), Some("AWS::SNS::Topic"));
+    assert_eq!(topic["Condition"].as_str(), Some("AlarmsNotify"));
+    for (id, alarm) in &alarms {
+        let mut actions = Vec::new();
+        strings(&alarm["Properties"]["AlarmActions"], &mut actions);
+        assert_eq!(
+            actions.first().map(String::as_str),
+            Some("AlarmsNotify"),
+            "{id}: AlarmActions is !If [AlarmsNotify, …]"
+        );
+        assert!(actions.iter().any(|a| a == "AlarmTopic"), "{id}");
+    }
+}
+
+#[test]
+fn log_level_never_filters_out_the_metric_lines() {
+    // EMF documents are marked WARN (shared/src/metrics.rs); a function logging at ERROR would
+    // drop them, and with them every count the dashboards and alarms rely on.
+    let template = template();
+    let allowed = template["Parameters"]["LogLevel"]["AllowedValues"]
+        .as_sequence()
+        .unwrap();
+    assert!(allowed.iter().any(|v| v.as_str() == Some("WARN")));
+    for level in ["ERROR", "FATAL"] {
+        assert!(
+            !allowed.iter().any(|v| v.as_str() == Some(level)),
+            "{level}"
+        );
+    }
+    let logging = &template["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(logging["LogFormat"].as_str(), Some("JSON"));
+}

@@ -3,9 +3,12 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
+    let metrics = hookcatch::metrics::Emf::install()?;
     let consumer = hookcatch::aws::consumer_from_env(&|name| std::env::var(name).ok()).await?;
-    lambda_runtime::run(lambda_runtime::service_fn(|event| {
-        hookcatch_consumer::handle_any(&consumer, event)
+    lambda_runtime::run(lambda_runtime::service_fn(|event| async {
+        let response = hookcatch_consumer::handle_any(&consumer, event).await;
+        metrics.flush();
+        response
     }))
     .await
 }

@@ -40,6 +40,17 @@ pub fn reply_to_lambda(reply: Reply) -> Response<Body> {
     })
 }
 
+/// Fuzz entry (`fuzz/`, and the corpus replay in the tests): any bytes as the runtime's payload.
+#[doc(hidden)]
+pub fn fuzz_function_url(data: &[u8]) {
+    if let Ok(text) = std::str::from_utf8(data)
+        && let Ok(request) = lambda_http::request::from_str(text)
+    {
+        let inbound = inbound_from_lambda(request);
+        let _ = (inbound.header("content-type"), inbound.body.len());
+    }
+}
+
 pub async fn handle(
     ingestor: &Ingestor,
     request: Request,

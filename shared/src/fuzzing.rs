@@ -1,0 +1,228 @@
+//! Entry points of the fuzz targets (`fuzz/`, run with `cargo fuzz` on nightly) and of the replay
+//! of their committed corpus in the test suite. Each takes arbitrary bytes and must not panic; the
+//! fuzzer adds hangs and unbounded allocation to the failures.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
+use crate::config::{RouteConfig, RouteSettings};
+use crate::envelope::Envelope;
+use crate::request::InboundRequest;
+use crate::secrets::Secret;
+use crate::verify::{Verifier, verifier_for};
+
+/// The time every verification runs at, so signed inputs stay valid forever.
+const NOW_MS: i64 = 1_700_000_000_000;
+
+/// One route per provider with development secrets (the shapes the sign tests use).
+pub fn example_routes() -> Vec<RouteSettings> {
+    let routes: [(&str, &[&str]); 13] = [
+        (
+            r#""provider":"catch-raw","auth":{"kind":"api_key","query":"zapikey","header":"x-api-key"},"secrets":["x"]"#,
+            &["dev-key"],
+        ),
+        (r#""provider":"github","secrets":["x"]"#, &["dev-gh"]),
+        (r#""provider":"stripe","secrets":["x"]"#, &["whsec_dev"]),
+        (r#""provider":"shopify","secrets":["x"]"#, &["dev-shop"]),
+        (
+            r#""provider":"standard-webhooks","secrets":["x"]"#,
+            &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+        ),
+        (r#""provider":"slack","secrets":["x"]"#, &["dev-slack"]),
+        (r#""provider":"zoom","secrets":["x"]"#, &["dev-zoom"]),
+        (
+            r#""provider":"meta","secrets":["x"],"verify_tokens":["v"]"#,
+            &["dev-app", "dev-verify"],
+        ),
+        (r#""provider":"x","secrets":["x"]"#, &["dev-consumer"]),
+        (
+            r#""provider":"twilio","secrets":["x"],"public_url":"https://h.test/t""#,
+            &["dev-auth-token"],
+        ),
+        (
+            r#""provider":"zoho-crm","channels":[{"id":"1","token":"t"}]"#,
+            &["dev-zoho-token"],
+        ),
+        (
+            r#""provider":"microsoft-graph","secrets":["x"]"#,
+            &["dev-state"],
+        ),
+        (
+            r#""provider":"generic","secrets":["x"],"signature":{"header":"x-sig","payload":"{timestamp}.{body}","timestamp_header":"x-ts"}"#,
+            &["dev-generic"],
+        ),
+    ];
+    routes
+        .iter()
+        .map(|(route, secrets)| {
+            let config: RouteConfig = serde_json::from_str(&format!(r#"{{"name":"r",{route}}}"#))
+                .expect("example route parses");
+            config.validate().expect("example route is valid");
+            RouteSettings::new(config, secrets.iter().map(|s| Secret::new(*s)).collect())
+        })
+        .collect()
+}
+
+fn verifiers() -> &'static [(RouteSettings, Box<dyn Verifier>)] {
+    static VERIFIERS: OnceLock<Vec<(RouteSettings, Box<dyn Verifier>)>> = OnceLock::new();
+    VERIFIERS.get_or_init(|| {
+        example_routes()
+            .into_iter()
+            .map(|settings| {
+                let verifier = verifier_for(&settings);
+                (settings, verifier)
+            })
+            .collect()
+    })
+}
+
+/// Input layout: byte 0 picks the provider, byte 1 the method (even: POST) and whether to sign the
+/// request first (bit 1), so the fuzzer reaches the parsing behind each signature check; then
+/// `headers \n\n query \n\n body`, headers as `name: value` lines.
+pub fn verify(data: &[u8]) {
+    let [provider, flags, rest @ ..] = data else {
+        return;
+    };
+    let (settings, verifier) = &verifiers()[usize::from(*provider) % verifiers().len()];
+    let mut parts = split(rest, b"\n\n", 3).into_iter();
+    let head = parts.next().unwrap_or_default();
+    let query = parts.next().unwrap_or_default();
+    let body = parts.next().unwrap_or_default();
+    let headers = String::from_utf8_lossy(head)
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    let mut request = InboundRequest {
+        method: if flags % 2 == 0 { "POST" } else { "GET" }.to_owned(),
+        path: "/".to_owned(),
+        raw_query: String::from_utf8_lossy(query).into_owned(),
+        headers,
+        body: Bytes::copy_from_slice(body),
+        source_ip: Some("203.0.113.7".to_owned()),
+    };
+    if flags & 2 != 0 {
+        // Refusing to sign (a missing secret, a GET) is fine: the unsigned request is checked.
+        let _ = crate::sign::sign(settings, &mut request, NOW_MS);
+    }
+    if let Ok(crate::verify::Inspection::Accept(verified)) = verifier.inspect(request, NOW_MS) {
+        // What ingest does next with an accepted request.
+        let _ = (
+            verified.delivery_id(),
+            verified.is_test_ping(),
+            verified.hydrator(),
+        );
+    }
+}
+
+/// A queue message as the consumer receives it. An envelope that decodes must survive a round trip.
+pub fn envelope(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(envelope) = Envelope::from_message(&text) {
+        let again =
+            Envelope::from_message(&envelope.to_message()).expect("a written envelope reads");
+        assert_eq!(again, envelope, "round trip");
+        let _ = crate::consume::parse_json(envelope.content_type(), &envelope_body(&envelope));
+    }
+}
+
+fn envelope_body(envelope: &Envelope) -> Bytes {
+    match &envelope.body {
+        crate::envelope::BodyLocation::Inline(body) => body.clone(),
+        crate::envelope::BodyLocation::External { .. } => Bytes::new(),
+    }
+}
+
+/// Form and multipart bodies: the first line is the content type, the rest the body.
+pub fn forms(data: &[u8]) {
+    let mut parts = split(data, b"\n", 2).into_iter();
+    let content_type = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
+    let body = Bytes::copy_from_slice(parts.next().unwrap_or_default());
+    let _ = crate::consume::parse_json(Some(&content_type), &body);
+    let _ = crate::consume::parse_json(Some("application/x-www-form-urlencoded"), &body);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime");
+    let _ = runtime.block_on(crate::multipart::summarize(Some(&content_type), &body));
+}
+
+/// Splits at most `limit - 1` times on `separator`.
+fn split<'a>(data: &'a [u8], separator: &[u8], limit: usize) -> Vec<&'a [u8]> {
+    let mut parts = Vec::with_capacity(limit);
+    let mut rest = data;
+    while parts.len() + 1 < limit {
+        match memchr::memmem::find(rest, separator) {
+            Some(at) => {
+                parts.push(&rest[..at]);
+                rest = &rest[at + separator.len()..];
+            }
+            None => break,
+        }
+    }
+    parts.push(rest);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_example_route_accepts_its_own_signed_request() {
+        // Signing before verifying is what lets the fuzzer past each signature check.
+        for (index, (settings, verifier)) in verifiers().iter().enumerate() {
+            let body = if settings.config.provider == crate::ProviderKind::MicrosoftGraph {
+                r#"{"value":[{"changeType":"created","resource":"Users/u1"}]}"#
+            } else {
+                "{}"
+            };
+            let mut request = InboundRequest {
+                method: "POST".into(),
+                path: "/".into(),
+                raw_query: "a=1".into(),
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: Bytes::copy_from_slice(body.as_bytes()),
+                source_ip: Some("203.0.113.7".into()),
+            };
+            crate::sign::sign(settings, &mut request, NOW_MS).unwrap();
+            let verdict = verifier.inspect(request, NOW_MS);
+            assert!(
+                matches!(verdict, Ok(crate::verify::Inspection::Accept(_))),
+                "{:?}: {verdict:?}",
+                settings.config.provider
+            );
+            let mut input = vec![index as u8, 2];
+            input.extend_from_slice(b"content-type: application/json\n\na=1\n\n");
+            input.extend_from_slice(body.as_bytes());
+            verify(&input);
+        }
+    }
+
+    #[test]
+    fn split_keeps_the_rest_in_the_last_part() {
+        assert_eq!(
+            split(b"a\n\nb\n\nc\n\nd", b"\n\n", 3),
+            [&b"a"[..], b"b", b"c\n\nd"]
+        );
+        assert_eq!(split(b"abc", b"\n\n", 3), [&b"abc"[..]]);
+    }
+
+    #[test]
+    fn deep_or_broken_inputs_do_not_panic() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        envelope(deep.as_bytes());
+        forms(format!("application/json\n{deep}").as_bytes());
+        let mut signed_deep = vec![1u8, 2];
+        signed_deep.extend_from_slice(b"content-type: application/json\n\n\n\n");
+        signed_deep.extend_from_slice(deep.as_bytes());
+        for provider in 0..13u8 {
+            signed_deep[0] = provider;
+            verify(&signed_deep);
+        }
+        forms(
+            b"multipart/form-data; boundary=X\n--X\r\nContent-Disposition: form-data\r\n\r\nv\r\n",
+        );
+        envelope(br#"{"v":2,"id":"i"}"#);
+    }
+}
