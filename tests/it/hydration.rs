@@ -171,6 +171,43 @@ async fn a_batch_is_fetched_in_few_calls_with_full_records() {
 }
 
 #[tokio::test]
+async fn a_notification_with_too_many_ids_fails_without_calls_and_spares_the_batch() {
+    let fake = FakeZoho::start().await;
+    fake.put("Leads", "L0001", "Lead", "2026-11-22T19:00:00+00:00");
+    let store = local_store();
+    let max = hookcatch::hydrate::ZOHO_MAX_IDS_PER_NOTIFICATION;
+    let huge = notification("Leads", "update", &ids("H", 0..max + 1), T);
+    let huge_id = huge.id.clone();
+    let failures = consumer(&fake, &store, true)
+        .process_batch_detailed(vec![
+            huge,
+            notification("Leads", "update", &["L0001".to_owned()], T + 1),
+        ])
+        .await;
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0].id, huge_id);
+    assert!(
+        !failures[0].retryable,
+        "it waits in the DLQ, not in a retry loop"
+    );
+    assert!(
+        failures[0].error.contains("1001 ids"),
+        "{}",
+        failures[0].error
+    );
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1, "only the normal notification was fetched");
+    assert_eq!(calls[0].1, ["L0001"]);
+    assert!(
+        store
+            .get_record(ROUTE, "Leads", "L0001")
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
 async fn without_fields_each_record_is_one_call_and_a_vanished_one_is_a_tombstone() {
     let fake = FakeZoho::start().await;
     fake.put("Leads", "L1", "One", "2026-11-22T19:00:00+00:00");

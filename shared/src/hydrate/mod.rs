@@ -8,7 +8,10 @@ mod zoho;
 pub use http::HttpHydrator;
 pub use template::{Fill, Template};
 pub use token::{OAuthRefresh, TokenSource};
-pub use zoho::{WatchChannel, WatchOutcome, ZohoHydrator};
+pub use zoho::{
+    MAX_IDS_PER_NOTIFICATION as ZOHO_MAX_IDS_PER_NOTIFICATION, WatchChannel, WatchOutcome,
+    ZohoHydrator,
+};
 
 use std::sync::Arc;
 

@@ -23,6 +23,11 @@ use crate::extract::RecordVersion;
 use crate::ports::{HydrateError, HydrationItem, Hydrator, RecordItem, TokenCache};
 use crate::secrets::Secret;
 
+/// A notification naming more ids than this is not hydrated: it fails (not retryably) and waits in
+/// the dead-letter queue, where the alarm points at it, instead of spending thousands of API
+/// credits and DynamoDB writes on one message. Zoho's own bulk APIs stop at 100 records per call.
+pub const MAX_IDS_PER_NOTIFICATION: usize = 1000;
+
 /// The list endpoint takes at most this many ids per call.
 const IDS_PER_CALL: usize = 50;
 
@@ -277,7 +282,9 @@ impl Hydrator for ZohoHydrator {
             .collect();
         let mut wanted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for notification in notifications.iter().flatten() {
-            if notification.operation != "delete" {
+            if notification.operation != "delete"
+                && notification.ids.len() <= MAX_IDS_PER_NOTIFICATION
+            {
                 wanted
                     .entry(notification.module.as_str())
                     .or_default()
@@ -301,6 +308,13 @@ impl Hydrator for ZohoHydrator {
                 let notification = notification.as_ref().ok_or_else(|| {
                     HydrateError::Failed("body is not a Zoho CRM notification".into())
                 })?;
+                if notification.ids.len() > MAX_IDS_PER_NOTIFICATION {
+                    return Err(HydrateError::Failed(format!(
+                        "the notification lists {} ids, more than {MAX_IDS_PER_NOTIFICATION}; \
+                         left unhydrated for a look in the dead-letter queue",
+                        notification.ids.len()
+                    )));
+                }
                 let notified_at = notification
                     .server_time
                     .unwrap_or(item.envelope.received_at_ms);
