@@ -99,6 +99,11 @@ impl EventView {
             hookcatch::envelope::BodyLocation::Inline(bytes) => Some(bytes.clone()),
             hookcatch::envelope::BodyLocation::External { .. } => None,
         };
+        // Ingest leaves the hash to the consumer (v2 envelopes); show it for queued ones too.
+        let body_sha256 = match (&body, envelope.body_sha256.is_empty()) {
+            (Some(bytes), true) => hookcatch::envelope::sha256_hex(bytes),
+            _ => envelope.body_sha256.clone(),
+        };
         let status = match (entry.dead, entry.last_error.is_some()) {
             (true, _) => "dead",
             (false, true) => "retrying",
@@ -121,7 +126,7 @@ impl EventView {
                 "query": envelope.query,
                 "headers": envelope.headers,
                 "body_len": envelope.body_len,
-                "body_sha256": envelope.body_sha256,
+                "body_sha256": body_sha256,
             }),
         })
     }
@@ -233,5 +238,41 @@ mod tests {
         );
         assert!(parse_since("yesterday", 0).is_err());
         assert!(parse_since("5w", 0).is_err());
+    }
+
+    #[test]
+    fn queued_events_show_the_body_hash_ingest_left_to_the_consumer() {
+        let envelope = hookcatch::envelope::Envelope {
+            v: hookcatch::envelope::SCHEMA_VERSION,
+            id: "e1".into(),
+            route: "raw".into(),
+            provider: "catch-raw".into(),
+            received_at_ms: 0,
+            delivery_id: None,
+            test_ping: false,
+            hydrate: None,
+            rules: Default::default(),
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: vec![],
+            source_ip: None,
+            body_len: 3,
+            body_sha256: String::new(),
+            body: hookcatch::envelope::BodyLocation::Inline(bytes::Bytes::from_static(b"abc")),
+        };
+        let entry = QueueEntry {
+            seq: 1,
+            message: envelope.to_message(),
+            dead: false,
+            attempts: 0,
+            last_error: None,
+        };
+        let view = EventView::from_queue(&entry).unwrap().to_json();
+        assert_eq!(view["status"], "queued");
+        assert_eq!(
+            view["body_sha256"],
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }
