@@ -43,6 +43,19 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
             serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
         assert_eq!(body["status"], "queued");
     }
+    // lambda_http panics on a body flagged base64 that is not (found by the function_url fuzz
+    // target; Lambda itself never sends one). The runtime reports an invocation error, so the
+    // sender gets a 5xx and retries, and the process goes on serving.
+    let mut broken = load_event("catch-raw-json.json");
+    broken["rawQueryString"] = "zapikey=dev-bootstrap-key".into();
+    broken["isBase64Encoded"] = true.into();
+    broken["body"] = "not base64 (".into();
+    let error = ingest_runtime.try_invoke(&broken).await.unwrap_err();
+    assert!(error.contains("base64"), "{error}");
+    let mut bad_host = load_event("catch-raw-json.json");
+    bad_host["headers"]["host"] = "u.lambda-url.us-east-1.on a.".into();
+    assert!(ingest_runtime.try_invoke(&bad_host).await.is_err());
+
     let mut refused = load_event("catch-raw-json.json");
     refused["rawQueryString"] = "zapikey=wrong".into();
     assert_eq!(ingest_runtime.invoke(&refused).await["statusCode"], 401);

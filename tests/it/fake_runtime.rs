@@ -68,13 +68,22 @@ impl FakeRuntime {
     }
 
     pub async fn invoke(&self, payload: &serde_json::Value) -> serde_json::Value {
+        self.try_invoke(payload)
+            .await
+            .unwrap_or_else(|error| panic!("invocation failed: {error}"))
+    }
+
+    /// The function's response, or the invocation error it reported.
+    pub async fn try_invoke(
+        &self,
+        payload: &serde_json::Value,
+    ) -> Result<serde_json::Value, String> {
         let id = uuid::Uuid::now_v7().to_string();
         let (done, result) = oneshot::channel();
         self.state.pending.lock().await.insert(id.clone(), done);
         self.events.send((id, payload.to_string())).await.unwrap();
         match tokio::time::timeout(Duration::from_secs(30), result).await {
-            Ok(Ok(Ok(response))) => response,
-            Ok(Ok(Err(error))) => panic!("invocation failed: {error}"),
+            Ok(Ok(outcome)) => outcome,
             _ => panic!(
                 "no response from the function; init error: {:?}",
                 self.state.init_error.lock().await

@@ -297,3 +297,63 @@ async fn consumer_killed_mid_batch_redelivery_stores_each_event_once() {
     let records = store.scan_records(Some("orders"), None).await.unwrap();
     assert_eq!(records.len(), 10);
 }
+
+#[tokio::test]
+async fn consumer_bootstrap_killed_mid_batch_redelivery_stores_each_event_once() {
+    use crate::fake_runtime::{FakeRuntime, spawn};
+
+    let stack = Stack::create(5).await;
+    let ingestor = stack.ingestor(ORDERS).await;
+    for n in 1..=10 {
+        let request = order_request(&format!("d-{n}"), 1000 + n, "2026-11-23T06:00:00Z");
+        hookcatch_ingest::handle(&ingestor, request).await.unwrap();
+    }
+    let (batch, _) = stack.receive_batch(&stack.queue_url).await;
+    assert_eq!(batch["Records"].as_array().map(Vec::len), Some(10));
+
+    // The release consumer, its DynamoDB behind the proxy, where d-4's event write hangs.
+    let proxy = FaultProxy::start().await;
+    proxy.when_body_contains("\"e#orders#d-4\"", Fault::Stall);
+    let mut env = stack.consumer_env();
+    env.insert("AWS_ENDPOINT_URL".into(), proxy.url.clone());
+    let runtime = Arc::new(FakeRuntime::start().await);
+    let (mut doomed, _stdout) = spawn("ConsumerFunction", &runtime, &env);
+    runtime.wait_for_poll().await;
+    let in_flight = tokio::spawn({
+        let (runtime, batch) = (runtime.clone(), batch.clone());
+        async move { runtime.try_invoke(&batch).await }
+    });
+    let store = stack.store();
+    let mut stored = 0;
+    for _ in 0..100 {
+        stored = store.scan_events(Some("orders"), None).await.unwrap().len();
+        if stored == 9 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(stored, 9, "all but d-4 written before the kill");
+    doomed.kill().await.unwrap(); // SIGKILL, mid-batch: no response, nothing deleted
+    in_flight.abort();
+
+    // SQS redelivers the whole batch to a new instance.
+    let runtime = FakeRuntime::start().await;
+    let (_fresh, _stdout) = spawn("ConsumerFunction", &runtime, &stack.consumer_env());
+    let response = runtime.invoke(&batch).await;
+    assert_eq!(
+        response["batchItemFailures"],
+        serde_json::json!([]),
+        "{response}"
+    );
+    let events = store.scan_events(Some("orders"), None).await.unwrap();
+    let keys: BTreeSet<&str> = events.iter().map(|e| e.dedup_key.as_str()).collect();
+    assert_eq!((events.len(), keys.len()), (10, 10), "each event once");
+    assert_eq!(
+        store
+            .scan_records(Some("orders"), None)
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
+}
