@@ -252,7 +252,6 @@ pub fn set_header(request: &mut InboundRequest, name: &str, value: &str) {
 mod tests {
     use super::*;
     use crate::config::RouteConfig;
-    use crate::secrets::Secret;
     use crate::verify::{Inspection, verifier_for};
     use bytes::Bytes;
 
@@ -277,63 +276,15 @@ mod tests {
 
     #[test]
     fn signed_requests_verify_for_every_provider_and_tamper_fails() {
+        // The fuzz targets sign their inputs with these same routes to get past each check.
         let now_ms = 1_700_000_000_000;
         let graph_body = br#"{"value":[{"changeType":"created","resource":"Users/u1"}]}"#;
-        for (route, resolved, body) in [
-            (
-                r#""provider":"github","secrets":["x"]"#,
-                vec!["gh"],
-                &b"{}"[..],
-            ),
-            (
-                r#""provider":"stripe","secrets":["x"]"#,
-                vec!["whsec_s"],
-                b"{}",
-            ),
-            (
-                r#""provider":"shopify","secrets":["x"]"#,
-                vec!["shop"],
-                b"{}",
-            ),
-            (
-                r#""provider":"standard-webhooks","secrets":["x"]"#,
-                vec!["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
-                b"{}",
-            ),
-            (r#""provider":"slack","secrets":["x"]"#, vec!["sl"], b"{}"),
-            (r#""provider":"zoom","secrets":["x"]"#, vec!["zm"], b"{}"),
-            (
-                r#""provider":"meta","secrets":["x"],"verify_tokens":["v"]"#,
-                vec!["app", "verify"],
-                b"{}",
-            ),
-            (r#""provider":"x","secrets":["x"]"#, vec!["consumer"], b"{}"),
-            (
-                r#""provider":"twilio","secrets":["x"],"public_url":"https://h.test/t""#,
-                vec!["auth-token"],
-                b"{}",
-            ),
-            (
-                r#""provider":"zoho-crm","channels":[{"id":"1","token":"t"}]"#,
-                vec!["zoho-token"],
-                b"{}",
-            ),
-            (
-                r#""provider":"microsoft-graph","secrets":["x"]"#,
-                vec!["state"],
-                graph_body,
-            ),
-            (
-                r#""provider":"generic","secrets":["x"],"signature":{"header":"x-sig","payload":"{timestamp}.{body}","timestamp_header":"x-ts"}"#,
-                vec!["gen"],
-                b"{}",
-            ),
-        ] {
-            let config: RouteConfig =
-                serde_json::from_str(&format!(r#"{{"name":"r",{route}}}"#)).unwrap();
-            config.validate().unwrap();
-            let settings =
-                RouteSettings::new(config, resolved.iter().map(|s| Secret::new(*s)).collect());
+        for settings in crate::fuzzing::example_routes() {
+            let provider = settings.config.provider;
+            let body = match provider {
+                crate::ProviderKind::MicrosoftGraph => &graph_body[..],
+                _ => b"{}",
+            };
             let mut signed = request();
             signed.body = Bytes::copy_from_slice(body);
             sign(&settings, &mut signed, now_ms).unwrap();
@@ -341,8 +292,11 @@ mod tests {
             let verdict = verifier.inspect(signed.clone(), now_ms);
             assert!(
                 matches!(verdict, Ok(Inspection::Accept(_))),
-                "{route}: {verdict:?}"
+                "{provider:?}: {verdict:?}"
             );
+            if provider == crate::ProviderKind::CatchRaw {
+                continue; // an API key covers no body; `every_auth_kind` checks it
+            }
             let mut tampered = signed;
             let mut bytes = tampered.body.to_vec();
             bytes.insert(1, b' ');
@@ -350,7 +304,7 @@ mod tests {
             tampered.body = bytes.into();
             assert!(
                 verifier.inspect(tampered, now_ms).is_err(),
-                "{route}: tampered body must fail"
+                "{provider:?}: tampered body must fail"
             );
         }
     }
