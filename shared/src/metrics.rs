@@ -72,8 +72,8 @@ impl Emf {
         }
     }
 
-    /// The documents a flush would write, for tests.
-    pub fn flush_to_string(self) -> String {
+    #[cfg(test)]
+    fn flush_to_string(self) -> String {
         let mut out = Vec::new();
         self.0.flush(&mut out).expect("writing to memory");
         String::from_utf8(out).expect("EMF documents are JSON")

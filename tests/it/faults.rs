@@ -29,6 +29,28 @@ fn order_request(delivery: &str, order: u32, updated_at: &str) -> lambda_http::R
     })
 }
 
+/// Acknowledged deliveries d-1..=d-`count` of orders 1001.., all at the same version.
+async fn queue_orders(ingestor: &hookcatch::Ingestor, count: u32) {
+    for n in 1..=count {
+        let request = order_request(&format!("d-{n}"), 1000 + n, "2026-11-23T06:00:00Z");
+        let response = hookcatch_ingest::handle(ingestor, request).await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}
+
+/// `count` events with distinct dedup keys and `count` records: a redelivery wrote nothing twice.
+async fn assert_each_order_stored_once(store: &hookcatch::aws::DynamoStore, count: usize) {
+    let events = store.scan_events(Some("orders"), None).await.unwrap();
+    let keys: BTreeSet<&str> = events.iter().map(|e| e.dedup_key.as_str()).collect();
+    assert_eq!(
+        (events.len(), keys.len()),
+        (count, count),
+        "each event once"
+    );
+    let records = store.scan_records(Some("orders"), None).await.unwrap();
+    assert_eq!(records.len(), count);
+}
+
 /// A route Lambda's ingest core whose SQS client goes through `proxy`.
 async fn ingestor_through(
     proxy: &FaultProxy,
@@ -180,10 +202,7 @@ async fn queue_down_stalled_or_throttling_is_503_and_recovery_loses_nothing_ackn
 async fn dynamodb_throttling_mid_batch_retries_only_the_affected_messages_and_writes_once() {
     let stack = Stack::create(5).await;
     let ingestor = stack.ingestor(ORDERS).await;
-    for n in 1..=8 {
-        let request = order_request(&format!("d-{n}"), 1000 + n, "2026-11-23T06:00:00Z");
-        hookcatch_ingest::handle(&ingestor, request).await.unwrap();
-    }
+    queue_orders(&ingestor, 8).await;
     // A redelivered webhook (same delivery id) and an older copy of order 1002: both meet real
     // conditional-check failures in the same batch, which are outcomes, not errors.
     hookcatch_ingest::handle(
@@ -249,10 +268,7 @@ async fn dynamodb_throttling_mid_batch_retries_only_the_affected_messages_and_wr
 async fn consumer_killed_mid_batch_redelivery_stores_each_event_once() {
     let stack = Stack::create(5).await;
     let ingestor = stack.ingestor(ORDERS).await;
-    for n in 1..=10 {
-        let request = order_request(&format!("d-{n}"), 1000 + n, "2026-11-23T06:00:00Z");
-        hookcatch_ingest::handle(&ingestor, request).await.unwrap();
-    }
+    queue_orders(&ingestor, 10).await;
     let (event, _) = stack.receive_batch(&stack.queue_url).await;
     let batch: aws_lambda_events::event::sqs::SqsEvent = serde_json::from_value(event).unwrap();
     assert_eq!(batch.records.len(), 10);
@@ -291,11 +307,7 @@ async fn consumer_killed_mid_batch_redelivery_stores_each_event_once() {
     .await
     .unwrap();
     assert!(response.batch_item_failures.is_empty());
-    let events = store.scan_events(Some("orders"), None).await.unwrap();
-    let keys: BTreeSet<&str> = events.iter().map(|e| e.dedup_key.as_str()).collect();
-    assert_eq!((events.len(), keys.len()), (10, 10), "each event once");
-    let records = store.scan_records(Some("orders"), None).await.unwrap();
-    assert_eq!(records.len(), 10);
+    assert_each_order_stored_once(&store, 10).await;
 }
 
 #[tokio::test]
@@ -304,10 +316,7 @@ async fn consumer_bootstrap_killed_mid_batch_redelivery_stores_each_event_once()
 
     let stack = Stack::create(5).await;
     let ingestor = stack.ingestor(ORDERS).await;
-    for n in 1..=10 {
-        let request = order_request(&format!("d-{n}"), 1000 + n, "2026-11-23T06:00:00Z");
-        hookcatch_ingest::handle(&ingestor, request).await.unwrap();
-    }
+    queue_orders(&ingestor, 10).await;
     let (batch, _) = stack.receive_batch(&stack.queue_url).await;
     assert_eq!(batch["Records"].as_array().map(Vec::len), Some(10));
 
@@ -345,15 +354,5 @@ async fn consumer_bootstrap_killed_mid_batch_redelivery_stores_each_event_once()
         serde_json::json!([]),
         "{response}"
     );
-    let events = store.scan_events(Some("orders"), None).await.unwrap();
-    let keys: BTreeSet<&str> = events.iter().map(|e| e.dedup_key.as_str()).collect();
-    assert_eq!((events.len(), keys.len()), (10, 10), "each event once");
-    assert_eq!(
-        store
-            .scan_records(Some("orders"), None)
-            .await
-            .unwrap()
-            .len(),
-        10
-    );
+    assert_each_order_stored_once(&store, 10).await;
 }
