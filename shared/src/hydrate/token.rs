@@ -91,6 +91,14 @@ impl TokenSource {
                 .await
                 .map_err(transient)?
             {
+                // Storing a token frees the lease: another process may have refreshed between our
+                // read and our lease. Refresh only if the shared token is still unusable.
+                if let Some(token) = self.cache.load_token(&self.key).await.map_err(transient)?
+                    && self.usable(&token, rejected)
+                {
+                    *current = Some(token.clone());
+                    return Ok(token);
+                }
                 let token = self.refresh_now().await?;
                 self.cache
                     .store_token(&self.key, &token)
