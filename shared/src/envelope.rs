@@ -1,22 +1,30 @@
 //! The message that travels on the queue. Versioned, so a consumer never mis-reads a message written
 //! by a newer producer during a rolling deploy: it refuses it and the message is retried.
+//!
+//! A message is the envelope as one line of compact JSON; from v3, when the body is text SQS can
+//! carry as it is, a newline and the body's exact bytes follow that line. The body then needs no
+//! escaping on the sender's hot path, and the message is no longer than the body plus the header.
+
+use std::borrow::Cow;
 
 use base64::Engine;
 use bytes::Bytes;
+use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Rules;
 
 /// The envelope schema this build writes; it reads this one and every older one. v2 added bodies as
-/// text (`{"text": …}`), so a v1 consumer refuses v2 messages (retried) instead of mis-reading them.
-pub const SCHEMA_VERSION: u32 = 2;
+/// JSON text (`{"text": …}`); v3 added bodies appended after the header line (`"body":"appended"`).
+/// An older consumer refuses a newer message instead of mis-reading it, and the message is retried.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// SQS accepts at most 1 MiB per message; keep a margin for the message's own framing.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024 - 1024;
 
-/// Where the body travels. On the wire, inline bytes are `{"text": "…"}` when they are UTF-8 that
-/// SQS can carry (no base64: a third smaller, and no encoding pass on the hot path), else
-/// `{"inline": "<base64>"}`; both read back as [`BodyLocation::Inline`] with the exact bytes.
+/// Where the body travels. Inline bytes are written after the header line when they are text SQS
+/// can carry as it is; else as `{"text": "…"}` (UTF-8 with control characters, JSON escapes them) or
+/// `{"inline": "<base64>"}`. All read back as [`BodyLocation::Inline`] with the exact bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BodyLocation {
     /// The exact bytes, inside the message.
@@ -25,45 +33,81 @@ pub enum BodyLocation {
     External { bucket: String, key: String },
 }
 
-/// Whether `bytes` can travel as message text: UTF-8, and none of the two non-characters SQS
-/// refuses (U+FFFE, U+FFFF; JSON escaping takes care of control characters).
+/// U+FFFE and U+FFFF are UTF-8 that SQS refuses; both start with the bytes EF BF.
+fn has_refused_noncharacter(bytes: &[u8]) -> bool {
+    // A SIMD byte search, not a char pattern: that one decodes every character and cost more than
+    // the rest of the envelope on large bodies.
+    memchr::memmem::find_iter(bytes, b"\xEF\xBF")
+        .any(|at| matches!(bytes.get(at + 2), Some(0xBE | 0xBF)))
+}
+
+/// Control characters other than tab, newline and carriage return, which SQS refuses.
+fn has_refused_control(bytes: &[u8]) -> bool {
+    // Non-short-circuiting operators over fixed chunks, so the compiler compares 16 or 32 bytes
+    // per instruction; the early exit is per chunk.
+    let refused = |b: u8| (b < 0x20) & (b != b'\t') & (b != b'\n') & (b != b'\r');
+    let mut chunks = bytes.chunks_exact(64);
+    chunks
+        .by_ref()
+        .any(|chunk| chunk.iter().fold(false, |seen, &b| seen | refused(b)))
+        || chunks.remainder().iter().any(|&b| refused(b))
+}
+
+/// Whether `bytes` can follow the header as they are: UTF-8 made only of characters SQS accepts
+/// (#x9, #xA, #xD, #x20–#xD7FF, #xE000–#xFFFD, #x10000–#x10FFFF; UTF-8 has no surrogates).
+fn appendable_text(bytes: &[u8]) -> Option<&str> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    (!has_refused_control(bytes) && !has_refused_noncharacter(bytes)).then_some(text)
+}
+
+/// Whether `bytes` can travel as a JSON string: UTF-8 without the two non-characters (JSON escaping
+/// takes care of control characters).
 fn sendable_text(bytes: &[u8]) -> Option<&str> {
-    // Byte searches (SIMD), not a char pattern: that one decodes every character and cost more
-    // than the rest of the envelope on large bodies.
-    let refused = |c: &str| memchr::memmem::find(bytes, c.as_bytes()).is_some();
     std::str::from_utf8(bytes)
         .ok()
-        .filter(|_| !refused("\u{FFFE}") && !refused("\u{FFFF}"))
+        .filter(|_| !has_refused_noncharacter(bytes))
 }
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 enum WireBody<'a> {
-    Text(std::borrow::Cow<'a, str>),
+    /// The body follows the header line (v3).
+    Appended,
+    Text(Cow<'a, str>),
     Inline(String),
-    External { bucket: String, key: String },
+    External {
+        bucket: Cow<'a, str>,
+        key: Cow<'a, str>,
+    },
+}
+
+impl<'a> WireBody<'a> {
+    /// The form a body takes inside the JSON (never [`WireBody::Appended`]).
+    fn inside_json(body: &'a BodyLocation) -> Self {
+        match body {
+            BodyLocation::Inline(bytes) => match sendable_text(bytes) {
+                Some(text) => WireBody::Text(text.into()),
+                None => WireBody::Inline(base64::engine::general_purpose::STANDARD.encode(bytes)),
+            },
+            BodyLocation::External { bucket, key } => WireBody::External {
+                bucket: bucket.into(),
+                key: key.into(),
+            },
+        }
+    }
 }
 
 impl Serialize for BodyLocation {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            BodyLocation::Inline(bytes) => match sendable_text(bytes) {
-                Some(text) => WireBody::Text(text.into()),
-                None => WireBody::Inline(base64::engine::general_purpose::STANDARD.encode(bytes)),
-            }
-            .serialize(serializer),
-            BodyLocation::External { bucket, key } => WireBody::External {
-                bucket: bucket.clone(),
-                key: key.clone(),
-            }
-            .serialize(serializer),
-        }
+        WireBody::inside_json(self).serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for BodyLocation {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(match WireBody::deserialize(deserializer)? {
+            // Filled with the text after the header line by `Envelope::from_message`.
+            WireBody::Appended => BodyLocation::Inline(Bytes::new()),
             WireBody::Text(text) => BodyLocation::Inline(Bytes::from(text.into_owned())),
             WireBody::Inline(encoded) => BodyLocation::Inline(
                 base64::engine::general_purpose::STANDARD
@@ -71,14 +115,17 @@ impl<'de> Deserialize<'de> for BodyLocation {
                     .map(Bytes::from)
                     .map_err(serde::de::Error::custom)?,
             ),
-            WireBody::External { bucket, key } => BodyLocation::External { bucket, key },
+            WireBody::External { bucket, key } => BodyLocation::External {
+                bucket: bucket.into_owned(),
+                key: key.into_owned(),
+            },
         })
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Envelope {
-    /// Schema version; see [`SCHEMA_VERSION`].
+    /// Schema version the envelope was read as; always [`SCHEMA_VERSION`] when written.
     pub v: u32,
     /// Event id (UUIDv7: time-ordered), also returned to the sender.
     pub id: String,
@@ -86,22 +133,22 @@ pub struct Envelope {
     pub provider: String,
     pub received_at_ms: i64,
     /// The provider's delivery id, when a header carries it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub delivery_id: Option<String>,
     /// An empty-bodied "Test" ping.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default)]
     pub test_ping: bool,
     /// Name of the hydrator that turns this id-only notification into full records.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub hydrate: Option<String>,
-    #[serde(default, skip_serializing_if = "Rules::is_empty")]
+    #[serde(default)]
     pub rules: Rules,
     pub method: String,
     pub path: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default)]
     pub query: String,
     pub headers: Vec<(String, String)>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub source_ip: Option<String>,
     pub body_len: u64,
     /// Hex SHA-256 of the exact body bytes. Empty from v2 on: the consumer computes it, off the
@@ -109,6 +156,65 @@ pub struct Envelope {
     #[serde(default)]
     pub body_sha256: String,
     pub body: BodyLocation,
+}
+
+/// The envelope as written, with its body in the given form. Hand-written rather than derived so
+/// the body's form is chosen once per message (the choice scans the whole body).
+struct Wire<'a> {
+    envelope: &'a Envelope,
+    body: WireBody<'a>,
+}
+
+impl Serialize for Wire<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let e = self.envelope;
+        let mut out = serializer.serialize_struct("Envelope", 17)?;
+        // The form written is this build's, whatever version the envelope was read as.
+        out.serialize_field("v", &SCHEMA_VERSION)?;
+        out.serialize_field("id", &e.id)?;
+        out.serialize_field("route", &e.route)?;
+        out.serialize_field("provider", &e.provider)?;
+        out.serialize_field("received_at_ms", &e.received_at_ms)?;
+        if let Some(delivery_id) = &e.delivery_id {
+            out.serialize_field("delivery_id", delivery_id)?;
+        }
+        if e.test_ping {
+            out.serialize_field("test_ping", &true)?;
+        }
+        if let Some(hydrate) = &e.hydrate {
+            out.serialize_field("hydrate", hydrate)?;
+        }
+        if !e.rules.is_empty() {
+            out.serialize_field("rules", &e.rules)?;
+        }
+        out.serialize_field("method", &e.method)?;
+        out.serialize_field("path", &e.path)?;
+        if !e.query.is_empty() {
+            out.serialize_field("query", &e.query)?;
+        }
+        out.serialize_field("headers", &e.headers)?;
+        if let Some(source_ip) = &e.source_ip {
+            out.serialize_field("source_ip", source_ip)?;
+        }
+        out.serialize_field("body_len", &e.body_len)?;
+        if !e.body_sha256.is_empty() {
+            out.serialize_field("body_sha256", &e.body_sha256)?;
+        }
+        // Last, so an appended body directly follows its marker.
+        out.serialize_field("body", &self.body)?;
+        out.end()
+    }
+}
+
+/// As JSON alone (the body inside it), for anything that shows an envelope rather than queues it.
+impl Serialize for Envelope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            envelope: self,
+            body: WireBody::inside_json(&self.body),
+        }
+        .serialize(serializer)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -124,8 +230,28 @@ impl Envelope {
         crate::request::find_header(&self.headers, "content-type")
     }
 
+    /// The queue message: the header line, then the body itself when it can travel as it is.
     pub fn to_message(&self) -> String {
-        serde_json::to_string(self).expect("an envelope always serializes")
+        let appended = match &self.body {
+            BodyLocation::Inline(bytes) => appendable_text(bytes),
+            BodyLocation::External { .. } => None,
+        };
+        let body = match appended {
+            Some(_) => WireBody::Appended,
+            None => WireBody::inside_json(&self.body),
+        };
+        let mut message = serde_json::to_string(&Wire {
+            envelope: self,
+            body,
+        })
+        .expect("an envelope always serializes");
+        if let Some(text) = appended {
+            // Compact JSON has no raw newline, so the first one ends the header.
+            message.reserve_exact(1 + text.len());
+            message.push('\n');
+            message.push_str(text);
+        }
+        message
     }
 
     pub fn from_message(text: &str) -> Result<Self, EnvelopeError> {
@@ -133,17 +259,45 @@ impl Envelope {
         struct VersionOnly {
             v: u32,
         }
+        let malformed = |why: String| Err(EnvelopeError::Malformed(why));
         // One parse when all is well; the version alone says why a message did not parse.
-        match serde_json::from_str::<Envelope>(text) {
-            Ok(envelope) if (1..=SCHEMA_VERSION).contains(&envelope.v) => Ok(envelope),
-            Ok(envelope) => Err(EnvelopeError::UnsupportedVersion(envelope.v)),
-            Err(error) => match serde_json::from_str::<VersionOnly>(text) {
-                Ok(version) if version.v > SCHEMA_VERSION => {
-                    Err(EnvelopeError::UnsupportedVersion(version.v))
-                }
-                _ => Err(EnvelopeError::Malformed(error.to_string())),
-            },
+        let mut header = serde_json::Deserializer::from_str(text).into_iter::<Envelope>();
+        let mut envelope = match header.next() {
+            Some(Ok(envelope)) if (1..=SCHEMA_VERSION).contains(&envelope.v) => envelope,
+            Some(Ok(envelope)) => return Err(EnvelopeError::UnsupportedVersion(envelope.v)),
+            Some(Err(error)) => {
+                let version = serde_json::Deserializer::from_str(text)
+                    .into_iter::<VersionOnly>()
+                    .next();
+                return match version {
+                    Some(Ok(version)) if version.v > SCHEMA_VERSION => {
+                        Err(EnvelopeError::UnsupportedVersion(version.v))
+                    }
+                    _ => malformed(error.to_string()),
+                };
+            }
+            None => return malformed("empty message".into()),
+        };
+        let rest = &text[header.byte_offset()..];
+        if let Some(appended) = rest.strip_prefix('\n') {
+            if envelope.v < 3 || envelope.body != BodyLocation::Inline(Bytes::new()) {
+                return malformed("text after a body that is not appended".into());
+            }
+            envelope.body = BodyLocation::Inline(Bytes::copy_from_slice(appended.as_bytes()));
+        } else if !rest.is_empty() {
+            return malformed("text after the envelope".into());
         }
+        // Also catches an appended body cut short, or a header that says appended with none after.
+        if let BodyLocation::Inline(body) = &envelope.body
+            && body.len() as u64 != envelope.body_len
+        {
+            return malformed(format!(
+                "the body is {} bytes, the envelope says {}",
+                body.len(),
+                envelope.body_len
+            ));
+        }
+        Ok(envelope)
     }
 }
 
@@ -179,30 +333,74 @@ pub(crate) mod tests {
         }
     }
 
-    #[test]
-    fn round_trips_binary_bodies() {
-        let envelope = sample();
-        let decoded = Envelope::from_message(&envelope.to_message()).unwrap();
-        assert_eq!(decoded, envelope);
+    fn with_body(body: impl Into<Bytes>) -> Envelope {
+        let body = body.into();
+        Envelope {
+            body_len: body.len() as u64,
+            body: BodyLocation::Inline(body),
+            ..sample()
+        }
     }
 
     #[test]
-    fn text_bodies_travel_as_text_and_others_as_base64() {
-        let mut envelope = sample();
-        let json = r#"{"a":"caf\u{e9} \"quoted\"\n"}"#;
-        envelope.body = BodyLocation::Inline(Bytes::from(json));
-        let message = envelope.to_message();
-        assert!(message.contains(r#""body":{"text":"#), "{message}");
-        assert_eq!(Envelope::from_message(&message).unwrap(), envelope);
-        // U+FFFF is UTF-8 that SQS refuses: base64.
-        envelope.body = BodyLocation::Inline(Bytes::from("x\u{FFFF}"));
+    fn round_trips_binary_bodies() {
+        let envelope = sample();
         let message = envelope.to_message();
         assert!(message.contains(r#""body":{"inline":"#), "{message}");
         assert_eq!(Envelope::from_message(&message).unwrap(), envelope);
     }
 
     #[test]
-    fn reads_v1_messages() {
+    fn text_bodies_follow_the_header_line_verbatim() {
+        let json = "{\"a\":\"caf\u{e9} \\\"quoted\\\"\",\n\t\"b\":\"\u{1F600}\"}\r\n";
+        let envelope = with_body(json);
+        let message = envelope.to_message();
+        let (header, body) = message.split_once('\n').unwrap();
+        assert!(header.ends_with(r#","body":"appended"}"#), "{header}");
+        assert_eq!(body, json);
+        assert_eq!(Envelope::from_message(&message).unwrap(), envelope);
+        let empty = with_body("");
+        assert_eq!(Envelope::from_message(&empty.to_message()).unwrap(), empty);
+    }
+
+    #[test]
+    fn text_that_sqs_refuses_as_it_is_travels_escaped_or_as_base64() {
+        // A control character SQS refuses: escaped inside the JSON.
+        let envelope = with_body("a\u{1}b\u{1f}");
+        let message = envelope.to_message();
+        assert!(
+            message.contains(r#""body":{"text":"a\u0001b\u001f"}"#),
+            "{message}"
+        );
+        assert!(!message.contains('\n'));
+        assert_eq!(Envelope::from_message(&message).unwrap(), envelope);
+        // U+FFFE and U+FFFF are UTF-8 that SQS refuses even escaped: base64.
+        for refused in ["x\u{FFFF}", "\u{FFFE}y"] {
+            let envelope = with_body(refused);
+            let message = envelope.to_message();
+            assert!(message.contains(r#""body":{"inline":"#), "{message}");
+            assert_eq!(Envelope::from_message(&message).unwrap(), envelope);
+        }
+        // Neighbours of the refused characters are fine.
+        let envelope = with_body("\u{FFFD}\u{FFBF}\u{7f}");
+        assert!(envelope.to_message().ends_with("\n\u{FFFD}\u{FFBF}\u{7f}"));
+    }
+
+    #[test]
+    fn the_control_scan_sees_every_position() {
+        for len in [1, 63, 64, 65, 200] {
+            for at in 0..len {
+                let mut body = vec![b'x'; len];
+                body[at] = 0x0b;
+                assert!(has_refused_control(&body), "len {len}, at {at}");
+                body[at] = b'\n';
+                assert!(!has_refused_control(&body), "len {len}, at {at}");
+            }
+        }
+    }
+
+    #[test]
+    fn reads_v1_and_v2_messages() {
         let v1 = r#"{"v":1,"id":"e","route":"r","provider":"catch-raw","received_at_ms":1,"method":"POST","path":"/","headers":[],"body_len":3,"body_sha256":"ab","body":{"inline":"YWJj"}}"#;
         let envelope = Envelope::from_message(v1).unwrap();
         assert_eq!(
@@ -210,27 +408,54 @@ pub(crate) mod tests {
             BodyLocation::Inline(Bytes::from_static(b"abc"))
         );
         assert_eq!(envelope.body_sha256, "ab");
+        let v2 = r#"{"v":2,"id":"e","route":"r","provider":"catch-raw","received_at_ms":1,"method":"POST","path":"/","headers":[],"body_len":4,"body_sha256":"","body":{"text":"{\"a\""}}"#;
+        let envelope = Envelope::from_message(v2).unwrap();
+        assert_eq!(
+            envelope.body,
+            BodyLocation::Inline(Bytes::from_static(b"{\"a\""))
+        );
+        // Written again (a redrive, an inspection), it is a v3 message.
+        let rewritten = Envelope::from_message(&envelope.to_message()).unwrap();
+        assert_eq!(rewritten, Envelope { v: 3, ..envelope });
     }
 
     #[test]
-    fn refuses_newer_schema_and_garbage() {
-        let newer = sample().to_message().replacen("\"v\":2", "\"v\":3", 1);
+    fn refuses_newer_schema_garbage_and_bodies_that_do_not_match() {
+        let newer = with_body("{}")
+            .to_message()
+            .replacen("\"v\":3", "\"v\":4", 1);
         assert!(matches!(
             Envelope::from_message(&newer),
-            Err(EnvelopeError::UnsupportedVersion(3))
+            Err(EnvelopeError::UnsupportedVersion(4))
         ));
-        let newer_shape = r#"{"v":3,"id":"e","new":"shape"}"#;
+        let newer_shape = "{\"v\":4,\"id\":\"e\",\"new\":\"shape\"}\nbody";
         assert!(matches!(
             Envelope::from_message(newer_shape),
-            Err(EnvelopeError::UnsupportedVersion(3))
+            Err(EnvelopeError::UnsupportedVersion(4))
         ));
-        assert!(matches!(
-            Envelope::from_message("not json"),
-            Err(EnvelopeError::Malformed(_))
-        ));
-        assert!(matches!(
-            Envelope::from_message(r#"{"v":1}"#),
-            Err(EnvelopeError::Malformed(_))
-        ));
+        let message = with_body("{\"a\":1}").to_message();
+        let malformed = [
+            "not json".to_owned(),
+            r#"{"v":1}"#.to_owned(),
+            String::new(),
+            // cut short, or grown
+            message[..message.len() - 1].to_owned(),
+            format!("{message} "),
+            // the header alone
+            message.split_once('\n').unwrap().0.to_owned(),
+            // a v2 message cannot have a body after it
+            message.replacen("\"v\":3", "\"v\":2", 1),
+            // nor can a body inside the JSON
+            format!("{}\n", sample().to_message()),
+        ];
+        for text in malformed {
+            assert!(
+                matches!(
+                    Envelope::from_message(&text),
+                    Err(EnvelopeError::Malformed(_))
+                ),
+                "{text:?}"
+            );
+        }
     }
 }

@@ -122,7 +122,11 @@ pub fn envelope(data: &[u8]) {
     if let Ok(envelope) = Envelope::from_message(&text) {
         let again =
             Envelope::from_message(&envelope.to_message()).expect("a written envelope reads");
-        assert_eq!(again, envelope, "round trip");
+        let written = Envelope {
+            v: crate::envelope::SCHEMA_VERSION,
+            ..envelope.clone()
+        };
+        assert_eq!(again, written, "round trip");
         let _ = crate::consume::parse_json(envelope.content_type(), &envelope_body(&envelope));
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::clock::Clock;
-use crate::config::{RouteConfig, RouteSettings};
+use crate::config::{RouteConfig, RouteSettings, Rules};
 use crate::envelope::{BodyLocation, Envelope, SCHEMA_VERSION};
 use crate::ports::{BlobStore, Queue};
 use crate::request::{InboundRequest, Reply};
@@ -23,6 +23,8 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 pub struct Ingestor {
     route: RouteConfig,
+    /// The route's rules with the provider's defaults applied, once (every envelope carries them).
+    rules: Rules,
     verifier: Box<dyn Verifier>,
     queue: Arc<dyn Queue>,
     blobs: Option<Arc<dyn BlobStore>>,
@@ -62,6 +64,7 @@ impl Ingestor {
     ) -> Self {
         Ingestor {
             route: settings.config.clone(),
+            rules: settings.config.rules(),
             verifier: verifier_for(settings),
             queue,
             blobs,
@@ -206,7 +209,7 @@ impl Ingestor {
             delivery_id,
             test_ping,
             hydrate,
-            rules: self.route.rules(),
+            rules: self.rules.clone(),
             method: request.method,
             path: request.path,
             query: request.raw_query,
@@ -223,7 +226,18 @@ impl Ingestor {
         let shape = &self.route.response;
         let body = match &shape.body {
             Some(template) => template.replace("{{event_id}}", id),
-            None => serde_json::json!({ "status": "queued", "id": id }).to_string(),
+            None => {
+                #[derive(serde::Serialize)]
+                struct Queued<'a> {
+                    status: &'static str,
+                    id: &'a str,
+                }
+                serde_json::to_string(&Queued {
+                    status: "queued",
+                    id,
+                })
+                .expect("two strings always serialize")
+            }
         };
         let mut reply = Reply::new(shape.status, &shape.content_type, body);
         reply.headers.extend(

@@ -47,7 +47,7 @@ impl InboundRequest {
             .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
     }
 
-    /// Builds a request from `http` parts, the shape both lambda_http and the local server hand us.
+    /// Builds a request from `http` parts, the shape the local server hands us.
     pub fn from_http(parts: &http::request::Parts, body: Bytes, source_ip: Option<String>) -> Self {
         let headers = parts
             .headers

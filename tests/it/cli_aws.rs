@@ -31,7 +31,7 @@ async fn events_records_and_dlq_redrive_of_a_deployed_stack() {
             .into();
         });
         let response = hookcatch_ingest::handle(&ingestor, request).await.unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status_code, 200);
         ids.push(reply_json(&response)["id"].as_str().unwrap().to_owned());
     }
     let consumer = stack.consumer().await;

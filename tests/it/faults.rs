@@ -15,7 +15,11 @@ const ORDERS: &str = r#"{"name":"orders","provider":"catch-raw","dedup":"header:
     "event_type":"/event",
     "records":[{"type":"order","id":"/order/id","version":"/order/updated_at","data":"/order"}]}"#;
 
-fn order_request(delivery: &str, order: u32, updated_at: &str) -> lambda_http::Request {
+fn order_request(
+    delivery: &str,
+    order: u32,
+    updated_at: &str,
+) -> hookcatch_ingest::LambdaFunctionUrlRequest {
     let delivery = delivery.to_owned();
     let body = serde_json::json!({
         "event": "order.updated",
@@ -34,7 +38,7 @@ async fn queue_orders(ingestor: &hookcatch::Ingestor, count: u32) {
     for n in 1..=count {
         let request = order_request(&format!("d-{n}"), 1000 + n, "2026-11-23T06:00:00Z");
         let response = hookcatch_ingest::handle(ingestor, request).await.unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status_code, 200);
     }
 }
 
@@ -91,9 +95,12 @@ async fn consumer_through(proxy: &FaultProxy, stack: &Stack) -> hookcatch::Consu
 
 /// Sends one request; returns the event id when it was acknowledged, and asserts that anything
 /// else is a 503 (never a 2xx without the queue, never a 4xx for the sender's valid request).
-async fn send(ingestor: &hookcatch::Ingestor, request: lambda_http::Request) -> Option<String> {
+async fn send(
+    ingestor: &hookcatch::Ingestor,
+    request: hookcatch_ingest::LambdaFunctionUrlRequest,
+) -> Option<String> {
     let response = hookcatch_ingest::handle(ingestor, request).await.unwrap();
-    match response.status().as_u16() {
+    match response.status_code {
         200 => Some(reply_json(&response)["id"].as_str().unwrap().to_owned()),
         503 => {
             assert_eq!(reply_json(&response)["error"], "unavailable");

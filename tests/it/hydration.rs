@@ -448,13 +448,11 @@ async fn deployed_consumer_hydrates_from_sqs_into_dynamodb() {
         "affected_fields": [], "operation": "insert", "channel_id": "1000000068001",
         "token": "TOKEN_FOR_VERIFICATION_OF_1000000068001"});
     event["body"] = json!(body.to_string());
-    let response = hookcatch_ingest::handle(
-        &ingestor,
-        lambda_http::request::from_str(&event.to_string()).unwrap(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(response.status(), 200);
+    let response =
+        hookcatch_ingest::handle(&ingestor, serde_json::from_str(&event.to_string()).unwrap())
+            .await
+            .unwrap();
+    assert_eq!(response.status_code, 200);
 
     let hydrate = deployed_hydrate_config(&fake, &stack).await;
     let mut env = stack.consumer_env();

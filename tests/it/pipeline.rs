@@ -24,7 +24,11 @@ fn orders_route(secret_parameter: &str) -> String {
     .to_string()
 }
 
-fn order_request(delivery: &str, key: &str, body: &str) -> lambda_http::Request {
+fn order_request(
+    delivery: &str,
+    key: &str,
+    body: &str,
+) -> hookcatch_ingest::LambdaFunctionUrlRequest {
     let (delivery, key, body) = (delivery.to_owned(), key.to_owned(), body.to_owned());
     function_url_request("catch-raw-json.json", move |event| {
         event["rawQueryString"] = format!("source=zapier&zapikey={key}").into();
@@ -44,7 +48,7 @@ async fn accepted_event_becomes_event_item_and_record() {
         hookcatch_ingest::handle(&ingestor, order_request("d-1", "dev-key-orders", body))
             .await
             .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status_code, 200);
     let reply = reply_json(&response);
     assert_eq!(reply["status"], "queued");
     let event_id = reply["id"].as_str().unwrap().to_owned();
@@ -88,7 +92,7 @@ async fn wrong_key_is_401_and_nothing_is_queued() {
     let response = hookcatch_ingest::handle(&ingestor, order_request("d-1", "wrong", "{}"))
         .await
         .unwrap();
-    assert_eq!(response.status(), 401);
+    assert_eq!(response.status_code, 401);
     assert_eq!(
         reply_json(&response),
         serde_json::json!({"error": "unauthorized"})
@@ -115,8 +119,7 @@ async fn duplicate_delivery_writes_one_event_item() {
             .await
             .unwrap();
         assert_eq!(
-            retry.status(),
-            200,
+            retry.status_code, 200,
             "a retry is acknowledged like the first delivery"
         );
     }
@@ -147,7 +150,7 @@ async fn older_version_after_newer_leaves_record_unchanged() {
         let response = hookcatch_ingest::handle(&ingestor, order_request(delivery, "k", body))
             .await
             .unwrap();
-        assert_eq!(response.status(), 200);
+        assert_eq!(response.status_code, 200);
         // One at a time, so the newer one is certainly processed first.
         let (received, failed) = stack.consume_once(&consumer).await;
         assert_eq!((received, failed.len()), (1, 0));
@@ -178,7 +181,7 @@ async fn garbage_message_is_reported_failed_and_reaches_the_dlq() {
     )
     .await
     .unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status_code, 200);
     stack
         .sqs
         .send_message()
@@ -235,7 +238,7 @@ async fn unreachable_queue_answers_503_and_acknowledges_nothing() {
     )
     .await
     .unwrap();
-    assert_eq!(response.status(), 503);
+    assert_eq!(response.status_code, 503);
     assert_eq!(reply_json(&response)["error"], "unavailable");
     assert!(
         started.elapsed() < Duration::from_secs(3),
@@ -259,7 +262,7 @@ async fn large_body_travels_by_claim_check_and_is_stored_whole() {
         event["isBase64Encoded"] = true.into();
     });
     let response = hookcatch_ingest::handle(&ingestor, request).await.unwrap();
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status_code, 200);
 
     let (event, _) = stack.receive_batch(&stack.queue_url).await;
     let message = event["Records"][0]["body"].as_str().unwrap();

@@ -324,15 +324,15 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
         .expect("queue arn attribute")
 }
 
-/// Loads a Function URL sample from `events/`, optionally edited, through lambda_http's own
-/// deserialisation (what the route Lambda does with the runtime's payload).
+/// Loads a Function URL sample from `events/`, optionally edited, decoded from JSON text as the
+/// route Lambda's runtime decodes its payload.
 pub fn function_url_request(
     file: &str,
     edit: impl FnOnce(&mut serde_json::Value),
-) -> lambda_http::Request {
+) -> hookcatch_ingest::LambdaFunctionUrlRequest {
     let mut event = load_event(file);
     edit(&mut event);
-    lambda_http::request::from_str(&event.to_string()).expect("Function URL event")
+    serde_json::from_str(&event.to_string()).expect("Function URL event")
 }
 
 pub fn load_event(file: &str) -> serde_json::Value {
@@ -340,8 +340,8 @@ pub fn load_event(file: &str) -> serde_json::Value {
     serde_json::from_str(&text).expect("event JSON")
 }
 
-pub fn reply_json(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
-    serde_json::from_slice(response.body().as_ref()).expect("JSON reply")
+pub fn reply_json(response: &hookcatch_ingest::LambdaFunctionUrlResponse) -> serde_json::Value {
+    serde_json::from_str(response.body.as_deref().unwrap_or_default()).expect("JSON reply")
 }
 
 /// The samples in `events/` that are route requests (`consumer-…` ones are the consumer's), sorted.

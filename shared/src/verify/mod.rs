@@ -209,6 +209,13 @@ fn echo_reply(text: &str) -> Reply {
     reply
 }
 
+/// Whether `body` contains `literal` anywhere: a SIMD search that spares a verifier parsing a large
+/// body for a handshake or kind it cannot be. Providers write these values as plain JSON text; one
+/// spelled with `\u` escapes would be queued as an ordinary event, not lost.
+fn mentions(body: &[u8], literal: &str) -> bool {
+    memchr::memmem::find(body, literal.as_bytes()).is_some()
+}
+
 /// Whether the body looks like JSON (what providers that send JSON always send).
 fn json_body<T: serde::de::DeserializeOwned>(request: &InboundRequest) -> Option<T> {
     serde_json::from_slice(&request.body).ok()

@@ -83,6 +83,9 @@ fn is_stripe_thin_event(body: &[u8]) -> bool {
         #[serde(borrow)]
         object: Option<std::borrow::Cow<'a, str>>,
     }
+    if !super::mentions(body, "v2.core.event") {
+        return false;
+    }
     serde_json::from_slice::<Object<'_>>(body)
         .ok()
         .and_then(|o| o.object)
@@ -200,6 +203,9 @@ fn zoom_url_validation(key: &[u8], body: &[u8]) -> Option<Reply> {
     struct Payload {
         #[serde(rename = "plainToken")]
         plain_token: String,
+    }
+    if !super::mentions(body, "endpoint.url_validation") {
+        return None;
     }
     let validation: Validation = serde_json::from_slice(body).ok()?;
     if validation.event != "endpoint.url_validation" {

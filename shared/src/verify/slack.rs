@@ -7,7 +7,7 @@ use serde::Deserialize;
 use super::mac::Keys;
 use super::{
     Inspection, Refusal, TIMESTAMP_TOLERANCE_SECS, VerifiedRequest, Verifier, echo_reply, header,
-    json_body, require_method, within_window,
+    json_body, mentions, require_method, within_window,
 };
 use crate::config::{MacAlgorithm, RouteSettings};
 use crate::request::{InboundRequest, Reply};
@@ -50,16 +50,18 @@ impl Verifier for SlackVerifier {
             )
             .ok_or(Refusal::Unauthorized("signature mismatch"))?;
 
-        if let Some(Challenge {
-            kind,
-            challenge: Some(challenge),
-        }) = json_body::<Challenge>(&request)
+        if mentions(&request.body, "url_verification")
+            && let Some(Challenge {
+                kind,
+                challenge: Some(challenge),
+            }) = json_body::<Challenge>(&request)
             && kind == "url_verification"
         {
             return Ok(Inspection::Answer(echo_reply(&challenge)));
         }
         // Slash commands: Slack checks the certificate with a signed `ssl_check=1` form post.
         if request.is_form()
+            && mentions(&request.body, "ssl_check")
             && form_urlencoded::parse(&request.body).any(|(k, v)| k == "ssl_check" && v == "1")
         {
             return Ok(Inspection::Answer(Reply::new(200, "text/plain", "")));
