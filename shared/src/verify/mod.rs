@@ -210,8 +210,8 @@ fn echo_reply(text: &str) -> Reply {
 }
 
 /// Whether `body` contains `literal` anywhere: a SIMD search that spares a verifier parsing a large
-/// body for a handshake or kind it cannot be. Providers write these values as plain JSON text; one
-/// spelled with `\u` escapes would be queued as an ordinary event, not lost.
+/// body for a handshake or kind it cannot be. Providers write these values plainly; one spelled
+/// with escapes (JSON `\u`, percent-encoding) would be queued as an ordinary event, not lost.
 fn mentions(body: &[u8], literal: &str) -> bool {
     memchr::memmem::find(body, literal.as_bytes()).is_some()
 }
