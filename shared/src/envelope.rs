@@ -56,8 +56,7 @@ fn has_refused_control(bytes: &[u8]) -> bool {
 /// Whether `bytes` can follow the header as they are: UTF-8 made only of characters SQS accepts
 /// (#x9, #xA, #xD, #x20–#xD7FF, #xE000–#xFFFD, #x10000–#x10FFFF; UTF-8 has no surrogates).
 fn appendable_text(bytes: &[u8]) -> Option<&str> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    (!has_refused_control(bytes) && !has_refused_noncharacter(bytes)).then_some(text)
+    sendable_text(bytes).filter(|_| !has_refused_control(bytes))
 }
 
 /// Whether `bytes` can travel as a JSON string: UTF-8 without the two non-characters (JSON escaping

@@ -10,6 +10,20 @@ pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'
         .map(|(_, v)| v.as_str())
 }
 
+/// Every header of `headers` as (name, value) pairs in order; names are lowercase in an `http`
+/// header map, values that are not UTF-8 are replaced lossily.
+pub fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 /// A request exactly as received: header names lowercased, values and body untouched.
 #[derive(Debug, Clone)]
 pub struct InboundRequest {
@@ -49,16 +63,7 @@ impl InboundRequest {
 
     /// Builds a request from `http` parts, the shape the local server hands us.
     pub fn from_http(parts: &http::request::Parts, body: Bytes, source_ip: Option<String>) -> Self {
-        let headers = parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let headers = header_pairs(&parts.headers);
         InboundRequest {
             method: parts.method.as_str().to_owned(),
             path: parts.uri.path().to_owned(),

@@ -36,16 +36,7 @@ pub fn inbound_from_function_url(
         }
         Some(body) => Bytes::from(body.into_bytes()),
     };
-    let mut headers: Vec<(String, String)> = event
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let mut headers = hookcatch::request::header_pairs(&event.headers);
     // Function URLs move the Cookie header into its own list; put it back as the sender sent it.
     if let Some(cookies) = event.cookies.filter(|c| !c.is_empty()) {
         headers.retain(|(name, _)| name != "cookie");
