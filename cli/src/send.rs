@@ -144,7 +144,7 @@ pub async fn send(request: &InboundRequest, url: &str) -> Result<(u16, String), 
     };
     let method =
         reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|e| e.to_string())?;
-    let client = reqwest::Client::builder()
+    let client = hookcatch::tls::https_client_builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .map_err(|e| e.to_string())?;

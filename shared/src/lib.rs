@@ -22,6 +22,7 @@ pub mod ports;
 pub mod request;
 pub mod secrets;
 pub mod sign;
+pub mod tls;
 pub mod verify;
 
 pub use config::{ProviderKind, RouteConfig, RouteSettings};

@@ -2,11 +2,13 @@
 //! - `e2e`: a Function URL event as Lambda delivers it (JSON text) → decoded as the route Lambda
 //!   decodes it → verified → envelope → the serialized queue message (the queue discards it) → the
 //!   Function URL response, serialized for the runtime;
+//! - `decode` / `decode_complete`: the event decoding alone, into the route function's view and
+//!   into the complete `aws_lambda_events` type;
 //! - `verify_envelope`: the same from the decoded request on;
 //! - `hmac_ceiling`: HMAC-SHA256 of the body alone with the same crate, the speed limit of any
 //!   signed route.
 //!
-//! `cargo bench -p hookcatch-tests --bench ingest` (see BENCHMARKS.md).
+//! `cargo bench --workspace --bench ingest` (see BENCHMARKS.md).
 
 // Bench setup code: a failed unwrap stops the bench, which is the point.
 #![allow(clippy::unwrap_used)]
@@ -114,6 +116,22 @@ fn bench(c: &mut Criterion) {
                         .block_on(hookcatch_ingest::handle(&ingestor, event))
                         .unwrap();
                     serde_json::to_vec(&response).unwrap()
+                })
+            });
+            // The event decoding alone: the route function's view, and the complete type it
+            // replaced (BENCHMARKS.md §1).
+            group.bench_function(format!("decode/{size_name}"), |b| {
+                b.iter(|| {
+                    serde_json::from_slice::<hookcatch_ingest::FunctionUrlEvent>(event.as_bytes())
+                        .unwrap()
+                })
+            });
+            group.bench_function(format!("decode_complete/{size_name}"), |b| {
+                b.iter(|| {
+                    serde_json::from_slice::<hookcatch_ingest::LambdaFunctionUrlRequest>(
+                        event.as_bytes(),
+                    )
+                    .unwrap()
                 })
             });
             group.bench_function(format!("verify_envelope/{size_name}"), |b| {

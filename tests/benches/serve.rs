@@ -45,7 +45,7 @@ async fn load(url: &str, request: &InboundRequest) -> LoadResult {
     let measuring = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..CONNECTIONS {
-        let client = reqwest::Client::builder()
+        let client = hookcatch::tls::https_client_builder()
             .pool_max_idle_per_host(1)
             .build()
             .unwrap();

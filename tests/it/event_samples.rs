@@ -40,8 +40,12 @@ fn every_sample_deserializes_as_its_lambda_does() {
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             }
         } else {
-            serde_json::from_str::<hookcatch_ingest::LambdaFunctionUrlRequest>(&text)
+            let complete =
+                serde_json::from_str::<hookcatch_ingest::LambdaFunctionUrlRequest>(&text)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let view = serde_json::from_str::<hookcatch_ingest::FunctionUrlEvent>(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            hookcatch_ingest::assert_same_event(&view, &complete);
             function_url += 1;
         }
     }

@@ -49,7 +49,10 @@ impl FaultProxy {
         let url = format!("http://{}", listener.inner.local_addr().unwrap());
         let forward = Forward {
             upstream,
-            client: reqwest::Client::builder().no_proxy().build().unwrap(),
+            client: hookcatch::tls::https_client_builder()
+                .no_proxy()
+                .build()
+                .unwrap(),
             faults: faults.clone(),
         };
         let app = Router::new().fallback(proxy).with_state(Arc::new(forward));

@@ -19,7 +19,7 @@ fn order_request(
     delivery: &str,
     order: u32,
     updated_at: &str,
-) -> hookcatch_ingest::LambdaFunctionUrlRequest {
+) -> hookcatch_ingest::FunctionUrlEvent {
     let delivery = delivery.to_owned();
     let body = serde_json::json!({
         "event": "order.updated",
@@ -97,7 +97,7 @@ async fn consumer_through(proxy: &FaultProxy, stack: &Stack) -> hookcatch::Consu
 /// else is a 503 (never a 2xx without the queue, never a 4xx for the sender's valid request).
 async fn send(
     ingestor: &hookcatch::Ingestor,
-    request: hookcatch_ingest::LambdaFunctionUrlRequest,
+    request: hookcatch_ingest::FunctionUrlEvent,
 ) -> Option<String> {
     let response = hookcatch_ingest::handle(ingestor, request).await.unwrap();
     match response.status_code {

@@ -24,11 +24,7 @@ fn orders_route(secret_parameter: &str) -> String {
     .to_string()
 }
 
-fn order_request(
-    delivery: &str,
-    key: &str,
-    body: &str,
-) -> hookcatch_ingest::LambdaFunctionUrlRequest {
+fn order_request(delivery: &str, key: &str, body: &str) -> hookcatch_ingest::FunctionUrlEvent {
     let (delivery, key, body) = (delivery.to_owned(), key.to_owned(), body.to_owned());
     function_url_request("catch-raw-json.json", move |event| {
         event["rawQueryString"] = format!("source=zapier&zapikey={key}").into();

@@ -329,7 +329,7 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
 pub fn function_url_request(
     file: &str,
     edit: impl FnOnce(&mut serde_json::Value),
-) -> hookcatch_ingest::LambdaFunctionUrlRequest {
+) -> hookcatch_ingest::FunctionUrlEvent {
     let mut event = load_event(file);
     edit(&mut event);
     serde_json::from_str(&event.to_string()).expect("Function URL event")

@@ -1,6 +1,6 @@
 //! One binary for every route Lambda; `HOOKCATCH_ROUTE` says which route this function is.
 
-use lambda_http::aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
+use hookcatch_ingest::FunctionUrlEvent;
 use lambda_http::{LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -8,12 +8,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = hookcatch::metrics::Emf::install()?;
     let ingestor = hookcatch::aws::ingestor_from_env(&|name| std::env::var(name).ok()).await?;
-    lambda_http::lambda_runtime::run(service_fn(
-        |event: LambdaEvent<LambdaFunctionUrlRequest>| async {
-            let response = hookcatch_ingest::handle(&ingestor, event.payload).await;
-            metrics.flush();
-            response.map_err(lambda_http::Error::from)
-        },
-    ))
+    lambda_http::lambda_runtime::run(service_fn(|event: LambdaEvent<FunctionUrlEvent>| async {
+        let response = hookcatch_ingest::handle(&ingestor, event.payload).await;
+        metrics.flush();
+        response.map_err(lambda_http::Error::from)
+    }))
     .await
 }

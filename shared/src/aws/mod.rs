@@ -1,5 +1,5 @@
-//! AWS adapters for the ports. Clients are built once per process; endpoints come from the standard
-//! `AWS_ENDPOINT_URL*` variables, so tests aim them at a local server with no code branch here.
+//! AWS adapters for the ports. Clients are built once per process; the endpoint comes from the
+//! standard `AWS_ENDPOINT_URL` variable, so tests aim every client at a local server.
 
 mod dynamodb;
 mod s3;
@@ -20,18 +20,56 @@ pub use ssm::SsmParameters;
 /// Loads the shared SDK configuration with bounded timeouts: `operation` caps all attempts of one
 /// call, so a route answers within its provider's deadline even when AWS is slow.
 pub async fn sdk_config(operation: Duration) -> SdkConfig {
-    let attempt = (operation / 2).max(Duration::from_millis(200));
     aws_config::defaults(BehaviorVersion::latest())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_millis(500).min(attempt))
-                .operation_attempt_timeout(attempt)
-                .operation_timeout(operation)
-                .build(),
-        )
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .http_client(crate::tls::aws_https_client())
+        .timeout_config(timeouts(operation))
+        .retry_config(retries())
         .load()
         .await
+}
+
+/// Every attempt bounded so that all of them together fit in `operation`.
+fn timeouts(operation: Duration) -> TimeoutConfig {
+    let attempt = (operation / 2).max(Duration::from_millis(200));
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_millis(500).min(attempt))
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(operation)
+        .build()
+}
+
+fn retries() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
+}
+
+/// The SDK configuration inside Lambda, from the variables Lambda sets: region from `AWS_REGION`,
+/// credentials from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, and an endpoint
+/// from `AWS_ENDPOINT_URL` when set (the tests' local server). It skips aws-config's default
+/// provider chains (profile files, IMDS, ECS, web identity through an STS client), which Lambda
+/// never needs and which would otherwise be linked into every bootstrap (BENCHMARKS.md §3). Same
+/// timeouts and retries as [`sdk_config`], which the command-line tool keeps for profiles and SSO.
+pub fn lambda_sdk_config(operation: Duration) -> Result<SdkConfig, crate::config::ConfigError> {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_sdk_sqs::config::{Region, SharedCredentialsProvider};
+
+    let region = std::env::var("AWS_REGION")
+        .ok()
+        .filter(|r| !r.is_empty())
+        .ok_or(crate::config::ConfigError::Missing("AWS_REGION"))?;
+    let builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .http_client(crate::tls::aws_https_client())
+        .timeout_config(timeouts(operation))
+        .retry_config(retries());
+    let builder = match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if !url.is_empty() => builder.endpoint_url(url),
+        _ => builder,
+    };
+    Ok(builder.build())
 }
 
 /// Error text from an SDK error, with its whole source chain (service code and message included).
@@ -58,7 +96,7 @@ pub async fn ingestor_from_env(
     use std::sync::Arc;
 
     let settings = crate::config::IngestEnv::from_env(env)?;
-    let sdk = sdk_config(settings.enqueue_timeout).await;
+    let sdk = lambda_sdk_config(settings.enqueue_timeout)?;
     let refs = settings.route.secret_refs();
     let secrets = if refs.is_empty() {
         Vec::new()
@@ -97,7 +135,7 @@ pub async fn consumer_from_env(
 
     let settings = crate::config::ConsumerEnv::from_env(env)?;
     // The consumer has no caller waiting: give DynamoDB and S3 room, but still bound each call.
-    let sdk = sdk_config(Duration::from_secs(10)).await;
+    let sdk = lambda_sdk_config(Duration::from_secs(10))?;
     let store = Arc::new(DynamoStore::new(
         aws_sdk_dynamodb::Client::new(&sdk),
         settings.table,

@@ -22,7 +22,7 @@ use crate::secrets::Secret;
 
 /// The HTTP client of one hydrator (rustls; one connection pool for all its calls).
 fn http_client(timeout_ms: u64) -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::tls::https_client_builder()
         .timeout(std::time::Duration::from_millis(timeout_ms))
         .build()
         .expect("an HTTP client with rustls builds")
