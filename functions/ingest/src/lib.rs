@@ -4,7 +4,7 @@
 //! reads, straight into the core's types. The complete `aws_lambda_events` type also builds an
 //! `http::HeaderMap` and a dozen request-context strings the core never reads: 1.5–2.8 µs more
 //! per 1 KiB webhook, a fifth of its whole handling (BENCHMARKS.md §1). The tests hold this view
-//! to the complete type: every sample and every fuzz input decodes to the same request.
+//! to the complete type: every sample, and every fuzz input both decode, gives the same request.
 
 use std::fmt;
 
@@ -147,14 +147,14 @@ pub fn reply_to_function_url(reply: Reply) -> LambdaFunctionUrlResponse {
 }
 
 /// Fuzz entry (`fuzz/`, and the corpus replay in the tests): any bytes as the runtime's payload.
-/// Nothing on this path may panic, and whatever the complete `aws_lambda_events` type decodes, the
-/// view decodes to the same request.
+/// Nothing on this path may panic, and an input that both the view and the complete
+/// `aws_lambda_events` type decode must give the same request both ways.
 #[doc(hidden)]
 pub fn fuzz_function_url(data: &[u8]) {
     let view = serde_json::from_slice::<FunctionUrlEvent>(data);
     if let Ok(complete) = serde_json::from_slice::<LambdaFunctionUrlRequest>(data) {
-        // Lambda's own shapes: what the complete type reads, the view reads too (header values
-        // given as arrays, which http_serde also accepts, Lambda never sends).
+        // The view may refuse what only the complete type takes: header values given as arrays
+        // (http_serde accepts them; Lambda never sends them), which the sample test rules out.
         if let Ok(view) = &view {
             assert_same_event(view, &complete);
         }
