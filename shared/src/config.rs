@@ -5,9 +5,11 @@
 //! ([`SecretRef`]), resolved once at init by [`crate::secrets`].
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::extract::ValueSource;
 use crate::secrets::SecretRef;
@@ -343,6 +345,74 @@ pub struct Rules {
 impl Rules {
     pub fn is_empty(&self) -> bool {
         self.dedup.is_none() && self.event_type.is_none() && self.records.is_empty()
+    }
+}
+
+/// A route's rules as its envelopes carry them: one copy shared by every envelope, with its JSON
+/// written once. Slack's record rules alone are longer than a small event, and cloning and
+/// serializing them per request was a third of that route's ingest time.
+#[derive(Clone, Default)]
+pub struct SharedRules(Arc<RenderedRules>);
+
+#[derive(Default)]
+struct RenderedRules {
+    rules: Rules,
+    /// Filled when first written: at once by the ingest side, never by a consumer that only reads.
+    json: OnceLock<Box<RawValue>>,
+}
+
+impl SharedRules {
+    /// Rules that will be written many times: their JSON is rendered now, off the request path.
+    pub fn rendered(rules: Rules) -> Self {
+        let shared = SharedRules::from(rules);
+        shared.json();
+        shared
+    }
+
+    fn json(&self) -> &RawValue {
+        self.0.json.get_or_init(|| {
+            serde_json::value::to_raw_value(&self.0.rules).expect("rules always serialize")
+        })
+    }
+}
+
+impl From<Rules> for SharedRules {
+    fn from(rules: Rules) -> Self {
+        SharedRules(Arc::new(RenderedRules {
+            rules,
+            json: OnceLock::new(),
+        }))
+    }
+}
+
+impl std::ops::Deref for SharedRules {
+    type Target = Rules;
+    fn deref(&self) -> &Rules {
+        &self.0.rules
+    }
+}
+
+impl PartialEq for SharedRules {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.rules == other.0.rules
+    }
+}
+
+impl std::fmt::Debug for SharedRules {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.rules.fmt(f)
+    }
+}
+
+impl Serialize for SharedRules {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for SharedRules {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Rules::deserialize(deserializer).map(SharedRules::from)
     }
 }
 

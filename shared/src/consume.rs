@@ -539,7 +539,8 @@ mod tests {
                 data: Some("/order".into()),
                 deleted: false,
             }],
-        };
+        }
+        .into();
         envelope
     }
 
@@ -675,7 +676,7 @@ mod tests {
         envelope.headers = vec![("content-type".into(), "application/json".into())];
         envelope.body_len = body.len() as u64;
         envelope.body = BodyLocation::Inline(Bytes::from(body.to_owned()));
-        envelope.rules = crate::config::ProviderKind::Slack.default_rules();
+        envelope.rules = crate::config::ProviderKind::Slack.default_rules().into();
         envelope
     }
 

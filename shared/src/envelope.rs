@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Rules;
+use crate::config::SharedRules;
 
 /// The envelope schema this build writes; it reads this one and every older one. v2 added bodies as
 /// JSON text (`{"text": …}`); v3 added bodies appended after the header line (`"body":"appended"`).
@@ -141,7 +141,7 @@ pub struct Envelope {
     #[serde(default)]
     pub hydrate: Option<String>,
     #[serde(default)]
-    pub rules: Rules,
+    pub rules: SharedRules,
     pub method: String,
     pub path: String,
     #[serde(default)]
@@ -320,7 +320,7 @@ pub(crate) mod tests {
             delivery_id: None,
             test_ping: false,
             hydrate: None,
-            rules: Rules::default(),
+            rules: SharedRules::default(),
             method: "POST".into(),
             path: "/".into(),
             query: "a=1".into(),
@@ -347,6 +347,36 @@ pub(crate) mod tests {
         let message = envelope.to_message();
         assert!(message.contains(r#""body":{"inline":"#), "{message}");
         assert_eq!(Envelope::from_message(&message).unwrap(), envelope);
+    }
+
+    #[test]
+    fn rules_are_written_as_their_own_json_and_read_back() {
+        for provider in crate::config::ProviderKind::ALL {
+            let rules = provider.default_rules();
+            let expected = serde_json::to_value(&rules).unwrap();
+            // Rendered once by the ingest side, or on first write after a consumer read it.
+            for shared in [
+                SharedRules::rendered(rules.clone()),
+                SharedRules::from(rules.clone()),
+            ] {
+                let envelope = Envelope {
+                    rules: shared,
+                    ..with_body("{}")
+                };
+                let message = envelope.to_message();
+                let header: serde_json::Value =
+                    serde_json::from_str(message.split_once('\n').unwrap().0).unwrap();
+                if rules.is_empty() {
+                    assert!(header.get("rules").is_none(), "{provider:?}: {header}");
+                } else {
+                    assert_eq!(header["rules"], expected, "{provider:?}");
+                }
+                let read = Envelope::from_message(&message).unwrap();
+                assert_eq!(*read.rules, rules, "{provider:?}");
+                assert_eq!(read, envelope);
+                assert_eq!(read.to_message(), message, "{provider:?}");
+            }
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::clock::Clock;
-use crate::config::{RouteConfig, RouteSettings, Rules};
+use crate::config::{RouteConfig, RouteSettings, SharedRules};
 use crate::envelope::{BodyLocation, Envelope, SCHEMA_VERSION};
 use crate::ports::{BlobStore, Queue};
 use crate::request::{InboundRequest, Reply};
@@ -24,7 +24,7 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 pub struct Ingestor {
     route: RouteConfig,
     /// The route's rules with the provider's defaults applied, once (every envelope carries them).
-    rules: Rules,
+    rules: SharedRules,
     verifier: Box<dyn Verifier>,
     queue: Arc<dyn Queue>,
     blobs: Option<Arc<dyn BlobStore>>,
@@ -64,7 +64,7 @@ impl Ingestor {
     ) -> Self {
         Ingestor {
             route: settings.config.clone(),
-            rules: settings.config.rules(),
+            rules: SharedRules::rendered(settings.config.rules()),
             verifier: verifier_for(settings),
             queue,
             blobs,

@@ -162,7 +162,7 @@ fn sqs_batch(first: usize, size: usize) -> serde_json::Value {
                 delivery_id: Some(format!("bench-{n}-{}", uuid::Uuid::now_v7())),
                 test_ping: false,
                 hydrate: None,
-                rules: hookcatch::ProviderKind::Github.default_rules(),
+                rules: hookcatch::ProviderKind::Github.default_rules().into(),
                 method: "POST".into(),
                 path: "/".into(),
                 query: String::new(),

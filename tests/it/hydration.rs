@@ -48,7 +48,7 @@ pub fn queued(
         delivery_id: None,
         test_ping: false,
         hydrate: id_only.then(|| provider.as_str().into()),
-        rules: provider.default_rules(),
+        rules: provider.default_rules().into(),
         method: "POST".into(),
         path: "/".into(),
         query: String::new(),
