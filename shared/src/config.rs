@@ -369,6 +369,11 @@ impl SharedRules {
         shared
     }
 
+    /// The length of the rules' JSON, for sizing a message before writing it.
+    pub fn json_len(&self) -> usize {
+        self.json().get().len()
+    }
+
     fn json(&self) -> &RawValue {
         self.0.json.get_or_init(|| {
             serde_json::value::to_raw_value(&self.0.rules).expect("rules always serialize")

@@ -239,18 +239,45 @@ impl Envelope {
             Some(_) => WireBody::Appended,
             None => WireBody::inside_json(&self.body),
         };
-        let mut message = serde_json::to_string(&Wire {
-            envelope: self,
-            body,
-        })
+        // One allocation in the common case: growing from serde_json's default 128 bytes copied the
+        // message four times over (3% of a 1 KiB request).
+        let mut buffer = Vec::with_capacity(self.message_size_hint(appended.map_or(0, str::len)));
+        serde_json::to_writer(
+            &mut buffer,
+            &Wire {
+                envelope: self,
+                body,
+            },
+        )
         .expect("an envelope always serializes");
         if let Some(text) = appended {
             // Compact JSON has no raw newline, so the first one ends the header.
-            message.reserve_exact(1 + text.len());
-            message.push('\n');
-            message.push_str(text);
+            buffer.push(b'\n');
+            buffer.extend_from_slice(text.as_bytes());
         }
-        message
+        String::from_utf8(buffer).expect("JSON and an appended UTF-8 body are UTF-8")
+    }
+
+    /// Bytes the message will most likely take: what it carries, plus room for field names,
+    /// escapes and a body written inside the JSON.
+    fn message_size_hint(&self, appended: usize) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 6)
+            .sum();
+        let inside = match &self.body {
+            // Base64 is the longest a body inside the JSON gets, but for escape-heavy text.
+            BodyLocation::Inline(bytes) if appended == 0 => bytes.len() / 3 * 4 + 4,
+            _ => 0,
+        };
+        let rules = if self.rules.is_empty() {
+            0
+        } else {
+            self.rules.json_len()
+        };
+        let strings = self.id.len() + self.route.len() + self.path.len() + self.query.len();
+        512 + strings + headers + rules + inside + 1 + appended
     }
 
     pub fn from_message(text: &str) -> Result<Self, EnvelopeError> {

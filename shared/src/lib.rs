@@ -16,6 +16,7 @@ pub mod fakes;
 pub mod fuzzing;
 pub mod hydrate;
 pub mod ingest;
+pub mod logging;
 pub mod metrics;
 pub mod multipart;
 pub mod ports;

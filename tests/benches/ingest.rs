@@ -2,8 +2,8 @@
 //! - `e2e`: a Function URL event as Lambda delivers it (JSON text) → decoded as the route Lambda
 //!   decodes it → verified → envelope → the serialized queue message (the queue discards it) → the
 //!   Function URL response, serialized for the runtime;
-//! - `decode` / `decode_complete`: the event decoding alone, into the route function's view and
-//!   into the complete `aws_lambda_events` type;
+//! - `decode` / `decode_complete`: the event decoding alone, as lambda_runtime runs it, into the
+//!   route function's payload and into the complete `aws_lambda_events` type;
 //! - `verify_envelope`: the same from the decoded request on;
 //! - `hmac_ceiling`: HMAC-SHA256 of the body alone with the same crate, the speed limit of any
 //!   signed route.
@@ -48,6 +48,13 @@ impl Clock for Fixed {
 }
 
 const NOW_MS: i64 = 1_795_374_237_000;
+
+/// The payload decoded as lambda_runtime decodes it for the handler (its `deserializer` module):
+/// serde_json from the event bytes, through `serde_path_to_error`.
+fn as_lambda_runtime_decodes<T: serde::de::DeserializeOwned>(event: &str) -> T {
+    serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(event.as_bytes()))
+        .unwrap()
+}
 
 /// The sample's body grown to `size` bytes: a padding field in JSON, a padding parameter in a form.
 fn padded(request: &mut InboundRequest, size: usize) {
@@ -111,9 +118,9 @@ fn bench(c: &mut Criterion) {
             group.throughput(Throughput::Bytes(request.body.len() as u64));
             group.bench_function(format!("e2e/{size_name}"), |b| {
                 b.iter(|| {
-                    let event = serde_json::from_slice(event.as_bytes()).unwrap();
+                    let event: hookcatch_ingest::Payload = as_lambda_runtime_decodes(&event);
                     let response = runtime
-                        .block_on(hookcatch_ingest::handle(&ingestor, event))
+                        .block_on(hookcatch_ingest::handle(&ingestor, event.0))
                         .unwrap();
                     serde_json::to_vec(&response).unwrap()
                 })
@@ -121,17 +128,11 @@ fn bench(c: &mut Criterion) {
             // The event decoding alone: the route function's view, and the complete type it
             // replaced (BENCHMARKS.md §1).
             group.bench_function(format!("decode/{size_name}"), |b| {
-                b.iter(|| {
-                    serde_json::from_slice::<hookcatch_ingest::FunctionUrlEvent>(event.as_bytes())
-                        .unwrap()
-                })
+                b.iter(|| as_lambda_runtime_decodes::<hookcatch_ingest::Payload>(&event))
             });
             group.bench_function(format!("decode_complete/{size_name}"), |b| {
                 b.iter(|| {
-                    serde_json::from_slice::<hookcatch_ingest::LambdaFunctionUrlRequest>(
-                        event.as_bytes(),
-                    )
-                    .unwrap()
+                    as_lambda_runtime_decodes::<hookcatch_ingest::LambdaFunctionUrlRequest>(&event)
                 })
             });
             group.bench_function(format!("verify_envelope/{size_name}"), |b| {

@@ -46,6 +46,11 @@ fn every_sample_deserializes_as_its_lambda_does() {
             let view = serde_json::from_str::<hookcatch_ingest::FunctionUrlEvent>(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             hookcatch_ingest::assert_same_event(&view, &complete);
+            // What the route function decodes: the same, through lambda_runtime's path tracking.
+            let payload: hookcatch_ingest::Payload =
+                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            hookcatch_ingest::assert_same_event(&payload.0, &complete);
             function_url += 1;
         }
     }

@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    hookcatch::logging::LambdaLogging::from_env(&|name| std::env::var(name).ok()).init();
     let metrics = hookcatch::metrics::Emf::install()?;
     let consumer = hookcatch::aws::consumer_from_env(&|name| std::env::var(name).ok()).await?;
     lambda_runtime::run(lambda_runtime::service_fn(|event| async {

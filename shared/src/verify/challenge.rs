@@ -72,7 +72,7 @@ impl ChallengeVerifier {
                 .ok_or(Refusal::Unauthorized("hub.challenge missing"))?;
             return Ok(Inspection::Answer(echo_reply(&challenge)));
         }
-        self.body_signature(&request, "x-hub-signature-256", |h| hex::decode(h).ok())?;
+        self.body_signature(&request, "x-hub-signature-256", super::mac::hex_signature)?;
         Ok(Inspection::Accept(VerifiedRequest::new(request, None)))
     }
 

@@ -75,7 +75,7 @@ fn check_signature(
         .strip_prefix(config.prefix.as_str())
         .ok_or(Refusal::Unauthorized("signature prefix missing"))?;
     let given = match config.encoding {
-        SignatureEncoding::Hex => hex::decode(encoded.trim()).ok(),
+        SignatureEncoding::Hex => super::mac::hex_signature(encoded.trim()),
         SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
             .ok(),

@@ -39,6 +39,14 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
+/// A hex-encoded signature as bytes, decoded into a buffer of its final size: `hex::decode`
+/// collects through an iterator that grows its vector four times for a SHA-256 signature.
+pub(super) fn hex_signature(text: &str) -> Option<Vec<u8>> {
+    let mut bytes = vec![0; text.len() / 2];
+    hex::decode_to_slice(text, &mut bytes).ok()?;
+    Some(bytes)
+}
+
 /// A route's signing keys, newest first.
 pub(super) struct Keys(Vec<Vec<u8>>);
 
@@ -87,6 +95,15 @@ impl Keys {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hex_signatures_decode_exactly_or_not_at_all() {
+        assert_eq!(hex_signature("00ff7A"), Some(vec![0x00, 0xff, 0x7a]));
+        assert_eq!(hex_signature(""), Some(vec![]));
+        assert_eq!(hex_signature("abc"), None, "odd length");
+        assert_eq!(hex_signature("zz"), None, "not hex");
+        assert_eq!(hex_signature(" ab"), None, "callers trim, not this");
+    }
 
     #[test]
     fn rfc_vectors_for_each_algorithm() {

@@ -73,7 +73,7 @@ impl SignedVerifier {
 }
 
 fn decode_hex(text: &str) -> Result<Vec<u8>, Refusal> {
-    hex::decode(text.trim()).map_err(|_| Refusal::Unauthorized("signature malformed"))
+    super::mac::hex_signature(text.trim()).ok_or(Refusal::Unauthorized("signature malformed"))
 }
 
 /// Stripe thin events (`v2.core.event`) carry only the id of what changed: hydrated by the consumer.
@@ -113,7 +113,7 @@ impl Verifier for SignedVerifier {
                     match item.trim().split_once('=') {
                         Some(("t", value)) => timestamp = Some(value.to_owned()),
                         Some(("v1", value)) => {
-                            if let Ok(bytes) = hex::decode(value) {
+                            if let Some(bytes) = super::mac::hex_signature(value) {
                                 signatures.push(bytes);
                             }
                         }

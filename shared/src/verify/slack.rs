@@ -39,7 +39,7 @@ impl Verifier for SlackVerifier {
         let signature = header(&request, "x-slack-signature", "signature missing")?;
         let given = signature
             .strip_prefix("v0=")
-            .and_then(|h| hex::decode(h.trim()).ok())
+            .and_then(|h| super::mac::hex_signature(h.trim()))
             .ok_or(Refusal::Unauthorized("signature malformed"))?;
         within_window(timestamp, now_ms, TIMESTAMP_TOLERANCE_SECS)?;
         self.keys
