@@ -250,12 +250,14 @@ impl Envelope {
             },
         )
         .expect("an envelope always serializes");
+        // Only the header is checked here: the appended body was checked by `appendable_text`.
+        let mut message = String::from_utf8(buffer).expect("serde_json writes UTF-8");
         if let Some(text) = appended {
             // Compact JSON has no raw newline, so the first one ends the header.
-            buffer.push(b'\n');
-            buffer.extend_from_slice(text.as_bytes());
+            message.push('\n');
+            message.push_str(text);
         }
-        String::from_utf8(buffer).expect("JSON and an appended UTF-8 body are UTF-8")
+        message
     }
 
     /// Bytes the message will most likely take: what it carries, plus room for field names,
