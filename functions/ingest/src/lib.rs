@@ -124,10 +124,9 @@ impl<'de> Deserialize<'de> for Payload {
         let outline = Outline::deserialize(deserializer)?;
         let headers = outline
             .headers
-            .map(|text| serde_json::from_str::<Option<HeaderPairs>>(text.get()))
+            .map(|text| serde_json::from_str::<HeaderPairs>(text.get()))
             .transpose()
-            .map_err(|e| D::Error::custom(format_args!("headers: {e}")))?
-            .flatten();
+            .map_err(|e| D::Error::custom(format_args!("headers: {e}")))?;
         let request_context = serde_json::from_str(outline.request_context.get())
             .map_err(|e| D::Error::custom(format_args!("requestContext: {e}")))?;
         Ok(Payload(FunctionUrlEvent {
