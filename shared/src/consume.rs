@@ -447,7 +447,7 @@ pub(crate) fn parse_json(content_type: Option<&str>, body: &[u8]) -> Option<Valu
     let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
     if content_type.starts_with("application/x-www-form-urlencoded") {
         let mut fields = serde_json::Map::new();
-        for (k, v) in form_urlencoded::parse(body) {
+        for (k, v) in crate::request::form_pairs(body) {
             fields
                 .entry(k.into_owned())
                 .or_insert(Value::String(v.into_owned()));

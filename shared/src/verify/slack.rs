@@ -62,7 +62,7 @@ impl Verifier for SlackVerifier {
         // Slash commands: Slack checks the certificate with a signed `ssl_check=1` form post.
         if request.is_form()
             && mentions(&request.body, "ssl_check")
-            && form_urlencoded::parse(&request.body).any(|(k, v)| k == "ssl_check" && v == "1")
+            && crate::request::form_pairs(&request.body).any(|(k, v)| k == "ssl_check" && v == "1")
         {
             return Ok(Inspection::Answer(Reply::new(200, "text/plain", "")));
         }
