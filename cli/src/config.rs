@@ -32,6 +32,10 @@ pub struct ServeConfig {
     /// Trust `X-Forwarded-For`/`-Proto`/`-Host` (only behind your own TLS-terminating proxy).
     #[serde(default)]
     pub trust_forwarded: bool,
+    /// How many proxies of yours stand in front of `serve`, each appending to `X-Forwarded-For`:
+    /// the client is that many entries from the right, never an entry a client wrote.
+    #[serde(default = "default_trusted_proxy_hops")]
+    pub trusted_proxy_hops: usize,
     /// Deliveries of an event to the consumer before it is dead-lettered.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
@@ -49,6 +53,9 @@ fn default_addr() -> SocketAddr {
 fn default_data() -> PathBuf {
     PathBuf::from(".hookcatch")
 }
+fn default_trusted_proxy_hops() -> usize {
+    1
+}
 fn default_max_attempts() -> u32 {
     5
 }
@@ -65,6 +72,7 @@ impl Default for ServeConfig {
             addr: default_addr(),
             data: default_data(),
             trust_forwarded: false,
+            trusted_proxy_hops: default_trusted_proxy_hops(),
             max_attempts: default_max_attempts(),
             event_retention_days: default_retention(),
             concurrency: default_concurrency(),
@@ -107,6 +115,12 @@ impl ConfigFile {
                     message: format!("route `{}` is defined twice", route.name),
                 });
             }
+        }
+        if !(1..=16).contains(&config.serve.trusted_proxy_hops) {
+            return Err(ConfigFileError::Invalid {
+                path: shown.to_owned(),
+                message: "serve.trusted_proxy_hops must be between 1 and 16".into(),
+            });
         }
         if config.routes.is_empty() {
             return Err(ConfigFileError::Invalid {

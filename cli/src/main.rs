@@ -244,6 +244,13 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .into_iter()
                 .find(|s| s.config.name == route)
                 .ok_or_else(|| format!("route `{route}` vanished while resolving secrets"))?;
+            let url = to.unwrap_or_else(|| format!("http://{}/hooks/{route}", file.serve.addr));
+            // The URL a provider signs (Twilio) is the one it calls.
+            request.called_url = Some(if print_event {
+                send::printed_event_url(&request)
+            } else {
+                url.split('?').next().unwrap_or_default().to_owned()
+            });
             send::sign(&settings, &mut request)?;
             if print_event {
                 println!(
@@ -253,7 +260,6 @@ async fn run(cli: Cli) -> Result<(), String> {
                 );
                 return Ok(());
             }
-            let url = to.unwrap_or_else(|| format!("http://{}/hooks/{route}", file.serve.addr));
             let (status, body) = send::send(&request, &url).await?;
             println!("{status} {body}");
             if (200..300).contains(&status) {

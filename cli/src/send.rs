@@ -85,11 +85,20 @@ pub fn request_from_event(path: &Path) -> Result<InboundRequest, String> {
         headers,
         body,
         source_ip: None,
+        called_url: None,
     })
 }
 
 pub fn sign(settings: &RouteSettings, request: &mut InboundRequest) -> Result<(), String> {
     hookcatch::sign::sign(settings, request, SystemClock.now_ms()).map_err(|e| e.to_string())
+}
+
+/// The Function URL host written into printed events.
+const PRINTED_EVENT_HOST: &str = "example.lambda-url.us-east-1.on.aws";
+
+/// The URL a printed event says was called, as the route Lambda will read it.
+pub fn printed_event_url(request: &InboundRequest) -> String {
+    format!("https://{PRINTED_EVENT_HOST}{}", request.path)
 }
 
 /// A Function URL event for `sam local invoke -e`, with the body base64-encoded where AWS would.
@@ -105,7 +114,7 @@ pub fn function_url_event(request: &InboundRequest) -> serde_json::Value {
     for (name, value) in &request.headers {
         headers.insert(name.clone(), value.clone().into());
     }
-    headers.insert("host".into(), "example.lambda-url.us-east-1.on.aws".into());
+    headers.insert("host".into(), PRINTED_EVENT_HOST.into());
     serde_json::json!({
         "version": "2.0",
         "routeKey": "$default",
@@ -115,7 +124,7 @@ pub fn function_url_event(request: &InboundRequest) -> serde_json::Value {
         "requestContext": {
             "accountId": "123456789012",
             "apiId": "example",
-            "domainName": "example.lambda-url.us-east-1.on.aws",
+            "domainName": PRINTED_EVENT_HOST,
             "domainPrefix": "example",
             "http": {"method": request.method, "path": request.path, "protocol": "HTTP/1.1",
                      "sourceIp": "203.0.113.10", "userAgent": "hookcatch-send"},

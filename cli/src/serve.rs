@@ -2,14 +2,14 @@
 //! Lambdas, and a worker running the same consume core as the consumer Lambda, on the local store.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{Request, Response, StatusCode};
+use axum::http::{HeaderMap, Request, Response, StatusCode};
 use axum::routing::{any, get};
 use hookcatch::clock::{Clock, SystemClock};
 
@@ -25,7 +25,8 @@ const MAX_BACKOFF_MS: i64 = 5 * 60_000;
 
 struct App {
     routes: HashMap<String, Ingestor>,
-    trust_forwarded: bool,
+    /// How many proxies of the user's append `X-Forwarded-*` entries; None trusts none.
+    trusted_proxy_hops: Option<usize>,
 }
 
 /// Starts serving; returns the bound address and a handle that resolves when the server stopped.
@@ -54,6 +55,19 @@ impl Running {
 
 pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, String> {
     let settings = config.resolve().await?;
+    for route in &settings {
+        if route.config.provider == hookcatch::ProviderKind::Twilio
+            && route.config.public_url.is_none()
+            && !serve.trust_forwarded
+        {
+            return Err(format!(
+                "route `{}`: Twilio signs the URL it calls, which serve cannot know: set \
+                 `public_url` to the URL configured in Twilio (your tunnel's), or \
+                 `trust_forwarded = true` behind your own proxy",
+                route.config.name
+            ));
+        }
+    }
     let store = LocalStore::open(&serve.data).map_err(|e| e.to_string())?;
     let recovered = store.recover_leases().await.map_err(|e| e.to_string())?;
     if recovered > 0 {
@@ -94,7 +108,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
     let consumer = Arc::new(consumer);
     let app = Arc::new(App {
         routes,
-        trust_forwarded: serve.trust_forwarded,
+        trusted_proxy_hops: serve.trust_forwarded.then_some(serve.trusted_proxy_hops),
     });
     let router = Router::new()
         .route(
@@ -170,17 +184,51 @@ async fn handle(
         // Over the limit (or the connection broke mid-body): nothing was accepted.
         return reply(Reply::error(413, "payload_too_large"));
     };
-    let forwarded_for = app
-        .trust_forwarded
-        .then(|| parts.headers.get("x-forwarded-for"))
-        .flatten()
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned());
-    let source_ip = forwarded_for.unwrap_or_else(|| peer.ip().to_string());
-    let mut inbound = InboundRequest::from_http(&parts, bytes, Some(source_ip));
+    let (source_ip, called_url) = match app.trusted_proxy_hops {
+        None => (Some(peer.ip().to_string()), None),
+        Some(hops) => (
+            forwarded_client(&parts.headers, hops),
+            forwarded_url(&parts.headers, parts.uri.path()),
+        ),
+    };
+    let mut inbound = InboundRequest::from_http(&parts, bytes, source_ip);
     inbound.path = path;
+    inbound.called_url = called_url;
     reply(ingestor.handle(inbound).await)
+}
+
+/// Every entry of a comma-separated header over all its lines, in order.
+fn header_entries<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect()
+}
+
+/// The client address behind `hops` proxies that each append the address they saw: the entry
+/// `hops` from the right. Entries left of it are whatever the client wrote. None (so `allow_ips`
+/// refuses) when the request did not pass that many proxies or the entry is no address.
+fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<String> {
+    let entries = header_entries(headers, "x-forwarded-for");
+    let entry = entries.len().checked_sub(hops).map(|at| entries[at])?;
+    entry.parse::<IpAddr>().ok().map(|ip| ip.to_string())
+}
+
+/// The URL the client called through the proxy nearest to us: its `X-Forwarded-Proto` (else
+/// https, as tunnels terminate TLS) and `X-Forwarded-Host` (else the Host it passed on), each
+/// the right-most entry, the one that proxy wrote.
+fn forwarded_url(headers: &HeaderMap, path: &str) -> Option<String> {
+    let last = |name: &str| header_entries(headers, name).last().copied();
+    let scheme = last("x-forwarded-proto").unwrap_or("https");
+    let host = last("x-forwarded-host").or_else(|| last("host"))?;
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
+    (matches!(scheme, "http" | "https") && host_ok).then(|| format!("{scheme}://{host}{path}"))
 }
 
 fn reply(reply: Reply) -> Response<Body> {
@@ -279,6 +327,71 @@ async fn run_worker(
             if let Err(error) = outcome {
                 tracing::error!(seq = entry.seq, %error, "recording the outcome failed; the event will be delivered again");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, value.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_client_is_the_entry_the_first_trusted_proxy_appended() {
+        let written = headers(&[("x-forwarded-for", "10.1.1.1, 203.0.113.9")]);
+        assert_eq!(
+            forwarded_client(&written, 1).as_deref(),
+            Some("203.0.113.9")
+        );
+        assert_eq!(forwarded_client(&written, 2).as_deref(), Some("10.1.1.1"));
+        assert_eq!(
+            forwarded_client(&written, 3),
+            None,
+            "fewer hops than proxies"
+        );
+        // Several header lines are one list, in order.
+        let lines = headers(&[
+            ("x-forwarded-for", "10.1.1.1"),
+            ("x-forwarded-for", "198.51.100.4, 203.0.113.9"),
+        ]);
+        assert_eq!(forwarded_client(&lines, 2).as_deref(), Some("198.51.100.4"));
+        assert_eq!(forwarded_client(&headers(&[]), 1), None);
+        let garbage = headers(&[("x-forwarded-for", "10.1.1.1, not-an-ip")]);
+        assert_eq!(forwarded_client(&garbage, 1), None);
+        let v6 = headers(&[("x-forwarded-for", "2001:db8::1")]);
+        assert_eq!(forwarded_client(&v6, 1).as_deref(), Some("2001:db8::1"));
+    }
+
+    #[test]
+    fn the_called_url_is_the_nearest_proxys_scheme_and_host_and_the_whole_path() {
+        let proxied = headers(&[
+            ("host", "127.0.0.1:3000"),
+            ("x-forwarded-host", "evil.example, abc.ngrok.app"),
+            ("x-forwarded-proto", "https"),
+        ]);
+        assert_eq!(
+            forwarded_url(&proxied, "/hooks/twilio/voice").as_deref(),
+            Some("https://abc.ngrok.app/hooks/twilio/voice")
+        );
+        let host_only = headers(&[("host", "abc.ngrok.app")]);
+        assert_eq!(
+            forwarded_url(&host_only, "/hooks/twilio").as_deref(),
+            Some("https://abc.ngrok.app/hooks/twilio")
+        );
+        for bad in [
+            headers(&[("host", "a.example/evil?")]),
+            headers(&[("host", "a.example"), ("x-forwarded-proto", "ftp")]),
+            headers(&[("x-forwarded-host", "a b")]),
+            headers(&[]),
+        ] {
+            assert_eq!(forwarded_url(&bad, "/hooks/twilio"), None, "{bad:?}");
         }
     }
 }

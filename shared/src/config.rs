@@ -978,6 +978,11 @@ impl RouteConfig {
                         "signature: `{id}` in payload and `id_header` go together",
                     ));
                 }
+                if !(1..=3600).contains(&signature.tolerance_secs) {
+                    return Err(fail(
+                        "signature.tolerance_secs must be between 1 and 3600 seconds",
+                    ));
+                }
             }
         }
         Ok(())
@@ -1352,6 +1357,16 @@ mod tests {
             r#"{"name":"x","provider":"catch-raw","secret":"typo"}"#,
         );
         assert!(unknown.is_err(), "unknown keys are refused, not ignored");
+        for tolerance in [-300, 0, 3601, i64::MAX] {
+            let generic: RouteConfig = serde_json::from_value(serde_json::json!({
+                "name": "g", "provider": "generic", "secrets": ["k"],
+                "signature": {"header": "x-sig", "payload": "{timestamp}.{body}",
+                              "timestamp_header": "x-ts", "tolerance_secs": tolerance}
+            }))
+            .unwrap();
+            let error = generic.validate().unwrap_err().to_string();
+            assert!(error.contains("tolerance_secs"), "{tolerance}: {error}");
+        }
     }
 
     #[test]

@@ -101,6 +101,7 @@ pub fn verify(data: &[u8]) {
         headers,
         body: Bytes::copy_from_slice(body),
         source_ip: Some("203.0.113.7".to_owned()),
+        called_url: Some("https://hooks.example/".to_owned()),
     };
     if flags & 2 != 0 {
         // Refusing to sign (a missing secret, a GET) is fine: the unsigned request is checked.

@@ -288,6 +288,7 @@ mod tests {
             headers: vec![("content-type".into(), "application/json".into())],
             body: Bytes::from_static(body),
             source_ip: Some("198.51.100.7".into()),
+            called_url: None,
         }
     }
 

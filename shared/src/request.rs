@@ -69,6 +69,10 @@ pub struct InboundRequest {
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
     pub source_ip: Option<String>,
+    /// The URL the sender called (scheme, host, whole path; no query) as far as the front door
+    /// can vouch for it: on a Function URL `https://{Host}{rawPath}`; locally only behind a
+    /// trusted proxy, from its forwarded scheme and host. Twilio signs it.
+    pub called_url: Option<String>,
 }
 
 impl InboundRequest {
@@ -104,6 +108,7 @@ impl InboundRequest {
             headers,
             body,
             source_ip,
+            called_url: None,
         }
     }
 }
@@ -126,6 +131,7 @@ pub(crate) fn request_for_test(
             .collect(),
         body: Bytes::copy_from_slice(body),
         source_ip: None,
+        called_url: None,
     }
 }
 

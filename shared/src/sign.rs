@@ -11,7 +11,7 @@ use crate::verify::hmac_sha256;
 pub enum SignError {
     #[error("route `{0}` has no secret to sign with")]
     NoSecret(String),
-    #[error("route `{0}`: Twilio signs a URL; set `public_url` or send a Host header")]
+    #[error("route `{0}`: Twilio signs the URL it calls; set `public_url` or the URL called")]
     NoUrl(String),
 }
 
@@ -271,6 +271,7 @@ mod tests {
             headers: vec![],
             body: Bytes::from_static(b"{}"),
             source_ip: None,
+            called_url: None,
         }
     }
 

@@ -256,6 +256,7 @@ async fn wait_healthy(port: u16) {
         headers: vec![],
         body: bytes::Bytes::new(),
         source_ip: None,
+        called_url: None,
     };
     let url = format!("http://127.0.0.1:{port}/healthz");
     wait_until("serve to be healthy", || async {
@@ -276,6 +277,7 @@ fn order(delivery: usize, version: usize) -> hookcatch::InboundRequest {
         ],
         body: format!(r#"{{"order":{{"id":"{delivery}","updated_at":{version}}}}}"#).into(),
         source_ip: None,
+        called_url: None,
     }
 }
 

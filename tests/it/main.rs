@@ -14,6 +14,7 @@ mod fake_zoho;
 mod fault_proxy;
 mod faults;
 mod fuzz_corpus;
+mod hostile;
 mod http_hydration;
 mod hydration;
 mod local;

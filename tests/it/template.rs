@@ -366,6 +366,72 @@ fn alarms_watch_dead_letters_event_age_and_consumer_errors_and_can_email() {
     }
 }
 
+/// CloudWatch can publish only to a topic whose key it may use: never the AWS-managed aws/sns
+/// key. The topic is unencrypted (alarm messages hold no event data); if a key is ever set, it
+/// must be a key of the template's own whose policy lets CloudWatch use it.
+#[test]
+fn cloudwatch_alarms_can_publish_to_the_alarm_topic() {
+    let template = template();
+    let resources_of = &template["Resources"];
+    let topic = &resources_of["AlarmTopic"]["Properties"];
+    match &topic["KmsMasterKeyId"] {
+        Value::Null => {}
+        key => {
+            let mut names = Vec::new();
+            strings(key, &mut names);
+            assert!(
+                !names.iter().any(|n| n.contains("aws/sns")),
+                "CloudWatch cannot use the AWS-managed aws/sns key: {key:?}"
+            );
+            let key_id = names
+                .iter()
+                .find(|n| resources_of[n.split('.').next().unwrap()]["Type"] == "AWS::KMS::Key")
+                .unwrap_or_else(|| {
+                    panic!("the topic's key is not a key of this template: {key:?}")
+                });
+            let key_resource = &resources_of[key_id.split('.').next().unwrap()];
+            let statements = key_resource["Properties"]["KeyPolicy"]["Statement"]
+                .as_sequence()
+                .unwrap();
+            assert!(
+                statements.iter().any(|s| {
+                    let mut texts = Vec::new();
+                    strings(s, &mut texts);
+                    texts.iter().any(|t| t == "cloudwatch.amazonaws.com")
+                        && texts.iter().any(|t| t == "kms:Decrypt")
+                        && texts.iter().any(|t| t.starts_with("kms:GenerateDataKey"))
+                }),
+                "the key policy lets CloudWatch decrypt and generate data keys"
+            );
+        }
+    }
+    let policy = resources_of
+        .as_mapping()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"] == "AWS::SNS::TopicPolicy")
+        .expect("a topic policy");
+    assert_eq!(policy["Condition"], "AlarmsNotify");
+    let mut topics = Vec::new();
+    strings(&policy["Properties"]["Topics"], &mut topics);
+    assert_eq!(topics, ["AlarmTopic"]);
+    let statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        .as_sequence()
+        .unwrap();
+    let publish = statements
+        .iter()
+        .find(|s| s["Effect"] == "Allow")
+        .expect("an Allow statement");
+    assert_eq!(publish["Principal"]["Service"], "cloudwatch.amazonaws.com");
+    assert_eq!(publish["Action"], "sns:Publish");
+    let mut conditions = Vec::new();
+    strings(&publish["Condition"], &mut conditions);
+    assert!(
+        conditions.iter().any(|c| c == "AWS::AccountId"),
+        "publishing is limited to this account's alarms: {conditions:?}"
+    );
+}
+
 #[test]
 fn log_level_never_filters_out_the_metric_lines() {
     // EMF documents are marked WARN (shared/src/metrics.rs); a function logging at ERROR would

@@ -158,13 +158,18 @@ pub fn inbound_from_function_url(event: FunctionUrlEvent) -> Result<InboundReque
         headers.retain(|(name, _)| name != "cookie");
         headers.push(("cookie".to_owned(), cookies.join("; ")));
     }
+    let path = event.raw_path.unwrap_or_else(|| "/".to_owned());
+    // A Function URL is reached only through its own domain, so its Host names the URL called.
+    let called_url = hookcatch::request::find_header(&headers, "host")
+        .map(|host| format!("https://{host}{path}"));
     Ok(InboundRequest {
         method,
-        path: event.raw_path.unwrap_or_else(|| "/".to_owned()),
+        path,
         raw_query: event.raw_query_string.unwrap_or_default(),
         headers,
         body,
         source_ip: http.source_ip,
+        called_url,
     })
 }
 
@@ -310,6 +315,11 @@ mod tests {
         assert_eq!(inbound.path, "/in");
         assert_eq!(inbound.raw_query, "zapikey=k&x=%2F");
         assert_eq!(inbound.source_ip.as_deref(), Some("203.0.113.5"));
+        assert_eq!(
+            inbound.called_url.as_deref(),
+            Some("https://u.lambda-url.us-east-1.on.aws/in"),
+            "Twilio's default signed URL: the Function URL's own host and path"
+        );
         assert_eq!(inbound.header("x-custom"), Some("v"));
         assert_eq!(inbound.header("cookie"), Some("a=1; b=2"));
         assert_eq!(inbound.headers.len(), 4);

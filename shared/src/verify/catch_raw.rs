@@ -113,6 +113,7 @@ mod tests {
                 .collect(),
             body: Bytes::from_static(b"\x00\xffbinary"),
             source_ip: None,
+            called_url: None,
         }
     }
 

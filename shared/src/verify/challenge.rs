@@ -82,6 +82,9 @@ impl ChallengeVerifier {
             let token = request
                 .query_param("crc_token")
                 .ok_or(Refusal::Unauthorized("crc_token missing"))?;
+            if !is_crc_token(&token) {
+                return Err(Refusal::BadRequest("crc_token outside X's alphabet"));
+            }
             let key = self
                 .keys
                 .first()
@@ -93,6 +96,11 @@ impl ChallengeVerifier {
                 body.to_string(),
             )));
         }
+        // X posts compact JSON objects; a CRC token never holds `{`, so no CRC answer is a POST
+        // signature.
+        if request.body.first() != Some(&b'{') {
+            return Err(Refusal::Unauthorized("body is not a JSON object"));
+        }
         self.body_signature(&request, "x-twitter-webhooks-signature", |b| {
             base64::engine::general_purpose::STANDARD.decode(b).ok()
         })?;
@@ -100,11 +108,18 @@ impl ChallengeVerifier {
     }
 
     fn graph(&self, request: InboundRequest) -> Result<Inspection, Refusal> {
+        require_method(&request, &["POST"])?;
         // Subscription validation: Graph POSTs `?validationToken=…` and wants it back within 10 s.
+        // Echoed unauthenticated, so only a bounded line of printable text.
         if let Some(token) = request.query_param("validationToken") {
+            if token.is_empty()
+                || token.len() > MAX_VALIDATION_TOKEN_LEN
+                || token.chars().any(char::is_control)
+            {
+                return Err(Refusal::BadRequest("validationToken malformed"));
+            }
             return Ok(Inspection::Answer(echo_reply(&token)));
         }
-        require_method(&request, &["POST"])?;
         #[derive(Deserialize)]
         struct Notifications {
             value: Vec<Item>,
@@ -136,6 +151,23 @@ impl ChallengeVerifier {
             VerifiedRequest::new(request, None).id_only("microsoft-graph"),
         ))
     }
+}
+
+/// The longest Graph validation token echoed: Graph's are about 100 characters.
+const MAX_VALIDATION_TOKEN_LEN: usize = 1024;
+
+/// The longest CRC token answered: X's are short random strings (a UUID in its docs).
+const MAX_CRC_TOKEN_LEN: usize = 255;
+
+/// Whether `token` (query-decoded) is a CRC token X could send: 1-255 characters of letters,
+/// digits and `_ - = + / .`. The CRC answer is an HMAC of the token under the same key that signs
+/// POST bodies, so the alphabet keeps every token apart from every JSON object (which starts
+/// with `{`), whatever encoding or leading whitespace a caller tries.
+fn is_crc_token(token: &str) -> bool {
+    (1..=MAX_CRC_TOKEN_LEN).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-=+/.".contains(&b))
 }
 
 /// X's CRC answer: `sha256=` + base64 HMAC-SHA256 of the token under the consumer secret.
@@ -268,33 +300,109 @@ mod tests {
     }
 
     #[test]
+    fn x_crc_answers_the_published_shape_of_token() {
+        // Python: base64.b64encode(hmac.new(b"consumer-secret",
+        //   b"9b4507b3-9040-4669-9ca3-6b94edb50553", hashlib.sha256).digest())
+        let Ok(Inspection::Answer(reply)) = x().inspect(
+            request(
+                "GET",
+                "crc_token=9b4507b3-9040-4669-9ca3-6b94edb50553",
+                &[],
+                "",
+            ),
+            0,
+        ) else {
+            panic!("a UUID token is answered")
+        };
+        let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+        assert_eq!(
+            json["response_token"],
+            "sha256=NhN+8FRk3FiSPXyqxXmpVRtiLiWoawvOgUBuXwGUTL4="
+        );
+    }
+
+    /// The oracle round trip: whatever a caller asks the CRC endpoint to sign, the answer never
+    /// passes as the signature of a POST with that text as its body.
+    #[test]
+    fn x_crc_answers_never_sign_a_post() {
+        let forged = r#"{"for_user_id":"2244994945","direct_message_events":[]}"#;
+        let encoded: String = form_urlencoded::byte_serialize(forged.as_bytes()).collect();
+        let long = "a".repeat(MAX_CRC_TOKEN_LEN + 1);
+        for query in [
+            format!("crc_token={encoded}"),
+            format!("crc_token=%20{encoded}"),
+            format!("crc_token=+{encoded}"),
+            format!("crc_token=%0A{encoded}"),
+            format!("crc_token=%09{encoded}"),
+            format!("crc_token=%EF%BB%BF{encoded}"),
+            format!("crc_token={}", forged.replace('"', "%22")),
+            "crc_token=%7B%22a%22%3A1%7D".to_owned(),
+            "crc_token=%5B1%5D".to_owned(),
+            "crc_token=".to_owned(),
+            format!("crc_token={long}"),
+        ] {
+            let answer = x().inspect(request("GET", &query, &[], ""), 0);
+            assert_eq!(
+                answer.unwrap_err(),
+                Refusal::BadRequest("crc_token outside X's alphabet"),
+                "{query}"
+            );
+        }
+        // Tokens that are answered cannot be POST bodies: the body must be a JSON object.
+        for token in ["abc123", "a-b_c=d+e/f.g", &"z".repeat(MAX_CRC_TOKEN_LEN)] {
+            let query: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair("crc_token", token)
+                .finish();
+            let Ok(Inspection::Answer(reply)) = x().inspect(request("GET", &query, &[], ""), 0)
+            else {
+                panic!("{token} is answered")
+            };
+            let json: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+            let signature = json["response_token"].as_str().unwrap().to_owned();
+            let post = x().inspect(
+                request(
+                    "POST",
+                    "",
+                    &[("x-twitter-webhooks-signature", &signature)],
+                    token,
+                ),
+                0,
+            );
+            assert_eq!(
+                post.unwrap_err(),
+                Refusal::Unauthorized("body is not a JSON object"),
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
     fn x_posts_carry_a_base64_signature() {
         let body = r#"{"for_user_id":"1","tweet_create_events":[]}"#;
-        let signature = crc_response(b"consumer-secret", body);
-        assert!(
+        let sign = |text: &str| {
+            let mac = super::super::hmac_sha256(b"consumer-secret", &[text.as_bytes()]);
+            format!(
+                "sha256={}",
+                base64::engine::general_purpose::STANDARD.encode(mac)
+            )
+        };
+        let post = |signature: &str, body: &str| {
             x().inspect(
                 request(
                     "POST",
                     "",
-                    &[("x-twitter-webhooks-signature", &signature)],
-                    body
+                    &[("x-twitter-webhooks-signature", signature)],
+                    body,
                 ),
-                0
+                0,
             )
-            .is_ok()
-        );
-        assert!(
-            x().inspect(
-                request(
-                    "POST",
-                    "",
-                    &[("x-twitter-webhooks-signature", &signature)],
-                    "{}"
-                ),
-                0
-            )
-            .is_err()
-        );
+        };
+        assert!(matches!(post(&sign(body), body), Ok(Inspection::Accept(_))));
+        assert!(post(&sign(body), "{}").is_err());
+        // Correctly signed, but not an object: X never sends these.
+        for other in [" {}", "\n{}", "[]", "abc"] {
+            assert!(post(&sign(other), other).is_err(), "{other}");
+        }
     }
 
     fn graph() -> ChallengeVerifier {
@@ -325,6 +433,39 @@ mod tests {
             reply.header("content-type"),
             Some("text/plain; charset=utf-8")
         );
+    }
+
+    #[test]
+    fn graph_validation_is_echoed_only_for_a_post_with_a_bounded_printable_token() {
+        let token = "Validation%3a+Testing";
+        let get = graph().inspect(
+            request("GET", &format!("validationToken={token}"), &[], ""),
+            0,
+        );
+        assert!(matches!(get, Err(Refusal::MethodNotAllowed(_))));
+        let long = "a".repeat(MAX_VALIDATION_TOKEN_LEN + 1);
+        for bad in [
+            format!("validationToken={long}"),
+            "validationToken=".to_owned(),
+            "validationToken=a%0Ab".to_owned(),
+            "validationToken=a%1B%5B2Jb".to_owned(),
+        ] {
+            assert_eq!(
+                graph()
+                    .inspect(request("POST", &bad, &[], ""), 0)
+                    .unwrap_err(),
+                Refusal::BadRequest("validationToken malformed"),
+                "{bad}"
+            );
+        }
+        let longest = "a".repeat(MAX_VALIDATION_TOKEN_LEN);
+        assert!(matches!(
+            graph().inspect(
+                request("POST", &format!("validationToken={longest}"), &[], ""),
+                0
+            ),
+            Ok(Inspection::Answer(_))
+        ));
     }
 
     #[test]

@@ -93,6 +93,9 @@ pub enum Refusal {
     Forbidden(&'static str),
     #[error("method {0} is not accepted by this route")]
     MethodNotAllowed(String),
+    /// A handshake whose shape the provider never sends (answered 400, since no secret is involved).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
 }
 
 impl Refusal {
@@ -101,13 +104,16 @@ impl Refusal {
             Refusal::Unauthorized(_) => Reply::error(401, "unauthorized"),
             Refusal::Forbidden(_) => Reply::error(403, "forbidden"),
             Refusal::MethodNotAllowed(_) => Reply::error(405, "method_not_allowed"),
+            Refusal::BadRequest(_) => Reply::error(400, "bad_request"),
         }
     }
 
     /// A short, stable label for logs and metrics.
     pub fn label(&self) -> &'static str {
         match self {
-            Refusal::Unauthorized(reason) | Refusal::Forbidden(reason) => reason,
+            Refusal::Unauthorized(reason)
+            | Refusal::Forbidden(reason)
+            | Refusal::BadRequest(reason) => reason,
             Refusal::MethodNotAllowed(_) => "method_not_allowed",
         }
     }
@@ -191,12 +197,13 @@ fn within_window(text: &str, now_ms: i64, tolerance_secs: i64) -> Result<i64, Re
         .parse()
         .map_err(|_| Refusal::Unauthorized("timestamp malformed"))?;
     let now = now_ms.div_euclid(1000);
-    if now - timestamp > tolerance_secs {
-        Err(Refusal::Unauthorized("timestamp too old"))
-    } else if timestamp - now > tolerance_secs {
-        Err(Refusal::Unauthorized("timestamp in the future"))
-    } else {
+    // `abs_diff` cannot overflow, whatever the sender wrote (i64::MIN included).
+    if now.abs_diff(timestamp) <= tolerance_secs.unsigned_abs() {
         Ok(timestamp)
+    } else if timestamp < now {
+        Err(Refusal::Unauthorized("timestamp too old"))
+    } else {
+        Err(Refusal::Unauthorized("timestamp in the future"))
     }
 }
 
@@ -254,6 +261,32 @@ fn redact_headers(headers: &mut [(String, String)], names: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timestamp_window_arithmetic_cannot_overflow() {
+        let now_ms = 1_700_000_000_000;
+        let now_s = now_ms / 1000;
+        for hostile in [
+            i64::MIN.to_string(),
+            (i64::MIN + now_s).to_string(),
+            i64::MAX.to_string(),
+            (i64::MAX - 1).to_string(),
+        ] {
+            assert!(within_window(&hostile, now_ms, 300).is_err(), "{hostile}");
+        }
+        assert!(within_window(&i64::MIN.to_string(), i64::MAX, 300).is_err());
+        assert_eq!(within_window(&now_s.to_string(), now_ms, 300), Ok(now_s));
+        assert!(within_window(&(now_s - 300).to_string(), now_ms, 300).is_ok());
+        assert!(within_window(&(now_s + 300).to_string(), now_ms, 300).is_ok());
+        assert_eq!(
+            within_window(&(now_s - 301).to_string(), now_ms, 300),
+            Err(Refusal::Unauthorized("timestamp too old"))
+        );
+        assert_eq!(
+            within_window(&(now_s + 301).to_string(), now_ms, 300),
+            Err(Refusal::Unauthorized("timestamp in the future"))
+        );
+    }
 
     #[test]
     fn redact_query_keeps_other_bytes() {

@@ -102,6 +102,7 @@ mod tests {
             ],
             body: Bytes::copy_from_slice(body.as_bytes()),
             source_ip: None,
+            called_url: None,
         }
     }
 

@@ -27,15 +27,13 @@ impl TwilioVerifier {
     }
 }
 
-/// The URL Twilio signed: the configured one, or `https://{Host}{path}`, plus the raw query.
+/// The URL Twilio signed: the configured one, or the URL the front door vouches was called
+/// (never one built from a Host header a caller chose), plus the raw query.
 pub fn signed_url(public_url: Option<&str>, request: &InboundRequest) -> Option<String> {
-    let base = match public_url {
-        Some(url) => url.to_owned(),
-        None => format!("https://{}{}", request.header("host")?, request.path),
-    };
+    let base = public_url.or(request.called_url.as_deref())?;
     let query = request.raw_query.trim_start_matches('?');
     Some(if query.is_empty() {
-        base
+        base.to_owned()
     } else {
         format!("{base}?{query}")
     })
@@ -106,8 +104,14 @@ impl Verifier for TwilioVerifier {
         let given = base64::engine::general_purpose::STANDARD
             .decode(signature.trim())
             .map_err(|_| Refusal::Unauthorized("signature malformed"))?;
+        // Twilio signs no parameters of a GET (or a HEAD): a body there would be unsigned.
+        if !request.body.is_empty() && !request.method.eq_ignore_ascii_case("POST") {
+            return Err(Refusal::Unauthorized(
+                "body on a request signed without one",
+            ));
+        }
         let url = signed_url(self.public_url.as_deref(), &request).ok_or(Refusal::Unauthorized(
-            "host missing and no public_url configured",
+            "the URL called is unknown: set public_url",
         ))?;
         let params = signed_params(&request);
         let signed = |candidate: &str| {
@@ -178,6 +182,7 @@ mod tests {
             ],
             body: Bytes::copy_from_slice(body.as_bytes()),
             source_ip: None,
+            called_url: Some("https://abc.lambda-url.us-east-1.on.aws/".into()),
         }
     }
 
@@ -311,6 +316,52 @@ mod tests {
             default
                 .inspect(request("", FORM, FORM_BODY, &signature), 0)
                 .is_ok()
+        );
+        // A Host header alone names no URL: a caller could write any (signatures Twilio made for
+        // another endpoint of the account would replay here).
+        let mut unvouched = request("", FORM, FORM_BODY, &signature);
+        unvouched.called_url = None;
+        assert_eq!(
+            default.inspect(unvouched, 0).unwrap_err(),
+            Refusal::Unauthorized("the URL called is unknown: set public_url")
+        );
+    }
+
+    #[test]
+    fn a_get_is_signed_over_the_url_alone_and_carries_no_body() {
+        // Python: base64(hmac.new(b"12345", URI, sha1)) = the SDK URL signed without parameters.
+        const URL_ONLY: &str = "zYQTYrRWXE7LtzbG4PfP7/bkkGo=";
+        let empty: [(&str, &str); 0] = [];
+        assert_eq!(twilio_signature(TOKEN.as_bytes(), URI, &empty), URL_ONLY);
+        let v = verifier("https://mycompany.com/myapp.php", &[TOKEN]);
+        let get = |content_type: &str, body: &str| {
+            let mut r = request("foo=1&bar=2", content_type, body, URL_ONLY);
+            r.method = "GET".into();
+            r
+        };
+        assert!(matches!(
+            v.inspect(get(FORM, ""), 0),
+            Ok(Inspection::Accept(_))
+        ));
+        for (content_type, body) in [
+            (FORM, "MessageStatus=delivered"),
+            (FORM, FORM_BODY),
+            ("application/json", "{\"MessageStatus\":\"delivered\"}"),
+            ("text/plain", "x"),
+        ] {
+            assert_eq!(
+                v.inspect(get(content_type, body), 0).unwrap_err(),
+                Refusal::Unauthorized("body on a request signed without one"),
+                "{body}"
+            );
+        }
+        // A JSON POST without bodySHA256 is refused as before.
+        assert!(
+            v.inspect(
+                request("foo=1&bar=2", "application/json", "{}", URL_ONLY),
+                0
+            )
+            .is_err()
         );
     }
 }

@@ -96,6 +96,7 @@ mod tests {
             headers: vec![("content-type".into(), "application/json".into())],
             body: Bytes::copy_from_slice(body.as_bytes()),
             source_ip: None,
+            called_url: None,
         }
     }
 

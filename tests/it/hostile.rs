@@ -1,0 +1,332 @@
+//! Requests an attacker would send to a running `hookcatch serve`, through the real ingest core and
+//! the local store: forged X events through the CRC answer, unsigned Twilio GET bodies, spoofed
+//! forwarded addresses, Graph echoes and overflowing timestamps. None may store anything.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use hookcatch::InboundRequest;
+use hookcatch_cli::config::ConfigFile;
+use hookcatch_cli::send;
+use hookcatch_cli::store::LocalStore;
+
+use crate::support::unique;
+
+const X_SECRET: &str = "dev-test-x-consumer-secret";
+const TWILIO_TOKEN: &str = "dev-test-twilio-auth-token";
+
+fn config(data: &Path) -> String {
+    format!(
+        r#"
+[serve]
+addr = "127.0.0.1:0"
+data = "{}"
+trust_forwarded = true
+
+[[routes]]
+name = "x"
+provider = "x"
+secrets = ["{X_SECRET}"]
+
+# No public_url: behind the (trusted) proxy, the URL is the one it forwarded.
+[[routes]]
+name = "twilio"
+provider = "twilio"
+secrets = ["{TWILIO_TOKEN}"]
+
+[[routes]]
+name = "graph"
+provider = "microsoft-graph"
+secrets = ["dev-test-client-state"]
+
+[[routes]]
+name = "office"
+provider = "catch-raw"
+allow_ips = ["10.0.0.0/8"]
+
+[[routes]]
+name = "stripe"
+provider = "stripe"
+secrets = ["whsec_test_stripe"]
+"#,
+        data.display()
+    )
+}
+
+fn request(method: &str, query: &str, headers: &[(&str, &str)], body: &str) -> InboundRequest {
+    InboundRequest {
+        method: method.into(),
+        path: "/".into(),
+        raw_query: query.into(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+        body: Bytes::copy_from_slice(body.as_bytes()),
+        source_ip: None,
+        called_url: None,
+    }
+}
+
+fn x_signature(text: &str) -> String {
+    let mac = hookcatch::verify::hmac_sha256(X_SECRET.as_bytes(), &[text.as_bytes()]);
+    format!(
+        "sha256={}",
+        base64::engine::general_purpose::STANDARD.encode(mac)
+    )
+}
+
+#[tokio::test]
+async fn hostile_requests_are_refused_and_store_nothing() {
+    let dir = std::env::temp_dir().join(unique("hookcatch-hostile"));
+    let file = ConfigFile::parse(&config(&dir.join("data")), "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let base = format!("http://{}/hooks", running.addr);
+    let call = |route: &'static str, request: InboundRequest| {
+        let url = format!("{base}/{route}");
+        async move { send::send(&request, &url).await.unwrap() }
+    };
+    let mut accepted = 0;
+
+    // X: the CRC endpoint answers no token that could be a POST body.
+    let forged =
+        r#"{"for_user_id":"2244994945","direct_message_events":[{"type":"message_create"}]}"#;
+    let encoded: String = form_urlencoded::byte_serialize(forged.as_bytes()).collect();
+    for token in [
+        encoded.clone(),
+        format!("%20{encoded}"),
+        format!("+{encoded}"),
+        format!("%0A{encoded}"),
+        format!("%0D%0A{encoded}"),
+        format!("%09{encoded}"),
+        forged.replace('"', "%22").replace(' ', "%20"),
+    ] {
+        let (status, body) =
+            call("x", request("GET", &format!("crc_token={token}"), &[], "")).await;
+        assert_eq!(status, 400, "{token}: {body}");
+        assert!(!body.contains("response_token"), "{token}: {body}");
+        // Whatever a caller hoped to get signed, its own HMAC of the body is refused without the key.
+        let (status, _) = call(
+            "x",
+            request(
+                "POST",
+                "",
+                &[("x-twitter-webhooks-signature", &x_signature("abc"))],
+                forged,
+            ),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    // The oracle round trip: an answered token's response is no signature for that token as a body.
+    let (status, body) = call("x", request("GET", "crc_token=abc123", &[], "")).await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let response_token = answer["response_token"].as_str().unwrap().to_owned();
+    assert_eq!(response_token, x_signature("abc123"));
+    let (status, _) = call(
+        "x",
+        request(
+            "POST",
+            "",
+            &[("x-twitter-webhooks-signature", &response_token)],
+            "abc123",
+        ),
+    )
+    .await;
+    assert_eq!(status, 401);
+    // A real X delivery still passes.
+    let genuine = r#"{"for_user_id":"1","tweet_create_events":[]}"#;
+    let (status, body) = call(
+        "x",
+        request(
+            "POST",
+            "",
+            &[
+                ("content-type", "application/json"),
+                ("x-twitter-webhooks-signature", &x_signature(genuine)),
+            ],
+            genuine,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    accepted += 1;
+
+    // Twilio behind a tunnel: it signs the public URL with the whole path `/hooks/twilio`.
+    let query = "CallSid=CA1&CallStatus=ringing";
+    let public = "https://hooks.example.com/hooks/twilio";
+    let empty: [(&str, &str); 0] = [];
+    let url_only = hookcatch::verify::twilio_signature(
+        TWILIO_TOKEN.as_bytes(),
+        &format!("{public}?{query}"),
+        &empty,
+    );
+    let tunnel = |body: &str, content_type: &str, method: &str, host: &str| {
+        request(
+            method,
+            query,
+            &[
+                ("x-twilio-signature", &url_only),
+                ("x-forwarded-host", host),
+                ("x-forwarded-proto", "https"),
+                ("content-type", content_type),
+            ],
+            body,
+        )
+    };
+    const FORM: &str = "application/x-www-form-urlencoded";
+    let (status, body) = call("twilio", tunnel("", FORM, "GET", "hooks.example.com")).await;
+    assert_eq!(status, 200, "a signed GET status callback: {body}");
+    accepted += 1;
+    for smuggled in [
+        "MessageStatus=delivered&Body=anything",
+        "CallStatus=completed",
+    ] {
+        let (status, _) = call("twilio", tunnel(smuggled, FORM, "GET", "hooks.example.com")).await;
+        assert_eq!(status, 401, "an unsigned body on a GET: {smuggled}");
+    }
+    let (status, _) = call("twilio", tunnel("", FORM, "GET", "other.example.com")).await;
+    assert_eq!(status, 401, "signed for another URL");
+    let form = "Body=hi&From=%2B15551234567";
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    params.sort();
+    let post_signature = hookcatch::verify::twilio_signature(
+        TWILIO_TOKEN.as_bytes(),
+        "https://hooks.example.com/hooks/twilio/sms",
+        &params,
+    );
+    let mut post = request(
+        "POST",
+        "",
+        &[
+            ("x-twilio-signature", &post_signature),
+            ("x-forwarded-host", "hooks.example.com"),
+            ("content-type", FORM),
+        ],
+        form,
+    );
+    let (status, body) = send::send(&post, &format!("{base}/twilio/sms"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "a POST to a sub-path signs that path: {body}");
+    accepted += 1;
+    post.headers.retain(|(name, _)| name != "x-forwarded-host");
+    let (status, _) = send::send(&post, &format!("{base}/twilio/sms"))
+        .await
+        .unwrap();
+    assert_eq!(
+        status, 401,
+        "without the forwarded host the URL is serve's own"
+    );
+
+    // Forwarded addresses: the client is the entry our proxy appended, not the first one.
+    let (status, _) = call(
+        "office",
+        request(
+            "POST",
+            "",
+            &[("x-forwarded-for", "10.1.1.1, 203.0.113.9")],
+            "{}",
+        ),
+    )
+    .await;
+    assert_eq!(status, 403, "a client-written allowed address is ignored");
+    let (status, _) = call(
+        "office",
+        request(
+            "POST",
+            "",
+            &[("x-forwarded-for", "203.0.113.9, 10.1.1.1")],
+            "{}",
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "the proxy saw an allowed address");
+    accepted += 1;
+    let (status, _) = call("office", request("POST", "", &[], "{}")).await;
+    assert_eq!(status, 403, "not through the proxy: no trusted address");
+
+    // Graph: validation tokens are echoed only for a POST, bounded and printable.
+    let (status, _) = call("graph", request("GET", "validationToken=hello", &[], "")).await;
+    assert_eq!(status, 405);
+    let long = format!("validationToken={}", "a".repeat(2048));
+    let (status, _) = call("graph", request("POST", &long, &[], "")).await;
+    assert_eq!(status, 400);
+    let (status, body) = call(
+        "graph",
+        request("POST", "validationToken=Validation%3a+Testing", &[], ""),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "Validation: Testing"));
+
+    // Timestamps far outside any window are refused, not an overflow (a panic in this debug build).
+    for t in [i64::MIN.to_string(), i64::MAX.to_string()] {
+        let header = format!("t={t},v1={}", "0".repeat(64));
+        let (status, _) = call(
+            "stripe",
+            request("POST", "", &[("stripe-signature", &header)], "{}"),
+        )
+        .await;
+        assert_eq!(status, 401, "{t}");
+    }
+
+    // Exactly the genuine requests were stored.
+    let store = LocalStore::open(&dir.join("data")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let stored = store.list_events(None, None, 100).await.unwrap();
+        if stored.len() == accepted && store.queue_entries().await.unwrap().is_empty() {
+            let mut routes: Vec<&str> = stored.iter().map(|e| e.route.as_str()).collect();
+            routes.sort_unstable();
+            assert_eq!(routes, ["office", "twilio", "twilio", "x"]);
+            break;
+        }
+        assert!(
+            stored.len() <= accepted,
+            "a refused request was stored: {}",
+            stored.len()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "{} of {accepted} stored",
+            stored.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_twilio_route_that_cannot_know_its_url_refuses_to_start() {
+    let dir = std::env::temp_dir().join(unique("hookcatch-twilio-url"));
+    let text = format!(
+        "[serve]\naddr = \"127.0.0.1:0\"\ndata = \"{}\"\n\n[[routes]]\nname = \"sms\"\nprovider = \"twilio\"\nsecrets = [\"{TWILIO_TOKEN}\"]\n",
+        dir.join("data").display()
+    );
+    let file = ConfigFile::parse(&text, "test.toml").unwrap();
+    let Err(error) = hookcatch_cli::serve::start(&file, &file.serve).await else {
+        panic!("serve started a Twilio route that would refuse every request")
+    };
+    assert!(
+        error.contains("`sms`")
+            && error.contains("public_url")
+            && error.contains("trust_forwarded"),
+        "{error}"
+    );
+    let with_url = text.replace(
+        "provider = \"twilio\"\n",
+        "provider = \"twilio\"\npublic_url = \"https://hooks.example.com/hooks/sms\"\n",
+    );
+    let file = ConfigFile::parse(&with_url, "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    running.stop().await.unwrap();
+}
