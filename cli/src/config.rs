@@ -162,7 +162,7 @@ impl ConfigFile {
             .await
             .map_err(|e| format!("route `{}`: {e}", route.name))?;
             let settings = RouteSettings::new(route.clone(), secrets);
-            settings.check_secrets().map_err(|e| e.to_string())?;
+            hookcatch::providers::check_secrets(&settings).map_err(|e| e.to_string())?;
             resolved.push(settings);
         }
         Ok(resolved)

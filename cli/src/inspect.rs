@@ -96,12 +96,12 @@ impl EventView {
     pub fn from_queue(entry: &QueueEntry) -> Option<EventView> {
         let envelope = Envelope::from_message(&entry.message).ok()?;
         let body = match &envelope.body {
-            hookcatch::envelope::BodyLocation::Inline(bytes) => Some(bytes.clone()),
-            hookcatch::envelope::BodyLocation::External { .. } => None,
+            hookcatch::model::envelope::BodyLocation::Inline(bytes) => Some(bytes.clone()),
+            hookcatch::model::envelope::BodyLocation::External { .. } => None,
         };
         // Ingest leaves the hash to the consumer (v2 envelopes); show it for queued ones too.
         let body_sha256 = match (&body, envelope.body_sha256.is_empty()) {
-            (Some(bytes), true) => hookcatch::envelope::sha256_hex(bytes),
+            (Some(bytes), true) => hookcatch::model::request::sha256_hex(bytes),
             _ => envelope.body_sha256.clone(),
         };
         let status = match (entry.dead, entry.last_error.is_some()) {
@@ -182,8 +182,8 @@ pub fn record_json(record: &RecordItem) -> Value {
         "type": record.record_type,
         "id": record.record_id,
         "version": match &record.version {
-            hookcatch::extract::RecordVersion::Number(n) => n.clone(),
-            hookcatch::extract::RecordVersion::Text(t) => t.clone(),
+            hookcatch::model::value::RecordVersion::Number(n) => n.clone(),
+            hookcatch::model::value::RecordVersion::Text(t) => t.clone(),
         },
         "deleted": record.deleted,
         "event_id": record.event_id,
@@ -242,8 +242,8 @@ mod tests {
 
     #[test]
     fn queued_events_show_the_body_hash_ingest_left_to_the_consumer() {
-        let envelope = hookcatch::envelope::Envelope {
-            v: hookcatch::envelope::SCHEMA_VERSION,
+        let envelope = hookcatch::model::envelope::Envelope {
+            v: hookcatch::model::envelope::SCHEMA_VERSION,
             id: "e1".into(),
             route: "raw".into(),
             provider: "catch-raw".into(),
@@ -259,7 +259,9 @@ mod tests {
             source_ip: None,
             body_len: 3,
             body_sha256: String::new(),
-            body: hookcatch::envelope::BodyLocation::Inline(bytes::Bytes::from_static(b"abc")),
+            body: hookcatch::model::envelope::BodyLocation::Inline(bytes::Bytes::from_static(
+                b"abc",
+            )),
         };
         let entry = QueueEntry {
             seq: 1,

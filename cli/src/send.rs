@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine;
-use bytes::Bytes;
 use hookcatch::clock::{Clock, SystemClock};
+use hookcatch::edge::function_url::{FunctionUrlEvent, inbound_from_function_url};
+pub use hookcatch::edge::function_url::{function_url_event, printed_event_url};
 use hookcatch::{InboundRequest, RouteSettings};
 
 /// The sample `send` uses for a provider when `--event` is not given: `{provider}-json.json`, else
@@ -32,30 +32,15 @@ pub fn default_sample(events_dir: &Path, provider: &str) -> PathBuf {
     candidates.into_iter().next().unwrap_or(json)
 }
 
-/// Reads a Function URL event (payload v2.0) as the request it describes.
+/// Reads a Function URL event (payload v2.0) as the request it describes, without the headers
+/// that describe the Function URL hop rather than the provider's request.
 pub fn request_from_event(path: &Path) -> Result<InboundRequest, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let event: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-    let method = event["requestContext"]["http"]["method"]
-        .as_str()
-        .ok_or_else(|| {
-            format!(
-                "{}: not a Function URL event (no requestContext.http.method)",
-                path.display()
-            )
-        })?;
-    let body = match event["body"].as_str() {
-        None => Bytes::new(),
-        Some(text) if event["isBase64Encoded"] == true => Bytes::from(
-            base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .map_err(|e| format!("{}: body is not base64: {e}", path.display()))?,
-        ),
-        Some(text) => Bytes::from(text.to_owned()),
-    };
-    // Headers that describe the Function URL hop, not the provider's request.
+    let event: FunctionUrlEvent = serde_json::from_str(&text)
+        .map_err(|e| format!("{}: not a Function URL event: {e}", path.display()))?;
+    let mut request =
+        inbound_from_function_url(event).map_err(|e| format!("{}: {e}", path.display()))?;
     const HOP: [&str; 6] = [
         "host",
         "x-forwarded-for",
@@ -64,82 +49,17 @@ pub fn request_from_event(path: &Path) -> Result<InboundRequest, String> {
         "x-amzn-trace-id",
         "content-length",
     ];
-    let headers = event["headers"]
-        .as_object()
-        .map(|h| {
-            h.iter()
-                .filter(|(name, _)| !HOP.contains(&name.to_ascii_lowercase().as_str()))
-                .filter_map(|(name, value)| {
-                    Some((name.to_ascii_lowercase(), value.as_str()?.to_owned()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(InboundRequest {
-        method: method.to_owned(),
-        path: event["rawPath"].as_str().unwrap_or("/").to_owned(),
-        raw_query: event["rawQueryString"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        headers,
-        body,
-        source_ip: None,
-        called_url: None,
-    })
+    request
+        .headers
+        .retain(|(name, _)| !HOP.contains(&name.as_str()));
+    request.source_ip = None;
+    request.called_url = None;
+    Ok(request)
 }
 
 pub fn sign(settings: &RouteSettings, request: &mut InboundRequest) -> Result<(), String> {
-    hookcatch::sign::sign(settings, request, SystemClock.now_ms()).map_err(|e| e.to_string())
-}
-
-/// The Function URL host written into printed events.
-const PRINTED_EVENT_HOST: &str = "example.lambda-url.us-east-1.on.aws";
-
-/// The URL a printed event says was called, as the route Lambda will read it.
-pub fn printed_event_url(request: &InboundRequest) -> String {
-    format!("https://{PRINTED_EVENT_HOST}{}", request.path)
-}
-
-/// A Function URL event for `sam local invoke -e`, with the body base64-encoded where AWS would.
-pub fn function_url_event(request: &InboundRequest) -> serde_json::Value {
-    let content_type = request
-        .content_type()
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let textual = content_type.starts_with("application/json") || content_type.starts_with("text/");
-    let text_body = std::str::from_utf8(&request.body).ok().filter(|_| textual);
-    let now = time::OffsetDateTime::now_utc();
-    let mut headers = serde_json::Map::new();
-    for (name, value) in &request.headers {
-        headers.insert(name.clone(), value.clone().into());
-    }
-    headers.insert("host".into(), PRINTED_EVENT_HOST.into());
-    serde_json::json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": request.path,
-        "rawQueryString": request.raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "example",
-            "domainName": PRINTED_EVENT_HOST,
-            "domainPrefix": "example",
-            "http": {"method": request.method, "path": request.path, "protocol": "HTTP/1.1",
-                     "sourceIp": "203.0.113.10", "userAgent": "hookcatch-send"},
-            "requestId": uuid::Uuid::now_v7().to_string(),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default(),
-            "timeEpoch": now.unix_timestamp() * 1000,
-        },
-        "body": match text_body {
-            Some(text) => serde_json::Value::String(text.to_owned()),
-            None => base64::engine::general_purpose::STANDARD.encode(&request.body).into(),
-        },
-        "isBase64Encoded": text_body.is_none(),
-    })
+    hookcatch::providers::sign::sign(settings, request, SystemClock.now_ms())
+        .map_err(|e| e.to_string())
 }
 
 /// Sends the request to `url` (query appended) and returns the status and body.

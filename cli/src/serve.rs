@@ -9,11 +9,12 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, Request, Response, StatusCode};
+use axum::http::{HeaderMap, Request, Response};
 use axum::routing::{any, get};
 use hookcatch::clock::{Clock, SystemClock};
 
-use hookcatch::{Consumer, InboundRequest, Ingestor, Reply};
+use hookcatch::edge::http::{inbound_from_http, response_from_reply};
+use hookcatch::{Consumer, Ingestor, Reply};
 use tokio::sync::watch;
 
 use crate::config::{ConfigFile, ServeConfig};
@@ -191,7 +192,7 @@ async fn handle(
             forwarded_url(&parts.headers, parts.uri.path()),
         ),
     };
-    let mut inbound = InboundRequest::from_http(&parts, bytes, source_ip);
+    let mut inbound = inbound_from_http(&parts, bytes, source_ip);
     inbound.path = path;
     inbound.called_url = called_url;
     reply(ingestor.handle(inbound).await)
@@ -232,15 +233,7 @@ fn forwarded_url(headers: &HeaderMap, path: &str) -> Option<String> {
 }
 
 fn reply(reply: Reply) -> Response<Body> {
-    let mut builder = Response::builder().status(reply.status);
-    for (name, value) in &reply.headers {
-        builder = builder.header(name, value);
-    }
-    builder.body(Body::from(reply.body)).unwrap_or_else(|_| {
-        let mut response = Response::new(Body::empty());
-        *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-        response
-    })
+    response_from_reply(reply).map(Body::from)
 }
 
 /// Renews the hydrators' expiring subscriptions (a zoho-crm `hydrate.renew`) at start and then

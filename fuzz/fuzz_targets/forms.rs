@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| hookcatch::fuzzing::forms(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hookcatch::testing::fuzzing::forms(data));

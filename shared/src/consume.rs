@@ -12,9 +12,9 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::config::RecordRule;
-use crate::envelope::{BodyLocation, Envelope, EnvelopeError};
-use crate::extract::{RecordVersion, Source};
-use crate::ingest::body_key;
+use crate::model::envelope::body_key;
+use crate::model::envelope::{BodyLocation, Envelope, EnvelopeError};
+use crate::model::value::{RecordVersion, Source};
 use crate::ports::{
     BlobError, BlobStore, EventItem, EventStore, HydrateError, HydrationItem, Hydrator, PutOutcome,
     RecordItem, Redelivery, StoreError, StoredBody,
@@ -244,7 +244,8 @@ impl Consumer {
             .collect()
     }
 
-    /// Processes one queue message.
+    /// Processes one queue message (the unit tests' entry; batches go through `process_batch`).
+    #[cfg(test)]
     pub async fn process(&self, message: &str) -> Result<Processed, ConsumeError> {
         let prepared = self.prepare(message).await?;
         let records = self
@@ -314,7 +315,7 @@ impl Consumer {
         mut records: Vec<RecordItem>,
     ) -> Result<Processed, ConsumeError> {
         let Prepared { envelope, body } = prepared;
-        let json = parse_json(envelope.content_type(), &body);
+        let json = crate::model::request::body_json(envelope.content_type(), &body);
         let source = Source {
             headers: &envelope.headers,
             raw_query: &envelope.query,
@@ -353,13 +354,13 @@ impl Consumer {
             record_keys.push(format!("{}/{}", record.record_type, record.record_id));
         }
 
-        let parts = match crate::multipart::summarize(envelope.content_type(), &body).await {
+        let parts = match crate::model::multipart::summarize(envelope.content_type(), &body).await {
             None => None,
             Some(Ok(parts)) => Some(parts),
             Some(Err(reason)) => Some(serde_json::json!({ "error": reason })),
         };
         let body_sha256 = if envelope.body_sha256.is_empty() {
-            crate::envelope::sha256_hex(&body)
+            crate::model::request::sha256_hex(&body)
         } else {
             envelope.body_sha256.clone()
         };
@@ -441,35 +442,6 @@ impl Consumer {
     }
 }
 
-/// JSON bodies parse as JSON; form bodies become an object of their fields, so JSON pointers work
-/// on both (`/payload` for a GitHub form delivery).
-pub(crate) fn parse_json(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
-    let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        let mut fields = serde_json::Map::new();
-        for (k, v) in crate::request::form_pairs(body) {
-            fields
-                .entry(k.into_owned())
-                .or_insert(Value::String(v.into_owned()));
-        }
-        // GitHub's form mode and Slack's interactivity send their JSON in a `payload` field.
-        if let Some(Value::String(payload)) = fields.get("payload")
-            && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(payload)
-        {
-            fields.insert("payload".to_owned(), parsed);
-        }
-        return Some(Value::Object(fields));
-    }
-    let looks_json = content_type.contains("json")
-        || matches!(
-            body.iter().find(|b| !b.is_ascii_whitespace()),
-            Some(b'{' | b'[')
-        );
-    looks_json
-        .then(|| serde_json::from_slice(body).ok())
-        .flatten()
-}
-
 fn record_from_rule(
     rule: &RecordRule,
     envelope: &Envelope,
@@ -505,9 +477,9 @@ fn record_from_rule(
 mod tests {
     use super::*;
     use crate::config::Rules;
-    use crate::envelope::tests::sample;
-    use crate::extract::ValueSource;
-    use crate::fakes::{FixedClock, MemoryBlobs, MemoryStore};
+    use crate::model::envelope::tests::sample;
+    use crate::model::value::ValueSource;
+    use crate::testing::fakes::{FixedClock, MemoryBlobs, MemoryStore};
 
     fn consumer(store: Arc<MemoryStore>, blobs: Option<Arc<MemoryBlobs>>) -> Consumer {
         Consumer::new(
@@ -676,7 +648,7 @@ mod tests {
         envelope.headers = vec![("content-type".into(), "application/json".into())];
         envelope.body_len = body.len() as u64;
         envelope.body = BodyLocation::Inline(Bytes::from(body.to_owned()));
-        envelope.rules = crate::config::ProviderKind::Slack.default_rules().into();
+        envelope.rules = crate::providers::default_rules(crate::config::ProviderKind::Slack).into();
         envelope
     }
 
@@ -740,32 +712,5 @@ mod tests {
             "events without an entity keep no record"
         );
         assert_eq!(reaction.event_type.as_deref(), Some("reaction_added"));
-    }
-
-    #[test]
-    fn form_payload_fields_parse_as_json() {
-        let parsed = parse_json(
-            Some("application/x-www-form-urlencoded"),
-            b"payload=%7B%22type%22%3A%22block_actions%22%7D&x=1",
-        )
-        .unwrap();
-        assert_eq!(parsed.pointer("/payload/type").unwrap(), "block_actions");
-    }
-
-    #[test]
-    fn form_bodies_become_objects_for_pointers() {
-        let parsed = parse_json(
-            Some("application/x-www-form-urlencoded"),
-            b"payload=%7B%7D&a=1&a=2",
-        )
-        .unwrap();
-        assert_eq!(
-            parsed["payload"],
-            serde_json::json!({}),
-            "a JSON `payload` field is parsed"
-        );
-        assert_eq!(parsed["a"], "1");
-        assert!(parse_json(Some("text/plain"), b"hello").is_none());
-        assert!(parse_json(None, b" {\"a\":1}").is_some());
     }
 }

@@ -10,10 +10,11 @@ use bytes::Bytes;
 
 use crate::clock::Clock;
 use crate::config::{RouteConfig, RouteSettings, SharedRules};
-use crate::envelope::{BodyLocation, Envelope, SCHEMA_VERSION};
+use crate::metrics::Outcome;
+use crate::model::envelope::{BodyLocation, Envelope, SCHEMA_VERSION};
+use crate::model::request::{InboundRequest, Reply};
 use crate::ports::{BlobStore, Queue};
-use crate::request::{InboundRequest, Reply};
-use crate::verify::{Inspection, VerifiedRequest, Verifier, verifier_for};
+use crate::providers::{Inspection, VerifiedRequest, Verifier, verifier_for};
 
 /// No provider sends more than a few dozen headers; more is an attack on the verifiers' lookups
 /// and on the stored item's size. Locally hyper refuses over 100 headers by itself.
@@ -32,28 +33,6 @@ pub struct Ingestor {
     enqueue_timeout: Duration,
 }
 
-/// What happened to one request, for logs and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Accepted,
-    Handshake,
-    Refused,
-    TooLarge,
-    QueueFailed,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Accepted => "accepted",
-            Outcome::Handshake => "handshake",
-            Outcome::Refused => "refused",
-            Outcome::TooLarge => "too_large",
-            Outcome::QueueFailed => "queue_failed",
-        }
-    }
-}
-
 impl Ingestor {
     pub fn new(
         settings: &RouteSettings,
@@ -64,7 +43,7 @@ impl Ingestor {
     ) -> Self {
         Ingestor {
             route: settings.config.clone(),
-            rules: SharedRules::rendered(settings.config.rules()),
+            rules: SharedRules::rendered(crate::providers::rules_for(&settings.config)),
             verifier: verifier_for(settings),
             queue,
             blobs,
@@ -79,13 +58,9 @@ impl Ingestor {
 
     /// Handles one request end to end and says what the sender gets.
     pub async fn handle(&self, request: InboundRequest) -> Reply {
-        self.handle_with_outcome(request).await.0
-    }
-
-    pub async fn handle_with_outcome(&self, request: InboundRequest) -> (Reply, Outcome) {
         let (reply, outcome, reason) = self.process(request).await;
         crate::metrics::request(&self.route.name, outcome, reason);
-        (reply, outcome)
+        reply
     }
 
     /// The reply, the outcome and, for a refusal, its reason.
@@ -155,7 +130,7 @@ impl Ingestor {
                 tracing::error!(route, event_id = %id, "body needs object storage but no bucket is configured");
                 return (Reply::error(413, "payload_too_large"), Outcome::TooLarge);
             };
-            let key = body_key(route, &id);
+            let key = crate::model::envelope::body_key(route, &id);
             let BodyLocation::Inline(body) = std::mem::replace(
                 &mut envelope.body,
                 BodyLocation::External {
@@ -250,16 +225,11 @@ impl Ingestor {
     }
 }
 
-/// Object key of a claim-checked body.
-pub fn body_key(route: &str, event_id: &str) -> String {
-    format!("bodies/{route}/{event_id}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::{AuthConfig, ResponseShape};
-    use crate::fakes::{FixedClock, MemoryBlobs, MemoryQueue};
+    use crate::testing::fakes::{FixedClock, MemoryBlobs, MemoryQueue};
 
     fn route(json: &str) -> RouteConfig {
         serde_json::from_str(json).unwrap()
@@ -300,7 +270,7 @@ mod tests {
             queue.clone(),
             None,
         );
-        let (reply, outcome) = ingest.handle_with_outcome(post(b"{\"a\": 1}")).await;
+        let (reply, outcome, _) = ingest.process(post(b"{\"a\": 1}")).await;
         assert_eq!(outcome, Outcome::Accepted);
         assert_eq!(reply.status, 200);
         let messages = queue.messages();
@@ -326,7 +296,7 @@ mod tests {
             queue.clone(),
             None,
         );
-        let (reply, outcome) = ingest.handle_with_outcome(post(b"{}")).await;
+        let (reply, outcome, _) = ingest.process(post(b"{}")).await;
         assert_eq!((reply.status, outcome), (503, Outcome::QueueFailed));
         assert!(queue.messages().is_empty());
     }

@@ -14,7 +14,27 @@
 
 use std::time::Duration;
 
-use crate::ingest::Outcome;
+/// What happened to one request, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Handshake,
+    Refused,
+    TooLarge,
+    QueueFailed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Handshake => "handshake",
+            Outcome::Refused => "refused",
+            Outcome::TooLarge => "too_large",
+            Outcome::QueueFailed => "queue_failed",
+        }
+    }
+}
 
 pub const NAMESPACE: &str = "hookcatch";
 

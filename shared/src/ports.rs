@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::envelope::Envelope;
-use crate::extract::RecordVersion;
+use crate::model::envelope::Envelope;
+use crate::model::value::RecordVersion;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -80,7 +80,7 @@ pub struct EventItem {
 
 impl EventItem {
     pub fn content_type(&self) -> Option<&str> {
-        crate::request::find_header(&self.headers, "content-type")
+        crate::model::request::find_header(&self.headers, "content-type")
     }
 }
 

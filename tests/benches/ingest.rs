@@ -31,7 +31,7 @@ struct Discard;
 #[async_trait]
 impl Queue for Discard {
     fn max_message_bytes(&self) -> usize {
-        hookcatch::envelope::SQS_MAX_MESSAGE_BYTES
+        hookcatch::model::envelope::SQS_MAX_MESSAGE_BYTES
     }
     async fn send(&self, message: String) -> Result<(), QueueError> {
         std::hint::black_box(message);
@@ -110,7 +110,7 @@ fn bench(c: &mut Criterion) {
         for (size_name, size) in [("1KiB", 1024), ("256KiB", 256 * 1024)] {
             let mut request = send::request_from_event(&root.join("events").join(sample)).unwrap();
             padded(&mut request, size);
-            hookcatch::sign::sign(route, &mut request, NOW_MS).unwrap();
+            hookcatch::providers::sign::sign(route, &mut request, NOW_MS).unwrap();
             let event = send::function_url_event(&request).to_string();
             // The bench is worthless if the request is refused: check once.
             let reply = runtime.block_on(ingestor.handle(request.clone()));
@@ -118,7 +118,8 @@ fn bench(c: &mut Criterion) {
             group.throughput(Throughput::Bytes(request.body.len() as u64));
             group.bench_function(format!("e2e/{size_name}"), |b| {
                 b.iter(|| {
-                    let event: hookcatch_ingest::Payload = as_lambda_runtime_decodes(&event);
+                    let event: hookcatch_ingest::FunctionUrlPayload =
+                        as_lambda_runtime_decodes(&event);
                     let response = runtime
                         .block_on(hookcatch_ingest::handle(&ingestor, event.0))
                         .unwrap();
@@ -128,11 +129,13 @@ fn bench(c: &mut Criterion) {
             // The event decoding alone: the route function's view, and the complete type it
             // replaced (BENCHMARKS.md §1).
             group.bench_function(format!("decode/{size_name}"), |b| {
-                b.iter(|| as_lambda_runtime_decodes::<hookcatch_ingest::Payload>(&event))
+                b.iter(|| as_lambda_runtime_decodes::<hookcatch_ingest::FunctionUrlPayload>(&event))
             });
             group.bench_function(format!("decode_complete/{size_name}"), |b| {
                 b.iter(|| {
-                    as_lambda_runtime_decodes::<hookcatch_ingest::LambdaFunctionUrlRequest>(&event)
+                    as_lambda_runtime_decodes::<
+                        aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest,
+                    >(&event)
                 })
             });
             group.bench_function(format!("verify_envelope/{size_name}"), |b| {

@@ -133,7 +133,7 @@ fn github_event(secret: &str, route_json: &str, delivery: usize) -> serde_json::
     let root = support::repo_root();
     let mut request =
         hookcatch_cli::send::request_from_event(&root.join("events/github-json.json")).unwrap();
-    hookcatch::sign::set_header(
+    hookcatch::providers::sign::set_header(
         &mut request,
         "x-github-delivery",
         &format!("bench-delivery-{delivery}"),
@@ -142,7 +142,7 @@ fn github_event(secret: &str, route_json: &str, delivery: usize) -> serde_json::
         serde_json::from_str(route_json).unwrap(),
         vec![hookcatch::secrets::Secret::new(secret)],
     );
-    hookcatch::sign::sign(&settings, &mut request, 0).unwrap();
+    hookcatch::providers::sign::sign(&settings, &mut request, 0).unwrap();
     hookcatch_cli::send::function_url_event(&request)
 }
 
@@ -154,7 +154,7 @@ fn sqs_batch(first: usize, size: usize) -> serde_json::Value {
             let body = serde_json::json!({"action": "opened", "number": n, "pull_request": {"id": n, "title": "bench"}})
                 .to_string();
             let envelope = hookcatch::Envelope {
-                v: hookcatch::envelope::SCHEMA_VERSION,
+                v: hookcatch::model::envelope::SCHEMA_VERSION,
                 id: uuid::Uuid::now_v7().to_string(),
                 route: "github".into(),
                 provider: "github".into(),
@@ -162,7 +162,7 @@ fn sqs_batch(first: usize, size: usize) -> serde_json::Value {
                 delivery_id: Some(format!("bench-{n}-{}", uuid::Uuid::now_v7())),
                 test_ping: false,
                 hydrate: None,
-                rules: hookcatch::ProviderKind::Github.default_rules().into(),
+                rules: hookcatch::providers::default_rules(hookcatch::ProviderKind::Github).into(),
                 method: "POST".into(),
                 path: "/".into(),
                 query: String::new(),
@@ -172,8 +172,8 @@ fn sqs_batch(first: usize, size: usize) -> serde_json::Value {
                 ],
                 source_ip: None,
                 body_len: body.len() as u64,
-                body_sha256: hookcatch::envelope::sha256_hex(body.as_bytes()),
-                body: hookcatch::envelope::BodyLocation::Inline(body.into()),
+                body_sha256: hookcatch::model::request::sha256_hex(body.as_bytes()),
+                body: hookcatch::model::envelope::BodyLocation::Inline(body.into()),
             };
             let mut record = template.clone();
             record["messageId"] = uuid::Uuid::now_v7().to_string().into();

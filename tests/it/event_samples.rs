@@ -40,17 +40,18 @@ fn every_sample_deserializes_as_its_lambda_does() {
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             }
         } else {
-            let complete =
-                serde_json::from_str::<hookcatch_ingest::LambdaFunctionUrlRequest>(&text)
-                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let complete = serde_json::from_str::<
+                aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest,
+            >(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             let view = serde_json::from_str::<hookcatch_ingest::FunctionUrlEvent>(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            hookcatch_ingest::assert_same_event(&view, &complete);
+            hookcatch_ingest::testing::assert_same_event(&view, &complete);
             // What the route function decodes: the same, through lambda_runtime's path tracking.
-            let payload: hookcatch_ingest::Payload =
+            let payload: hookcatch_ingest::FunctionUrlPayload =
                 serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&text))
                     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-            hookcatch_ingest::assert_same_event(&payload.0, &complete);
+            hookcatch_ingest::testing::assert_same_event(&payload.0, &complete);
             function_url += 1;
         }
     }
@@ -117,7 +118,7 @@ async fn every_sample_passes_through_the_real_handlers() {
 
         // Stored samples carry old timestamps: sign afresh, as the provider would.
         let mut request = hookcatch_cli::send::request_from_event(&path).unwrap();
-        hookcatch::sign::sign(settings, &mut request, now_ms).unwrap();
+        hookcatch::providers::sign::sign(settings, &mut request, now_ms).unwrap();
         let event = hookcatch_cli::send::function_url_event(&request).to_string();
         let response = hookcatch_ingest::handle(&ingestor, serde_json::from_str(&event).unwrap())
             .await

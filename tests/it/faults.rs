@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookcatch::envelope::Envelope;
+use hookcatch::model::envelope::Envelope;
 use hookcatch::ports::EventStore;
 
 use crate::fault_proxy::{Fault, FaultProxy};

@@ -27,22 +27,22 @@ fn replay(target: &str, entry: fn(&[u8])) {
 
 #[test]
 fn verify_corpus() {
-    replay("verify", hookcatch::fuzzing::verify);
+    replay("verify", hookcatch::testing::fuzzing::verify);
 }
 
 #[test]
 fn envelope_corpus() {
-    replay("envelope", hookcatch::fuzzing::envelope);
+    replay("envelope", hookcatch::testing::fuzzing::envelope);
 }
 
 #[test]
 fn forms_corpus() {
-    replay("forms", hookcatch::fuzzing::forms);
+    replay("forms", hookcatch::testing::fuzzing::forms);
 }
 
 #[test]
 fn function_url_corpus() {
-    replay("function_url", hookcatch_ingest::fuzz_function_url);
+    replay("function_url", hookcatch_ingest::testing::fuzz_function_url);
 }
 
 #[test]

@@ -71,7 +71,7 @@ fn request(method: &str, query: &str, headers: &[(&str, &str)], body: &str) -> I
 }
 
 fn x_signature(text: &str) -> String {
-    let mac = hookcatch::verify::hmac_sha256(X_SECRET.as_bytes(), &[text.as_bytes()]);
+    let mac = hookcatch::providers::hmac_sha256(X_SECRET.as_bytes(), &[text.as_bytes()]);
     format!(
         "sha256={}",
         base64::engine::general_purpose::STANDARD.encode(mac)
@@ -161,7 +161,7 @@ async fn hostile_requests_are_refused_and_store_nothing() {
     let query = "CallSid=CA1&CallStatus=ringing";
     let public = "https://hooks.example.com/hooks/twilio";
     let empty: [(&str, &str); 0] = [];
-    let url_only = hookcatch::verify::twilio_signature(
+    let url_only = hookcatch::providers::twilio_signature(
         TWILIO_TOKEN.as_bytes(),
         &format!("{public}?{query}"),
         &empty,
@@ -197,7 +197,7 @@ async fn hostile_requests_are_refused_and_store_nothing() {
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
     params.sort();
-    let post_signature = hookcatch::verify::twilio_signature(
+    let post_signature = hookcatch::providers::twilio_signature(
         TWILIO_TOKEN.as_bytes(),
         "https://hooks.example.com/hooks/twilio/sms",
         &params,

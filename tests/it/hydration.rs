@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use hookcatch::config::HydrateConfig;
 use hookcatch::consume::Message;
-use hookcatch::envelope::{BodyLocation, SCHEMA_VERSION, sha256_hex};
+use hookcatch::model::envelope::{BodyLocation, SCHEMA_VERSION};
+use hookcatch::model::request::sha256_hex;
 use hookcatch::ports::{EventStore, TokenCache};
 use hookcatch::secrets::{Secret, SecretRef};
 use hookcatch::{Consumer, Envelope, ProviderKind};
@@ -48,7 +49,7 @@ pub fn queued(
         delivery_id: None,
         test_ping: false,
         hydrate: id_only.then(|| provider.as_str().into()),
-        rules: provider.default_rules().into(),
+        rules: hookcatch::providers::default_rules(provider).into(),
         method: "POST".into(),
         path: "/".into(),
         query: String::new(),
@@ -460,7 +461,7 @@ async fn deployed_consumer_hydrates_from_sqs_into_dynamodb() {
         "HOOKCATCH_HYDRATORS".into(),
         json!({ ROUTE: hydrate }).to_string(),
     );
-    let consumer = hookcatch::aws::consumer_from_env(&|name| env.get(name).cloned())
+    let consumer = hookcatch::runtime::lambda::consumer_from_env(&|name| env.get(name).cloned())
         .await
         .unwrap();
     let (received, failed) = stack.consume_once(&consumer).await;
@@ -490,7 +491,7 @@ async fn deployed_consumer_hydrates_from_sqs_into_dynamodb() {
         "HOOKCATCH_HYDRATORS".into(),
         json!({ ROUTE: renewing }).to_string(),
     );
-    let consumer = hookcatch::aws::consumer_from_env(&|name| env.get(name).cloned())
+    let consumer = hookcatch::runtime::lambda::consumer_from_env(&|name| env.get(name).cloned())
         .await
         .unwrap();
     let schedule = crate::support::load_event("consumer-schedule-renew.json");
@@ -511,7 +512,7 @@ async fn deployed_consumer_hydrates_from_sqs_into_dynamodb() {
         "HOOKCATCH_HYDRATORS".into(),
         json!({ ROUTE: renewing }).to_string(),
     );
-    let failing = hookcatch::aws::consumer_from_env(&|name| env.get(name).cloned())
+    let failing = hookcatch::runtime::lambda::consumer_from_env(&|name| env.get(name).cloned())
         .await
         .unwrap();
     let error = hookcatch_consumer::handle_any(
@@ -547,7 +548,7 @@ async fn a_rate_limited_message_is_postponed_not_retried_at_once() {
         json!({ ROUTE: hydrate }).to_string(),
     );
     env.insert("HOOKCATCH_QUEUE_URL".into(), stack.queue_url.clone());
-    let consumer = hookcatch::aws::consumer_from_env(&|name| env.get(name).cloned())
+    let consumer = hookcatch::runtime::lambda::consumer_from_env(&|name| env.get(name).cloned())
         .await
         .unwrap();
     let (received, failed) = stack.consume_once(&consumer).await;

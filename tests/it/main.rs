@@ -17,6 +17,7 @@ mod fuzz_corpus;
 mod hostile;
 mod http_hydration;
 mod hydration;
+mod layers;
 mod local;
 mod logs;
 mod pipeline;

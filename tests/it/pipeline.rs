@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use hookcatch::envelope::{BodyLocation, Envelope};
+use hookcatch::model::envelope::{BodyLocation, Envelope};
 use hookcatch::ports::{EventStore, StoredBody};
 
 use crate::support::{Stack, function_url_request, reply_json};

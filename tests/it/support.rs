@@ -174,14 +174,14 @@ impl Stack {
 
     pub async fn ingestor(&self, route_json: &str) -> hookcatch::Ingestor {
         let env = self.ingest_env(route_json);
-        hookcatch::aws::ingestor_from_env(&|name| env.get(name).cloned())
+        hookcatch::runtime::lambda::ingestor_from_env(&|name| env.get(name).cloned())
             .await
             .expect("ingestor from env")
     }
 
     pub async fn consumer(&self) -> hookcatch::Consumer {
         let env = self.consumer_env();
-        hookcatch::aws::consumer_from_env(&|name| env.get(name).cloned())
+        hookcatch::runtime::lambda::consumer_from_env(&|name| env.get(name).cloned())
             .await
             .expect("consumer from env")
     }

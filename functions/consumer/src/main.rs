@@ -2,9 +2,10 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    hookcatch::logging::LambdaLogging::from_env(&|name| std::env::var(name).ok()).init();
+    hookcatch::runtime::logging::LambdaLogging::from_env(&|name| std::env::var(name).ok()).init();
     let metrics = hookcatch::metrics::Emf::install()?;
-    let consumer = hookcatch::aws::consumer_from_env(&|name| std::env::var(name).ok()).await?;
+    let consumer =
+        hookcatch::runtime::lambda::consumer_from_env(&|name| std::env::var(name).ok()).await?;
     lambda_runtime::run(lambda_runtime::service_fn(|event| async {
         let response = hookcatch_consumer::handle_any(&consumer, event).await;
         metrics.flush();

@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bytes::Bytes;
 
-use crate::extract::RecordVersion;
+use crate::model::value::RecordVersion;
 use crate::ports::{
     EventItem, EventStore, PutOutcome, RecordItem, StoreError, StoredBody, UpsertOutcome,
 };
@@ -39,7 +39,10 @@ impl DynamoStore {
 
 fn key_part(part: &str) -> String {
     if part.len() > MAX_KEY_PART {
-        format!("sha256:{}", crate::envelope::sha256_hex(part.as_bytes()))
+        format!(
+            "sha256:{}",
+            crate::model::request::sha256_hex(part.as_bytes())
+        )
     } else {
         part.to_owned()
     }
@@ -720,7 +723,7 @@ mod tests {
                 .collect(),
             source_ip: Some("140.82.115.42".into()),
             body_len: body.len() as u64,
-            body_sha256: crate::envelope::sha256_hex(body.as_bytes()),
+            body_sha256: crate::model::request::sha256_hex(body.as_bytes()),
             body: StoredBody::Inline(Bytes::from(body)),
             parts: None,
             records: vec![],

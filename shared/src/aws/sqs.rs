@@ -19,7 +19,7 @@ impl SqsQueue {
 #[async_trait]
 impl Queue for SqsQueue {
     fn max_message_bytes(&self) -> usize {
-        crate::envelope::SQS_MAX_MESSAGE_BYTES
+        crate::model::envelope::SQS_MAX_MESSAGE_BYTES
     }
 
     async fn send(&self, message: String) -> Result<(), QueueError> {

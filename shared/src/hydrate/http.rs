@@ -14,11 +14,11 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::template::{Fill, Template};
 use super::token::{OAuthRefresh, TokenSource, read_json};
 use crate::clock::Clock;
 use crate::config::{HttpAuth, HttpHydration, HttpRequestTemplate, any_condition_holds};
-use crate::extract::{RecordVersion, Source};
+use crate::model::template::{Fill, Template};
+use crate::model::value::{RecordVersion, Source};
 use crate::ports::{HydrateError, HydrationItem, Hydrator, RecordItem, TokenCache};
 use crate::secrets::Secret;
 
@@ -173,7 +173,8 @@ impl HttpHydrator {
                 Ok(Vec::new())
             }
         };
-        let Some(json) = crate::consume::parse_json(envelope.content_type(), item.body) else {
+        let Some(json) = crate::model::request::body_json(envelope.content_type(), item.body)
+        else {
             return unusable("the notification is not JSON".into());
         };
         let whole = Source {
@@ -330,7 +331,7 @@ impl HttpHydrator {
 impl Hydrator for HttpHydrator {
     /// Every event of the route: the request templates' `when` decides what is fetched, so a
     /// catch-raw or generic route can hydrate too.
-    fn wants(&self, _envelope: &crate::envelope::Envelope) -> bool {
+    fn wants(&self, _envelope: &crate::model::envelope::Envelope) -> bool {
         true
     }
 

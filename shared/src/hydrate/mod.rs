@@ -1,12 +1,12 @@
 //! Hydrators: id-only notifications in, full records out, within the provider's API limits.
 
 mod http;
-mod template;
+
 mod token;
 mod zoho;
 
 pub use http::HttpHydrator;
-pub use template::{Fill, Template};
+
 pub use token::{OAuthRefresh, TokenSource};
 pub use zoho::{
     MAX_IDS_PER_NOTIFICATION as ZOHO_MAX_IDS_PER_NOTIFICATION, WatchChannel, WatchOutcome,

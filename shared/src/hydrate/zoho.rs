@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::token::{OAuthRefresh, TokenSource, read_json};
 use crate::clock::Clock;
 use crate::config::ZohoHydration;
-use crate::extract::RecordVersion;
+use crate::model::value::RecordVersion;
 use crate::ports::{HydrateError, HydrationItem, Hydrator, RecordItem, TokenCache};
 use crate::secrets::Secret;
 

@@ -1,10 +1,11 @@
 //! catch-raw: accepts any method and content type; optionally behind an API key or HTTP Basic.
 
+use super::sign::{SignError, first_secret, set_header};
 use base64::Engine;
 
 use super::{Inspection, Refusal, VerifiedRequest, Verifier, redact_headers, redact_query};
 use crate::config::{AuthConfig, RouteSettings};
-use crate::request::InboundRequest;
+use crate::model::request::InboundRequest;
 use crate::secrets::Secret;
 
 pub struct CatchRawVerifier {
@@ -86,6 +87,42 @@ impl Verifier for CatchRawVerifier {
         Ok(Inspection::Accept(VerifiedRequest::new(request, None)))
     }
 }
+
+/// Adds the route's `auth` credential (API key in a header or the query, or Basic), if any.
+pub(super) fn sign(
+    settings: &RouteSettings,
+    request: &mut InboundRequest,
+) -> Result<(), SignError> {
+    match &settings.config.auth {
+        None => Ok(()),
+        Some(AuthConfig::ApiKey { header, query }) => {
+            let key = first_secret(settings)?;
+            if let Some(header) = header {
+                set_header(request, header, key);
+            } else if let Some(query) = query {
+                let pair: String = form_urlencoded::Serializer::new(String::new())
+                    .append_pair(query, key)
+                    .finish();
+                request.raw_query = if request.raw_query.is_empty() {
+                    pair
+                } else {
+                    format!("{}&{pair}", request.raw_query)
+                };
+            }
+            Ok(())
+        }
+        Some(AuthConfig::Basic { username }) => {
+            let password = first_secret(settings)?;
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            set_header(request, "authorization", &format!("Basic {token}"));
+            Ok(())
+        }
+    }
+}
+
+/// Where a catch-raw route's URL goes in the sender's settings.
+pub(super) const PASTE_HINT: &str = "any \"webhook URL\" field: Zapier's Catch Raw Hook target, a Zoho REST-API function's URL, a form's notification URL";
 
 #[cfg(test)]
 mod tests {

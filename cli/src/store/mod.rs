@@ -5,80 +5,23 @@
 //! All writes go through one writer thread that takes whatever commands are waiting and commits
 //! them in one transaction: concurrent acknowledgements share one fsync instead of paying one each.
 
+mod schema;
+mod writer;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use hookcatch::extract::RecordVersion;
+use hookcatch::model::value::RecordVersion;
 use hookcatch::ports::{
     CachedToken, EventItem, EventStore, PutOutcome, Queue, QueueError, RecordItem, StoreError,
     StoredBody, TokenCache, UpsertOutcome,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS queue (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    message TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'queued',      -- queued | dead
-    leased INTEGER NOT NULL DEFAULT 0,         -- claimed by a worker that may have died
-    attempts INTEGER NOT NULL DEFAULT 0,
-    available_at INTEGER NOT NULL,             -- ms; a claim pushes it out by the lease
-    enqueued_at INTEGER NOT NULL,
-    last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS queue_due ON queue (state, available_at);
-CREATE TABLE IF NOT EXISTS events (
-    route TEXT NOT NULL,
-    dedup_key TEXT NOT NULL,
-    event_id TEXT NOT NULL,
-    provider TEXT NOT NULL,
-    event_type TEXT,
-    received_at INTEGER NOT NULL,
-    test_ping INTEGER NOT NULL,
-    method TEXT NOT NULL,
-    path TEXT NOT NULL,
-    query TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    source_ip TEXT,
-    body_len INTEGER NOT NULL,
-    body_sha256 TEXT NOT NULL,
-    body BLOB,
-    body_bucket TEXT,
-    body_key TEXT,
-    parts TEXT,
-    records TEXT NOT NULL,
-    expires_at INTEGER,
-    PRIMARY KEY (route, dedup_key)
-);
-CREATE INDEX IF NOT EXISTS events_received ON events (received_at);
-CREATE TABLE IF NOT EXISTS records (
-    route TEXT NOT NULL,
-    record_type TEXT NOT NULL,
-    record_id TEXT NOT NULL,
-    version_kind TEXT NOT NULL,                -- n (numeric) | t (text)
-    version_num REAL,
-    version_text TEXT NOT NULL,
-    data TEXT NOT NULL,
-    deleted INTEGER NOT NULL,
-    event_id TEXT NOT NULL,
-    updated_at INTEGER NOT NULL,
-    PRIMARY KEY (route, record_type, record_id)
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    key TEXT PRIMARY KEY,
-    access_token TEXT,
-    api_domain TEXT,
-    expires_at INTEGER,
-    lease_holder TEXT,
-    lease_until INTEGER
-);
-";
-
-/// Commands in one group commit are at most this many.
-const MAX_GROUP: usize = 512;
+use writer::{Command, Reply, failed, run_writer};
 
 /// A queue entry handed to the worker.
 #[derive(Debug, Clone)]
@@ -111,77 +54,6 @@ pub struct QueueEntry {
     pub last_error: Option<String>,
 }
 
-type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-enum Command {
-    Enqueue(String, i64, Reply<()>),
-    PutEvent(Box<EventItem>, Reply<PutOutcome>),
-    UpsertRecord(Box<RecordItem>, Reply<UpsertOutcome>),
-    Claim {
-        limit: usize,
-        now_ms: i64,
-        lease_ms: i64,
-        reply: Reply<Vec<Claimed>>,
-    },
-    Ack(i64, Reply<()>),
-    Retry {
-        seq: i64,
-        error: String,
-        available_at: i64,
-        dead: bool,
-        reply: Reply<()>,
-    },
-    Requeue {
-        seqs: Option<Vec<i64>>,
-        now_ms: i64,
-        reply: Reply<usize>,
-    },
-    RecoverLeases(Reply<usize>),
-    StoreToken(String, CachedToken, Reply<()>),
-    LeaseToken {
-        key: String,
-        holder: String,
-        now_ms: i64,
-        until_ms: i64,
-        reply: Reply<usize>,
-    },
-}
-
-/// A result computed inside the transaction, delivered only once the commit succeeded.
-enum Done {
-    Unit(Reply<()>, Result<(), StoreError>),
-    Put(Reply<PutOutcome>, Result<PutOutcome, StoreError>),
-    Upsert(Reply<UpsertOutcome>, Result<UpsertOutcome, StoreError>),
-    Claimed(Reply<Vec<Claimed>>, Result<Vec<Claimed>, StoreError>),
-    Count(Reply<usize>, Result<usize, StoreError>),
-}
-
-impl Done {
-    fn deliver(self, commit: &Result<(), String>) {
-        fn pass<T>(
-            reply: oneshot::Sender<Result<T, StoreError>>,
-            result: Result<T, StoreError>,
-            commit: &Result<(), String>,
-        ) {
-            let _ = reply.send(match commit {
-                Ok(()) => result,
-                Err(e) => Err(StoreError::Failed(format!("commit failed: {e}"))),
-            });
-        }
-        match self {
-            Done::Unit(r, v) => pass(r, v, commit),
-            Done::Put(r, v) => pass(r, v, commit),
-            Done::Upsert(r, v) => pass(r, v, commit),
-            Done::Claimed(r, v) => pass(r, v, commit),
-            Done::Count(r, v) => pass(r, v, commit),
-        }
-    }
-}
-
-fn failed(e: rusqlite::Error) -> StoreError {
-    StoreError::Failed(e.to_string())
-}
-
 #[derive(Clone)]
 pub struct LocalStore {
     writer: mpsc::Sender<Command>,
@@ -193,7 +65,16 @@ pub struct LocalStore {
 #[error("cannot open the local store at {path}: {source}")]
 pub struct OpenError {
     path: String,
-    source: rusqlite::Error,
+    source: StoreOpenFailure,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenFailure {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// Includes a store written by a newer hookcatch (its schema version is ahead of this build's).
+    #[error("its schema cannot be brought to version {latest}: {0}", latest = schema::LATEST)]
+    Schema(rusqlite_migration::Error),
 }
 
 fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
@@ -209,14 +90,17 @@ impl LocalStore {
     /// Opens (or creates) `dir/hookcatch.db`.
     pub fn open(dir: &Path) -> Result<LocalStore, OpenError> {
         let path = dir.join("hookcatch.db");
-        let error = |source| OpenError {
+        let error = |source: rusqlite::Error| OpenError {
             path: path.display().to_string(),
-            source,
+            source: source.into(),
         };
         std::fs::create_dir_all(dir)
             .map_err(|e| error(rusqlite::Error::InvalidPath(format!("{e}").into())))?;
-        let writer_conn = open_connection(&path).map_err(error)?;
-        writer_conn.execute_batch(SCHEMA).map_err(error)?;
+        let mut writer_conn = open_connection(&path).map_err(error)?;
+        schema::migrate(&mut writer_conn).map_err(|e| OpenError {
+            path: path.display().to_string(),
+            source: StoreOpenFailure::Schema(e),
+        })?;
         let reader = open_connection(&path).map_err(error)?;
         let (writer, commands) = mpsc::channel();
         std::thread::Builder::new()
@@ -385,254 +269,6 @@ impl LocalStore {
         })
         .await
     }
-}
-
-fn run_writer(mut conn: Connection, commands: mpsc::Receiver<Command>) {
-    while let Ok(first) = commands.recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match commands.try_recv() {
-                Ok(command) => group.push(command),
-                Err(_) => break,
-            }
-        }
-        let tx = match conn.transaction() {
-            Ok(tx) => tx,
-            Err(e) => {
-                let commit = Err(e.to_string());
-                group
-                    .into_iter()
-                    .map(execute_nothing)
-                    .for_each(|d| d.deliver(&commit));
-                continue;
-            }
-        };
-        let done: Vec<Done> = group.into_iter().map(|c| execute(&tx, c)).collect();
-        let commit = tx.commit().map_err(|e| e.to_string());
-        done.into_iter().for_each(|d| d.deliver(&commit));
-    }
-}
-
-/// For a group whose transaction could not even start: every command fails.
-fn execute_nothing(command: Command) -> Done {
-    fn error<T>() -> Result<T, StoreError> {
-        Err(StoreError::Failed("transaction did not start".into()))
-    }
-    match command {
-        Command::Enqueue(_, _, r)
-        | Command::Ack(_, r)
-        | Command::Retry { reply: r, .. }
-        | Command::StoreToken(_, _, r) => Done::Unit(r, error()),
-        Command::PutEvent(_, r) => Done::Put(r, error()),
-        Command::UpsertRecord(_, r) => Done::Upsert(r, error()),
-        Command::Claim { reply, .. } => Done::Claimed(reply, error()),
-        Command::Requeue { reply, .. }
-        | Command::RecoverLeases(reply)
-        | Command::LeaseToken { reply, .. } => Done::Count(reply, error()),
-    }
-}
-
-fn execute(tx: &Transaction<'_>, command: Command) -> Done {
-    match command {
-        Command::Enqueue(message, now_ms, reply) => {
-            let result = tx
-                .execute(
-                    "INSERT INTO queue (message, available_at, enqueued_at) VALUES (?1, ?2, ?2)",
-                    params![message, now_ms],
-                )
-                .map(|_| ())
-                .map_err(failed);
-            Done::Unit(reply, result)
-        }
-        Command::PutEvent(event, reply) => Done::Put(reply, insert_event(tx, &event)),
-        Command::StoreToken(key, token, reply) => {
-            let result = tx
-                .execute(
-                    "INSERT INTO tokens (key, access_token, api_domain, expires_at) VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (key) DO UPDATE SET access_token = ?2, api_domain = ?3,
-                         expires_at = ?4, lease_holder = NULL, lease_until = NULL",
-                    params![key, token.access_token, token.api_domain, token.expires_at_ms],
-                )
-                .map(|_| ())
-                .map_err(failed);
-            Done::Unit(reply, result)
-        }
-        Command::LeaseToken {
-            key,
-            holder,
-            now_ms,
-            until_ms,
-            reply,
-        } => {
-            // Taken when free, expired, or already ours: one row changed means the lease is ours.
-            let result = tx
-                .execute(
-                    "INSERT INTO tokens (key, lease_holder, lease_until) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (key) DO UPDATE SET lease_holder = ?2, lease_until = ?3
-                     WHERE lease_until IS NULL OR lease_until < ?4 OR lease_holder = ?2",
-                    params![key, holder, until_ms, now_ms],
-                )
-                .map_err(failed);
-            Done::Count(reply, result)
-        }
-        Command::UpsertRecord(record, reply) => Done::Upsert(reply, upsert_record(tx, &record)),
-        Command::Claim {
-            limit,
-            now_ms,
-            lease_ms,
-            reply,
-        } => {
-            let result = (|| {
-                let mut statement = tx.prepare(
-                    "UPDATE queue SET available_at = ?1, attempts = attempts + 1, leased = 1
-                     WHERE seq IN (SELECT seq FROM queue WHERE state = 'queued' AND available_at <= ?2
-                                   ORDER BY seq LIMIT ?3)
-                     RETURNING seq, message, attempts",
-                )?;
-                let rows = statement.query_map(params![now_ms + lease_ms, now_ms, limit as i64], |row| {
-                    Ok(Claimed { seq: row.get(0)?, message: row.get(1)?, attempts: row.get(2)? })
-                })?;
-                rows.collect::<Result<Vec<_>, _>>()
-            })()
-            .map_err(failed);
-            Done::Claimed(reply, result)
-        }
-        Command::Ack(seq, reply) => {
-            let result = tx
-                .execute("DELETE FROM queue WHERE seq = ?1", [seq])
-                .map(|_| ())
-                .map_err(failed);
-            Done::Unit(reply, result)
-        }
-        Command::Retry {
-            seq,
-            error,
-            available_at,
-            dead,
-            reply,
-        } => {
-            let result = tx
-                .execute(
-                    "UPDATE queue SET available_at = ?2, last_error = ?3, state = ?4, leased = 0 WHERE seq = ?1",
-                    params![seq, available_at, error, if dead { "dead" } else { "queued" }],
-                )
-                .map(|_| ())
-                .map_err(failed);
-            Done::Unit(reply, result)
-        }
-        Command::RecoverLeases(reply) => {
-            let result = tx
-                .execute(
-                    "UPDATE queue SET leased = 0, available_at = 0 WHERE leased = 1",
-                    [],
-                )
-                .map_err(failed);
-            Done::Count(reply, result)
-        }
-        Command::Requeue {
-            seqs,
-            now_ms,
-            reply,
-        } => {
-            let result = match seqs {
-                None => tx.execute(
-                    "UPDATE queue SET state = 'queued', attempts = 0, available_at = ?1 WHERE state = 'dead'",
-                    [now_ms],
-                ),
-                Some(seqs) => seqs.iter().try_fold(0, |count, seq| {
-                    tx.execute(
-                        "UPDATE queue SET state = 'queued', attempts = 0, available_at = ?2 WHERE seq = ?1",
-                        params![seq, now_ms],
-                    )
-                    .map(|n| count + n)
-                }),
-            }
-            .map_err(failed);
-            Done::Count(reply, result)
-        }
-    }
-}
-
-fn insert_event(tx: &Transaction<'_>, event: &EventItem) -> Result<PutOutcome, StoreError> {
-    let (body, bucket, key) = match &event.body {
-        StoredBody::Inline(bytes) => (Some(bytes.to_vec()), None, None),
-        StoredBody::External { bucket, key } => (None, Some(bucket.clone()), Some(key.clone())),
-    };
-    let inserted = tx
-        .execute(
-            "INSERT INTO events (route, dedup_key, event_id, provider, event_type, received_at, test_ping,
-                method, path, query, headers, source_ip, body_len, body_sha256, body, body_bucket, body_key,
-                parts, records, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
-             ON CONFLICT (route, dedup_key) DO NOTHING",
-            params![
-                event.route,
-                event.dedup_key,
-                event.event_id,
-                event.provider,
-                event.event_type,
-                event.received_at_ms,
-                event.test_ping,
-                event.method,
-                event.path,
-                event.query,
-                serde_json::to_string(&event.headers).unwrap_or_default(),
-                event.source_ip,
-                event.body_len as i64,
-                event.body_sha256,
-                body,
-                bucket,
-                key,
-                event.parts.as_ref().map(|p| p.to_string()),
-                serde_json::to_string(&event.records).unwrap_or_default(),
-                event.expires_at,
-            ],
-        )
-        .map_err(failed)?;
-    Ok(if inserted == 1 {
-        PutOutcome::Inserted
-    } else {
-        PutOutcome::Duplicate
-    })
-}
-
-fn upsert_record(tx: &Transaction<'_>, record: &RecordItem) -> Result<UpsertOutcome, StoreError> {
-    let (kind, number, text) = match &record.version {
-        RecordVersion::Number(text) => ("n", text.parse::<f64>().ok(), text.clone()),
-        RecordVersion::Text(text) => ("t", None, text.clone()),
-    };
-    // Same rule as the DynamoDB condition: write unless the stored version is newer, or of the other kind.
-    let written = tx
-        .execute(
-            "INSERT INTO records (route, record_type, record_id, version_kind, version_num, version_text,
-                data, deleted, event_id, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (route, record_type, record_id) DO UPDATE SET
-                version_kind = excluded.version_kind, version_num = excluded.version_num,
-                version_text = excluded.version_text, data = excluded.data, deleted = excluded.deleted,
-                event_id = excluded.event_id, updated_at = excluded.updated_at
-             WHERE records.version_kind = excluded.version_kind
-               AND ((excluded.version_kind = 'n' AND excluded.version_num >= records.version_num)
-                 OR (excluded.version_kind = 't' AND excluded.version_text >= records.version_text))",
-            params![
-                record.route,
-                record.record_type,
-                record.record_id,
-                kind,
-                number,
-                text,
-                record.data.to_string(),
-                record.deleted,
-                record.event_id,
-                record.updated_at_ms,
-            ],
-        )
-        .map_err(failed)?;
-    Ok(if written == 1 {
-        UpsertOutcome::Written
-    } else {
-        UpsertOutcome::Stale
-    })
 }
 
 fn event_from_row(row: &rusqlite::Row<'_>) -> Result<EventItem, rusqlite::Error> {
@@ -981,5 +617,47 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("hookcatch-store-{}", uuid::Uuid::now_v7()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// Stores written before versioning (user_version 0) and at version 1 open with their queue
+    /// intact and take new events; a store from a newer hookcatch is refused by name.
+    #[tokio::test]
+    async fn older_stores_open_and_newer_ones_are_refused() {
+        for version in [0, 1] {
+            let dir = tempdir();
+            let conn = Connection::open(dir.join("hookcatch.db")).unwrap();
+            conn.execute_batch(schema::V1).unwrap();
+            conn.pragma_update(None, "user_version", version).unwrap();
+            conn.execute(
+                "INSERT INTO queue (message, available_at, enqueued_at) VALUES ('m', 1, 1)",
+                [],
+            )
+            .unwrap();
+            drop(conn);
+            let store = LocalStore::open(&dir).unwrap();
+            store
+                .put_event(&event("d1"))
+                .await
+                .expect("the old store takes new events");
+            assert_eq!(store.list_events(None, None, 10).await.unwrap().len(), 1);
+            let queued = store.queue_entries().await.unwrap();
+            assert_eq!(queued.len(), 1, "version {version}");
+            assert_eq!(queued[0].message, "m");
+            drop(store);
+            let conn = Connection::open(dir.join("hookcatch.db")).unwrap();
+            let now: i64 = conn
+                .pragma_query_value(None, "user_version", |row| row.get(0))
+                .unwrap();
+            assert_eq!(now, schema::LATEST as i64);
+        }
+        let dir = tempdir();
+        let conn = Connection::open(dir.join("hookcatch.db")).unwrap();
+        conn.pragma_update(None, "user_version", schema::LATEST as i64 + 1)
+            .unwrap();
+        drop(conn);
+        let Err(error) = LocalStore::open(&dir) else {
+            panic!("a store from a newer hookcatch opened")
+        };
+        assert!(error.to_string().contains("schema"), "{error}");
     }
 }

@@ -3,6 +3,9 @@
 //! through a `bodySHA256` query parameter instead. The URL is the one configured in Twilio
 //! (`public_url`), since the Host seen here differs behind a custom domain.
 
+use super::sign::{SignError, first_secret, set_header};
+use crate::model::rules::Rules;
+use crate::model::value::ValueSource;
 use std::borrow::Cow;
 
 use base64::Engine;
@@ -11,7 +14,7 @@ use subtle::ConstantTimeEq;
 use super::mac::Keys;
 use super::{Inspection, Refusal, VerifiedRequest, Verifier, header, require_method};
 use crate::config::{MacAlgorithm, RouteSettings};
-use crate::request::InboundRequest;
+use crate::model::request::InboundRequest;
 
 pub struct TwilioVerifier {
     keys: Keys,
@@ -45,7 +48,7 @@ pub fn signed_params(request: &InboundRequest) -> Vec<(Cow<'_, str>, Cow<'_, str
     if !request.is_form() || request.method.eq_ignore_ascii_case("GET") {
         return Vec::new();
     }
-    let mut params: Vec<_> = crate::request::form_pairs(&request.body).collect();
+    let mut params: Vec<_> = crate::model::request::form_pairs(&request.body).collect();
     // Equal pairs are identical, so an unstable sort gives the same order without a buffer.
     params.sort_unstable();
     params
@@ -131,7 +134,7 @@ impl Verifier for TwilioVerifier {
         }
         // A JSON body is bound to the signed URL through its hash.
         if let Some(claimed) = request.query_param("bodySHA256") {
-            let actual = crate::envelope::sha256_hex(&request.body);
+            let actual = crate::model::request::sha256_hex(&request.body);
             if !bool::from(
                 actual
                     .as_bytes()
@@ -145,6 +148,46 @@ impl Verifier for TwilioVerifier {
         Ok(Inspection::Accept(VerifiedRequest::new(request, None)))
     }
 }
+
+/// Twilio's idempotency token and the status fields of its messaging and voice callbacks.
+pub(super) fn default_rules() -> Rules {
+    Rules {
+        dedup: Some(ValueSource::parse("header:i-twilio-idempotency-token")),
+        event_type: Some(ValueSource::parse(
+            "/MessageStatus | /SmsStatus | /CallStatus | /EventType",
+        )),
+        ..Rules::default()
+    }
+}
+
+/// Twilio signs the URL it calls plus the sorted form parameters; a JSON body is bound through a
+/// `bodySHA256` query parameter added to that URL first.
+pub(super) fn sign(
+    settings: &RouteSettings,
+    request: &mut InboundRequest,
+) -> Result<(), SignError> {
+    if !request.is_form() && !request.body.is_empty() && request.query_param("bodySHA256").is_none()
+    {
+        let pair = format!(
+            "bodySHA256={}",
+            crate::model::request::sha256_hex(&request.body)
+        );
+        request.raw_query = if request.raw_query.is_empty() {
+            pair
+        } else {
+            format!("{}&{pair}", request.raw_query)
+        };
+    }
+    let url = signed_url(settings.config.public_url.as_deref(), request)
+        .ok_or_else(|| SignError::NoUrl(settings.config.name.clone()))?;
+    let params = signed_params(request);
+    let signature = twilio_signature(first_secret(settings)?.as_bytes(), &url, &params);
+    set_header(request, "x-twilio-signature", &signature);
+    Ok(())
+}
+
+/// Where a Twilio route's URL goes in the console.
+pub(super) const PASTE_HINT: &str = "Twilio Console → Phone Numbers → your number → Messaging / Voice → \"A message comes in\" / \"A call comes in\" webhook (or a status callback URL); the same URL as `public_url`";
 
 #[cfg(test)]
 mod tests {

@@ -3,12 +3,15 @@
 //! constant time with the one configured for that channel; an unknown channel is refused. A route
 //! may add a secret in the notify URL's query string (`auth`), checked first and redacted.
 
+use super::sign::{SignError, rewrite_json};
+use crate::model::rules::Rules;
+use crate::model::value::ValueSource;
 use serde::Deserialize;
 
 use super::catch_raw::CatchRawVerifier;
 use super::{Inspection, Refusal, VerifiedRequest, Verifier, json_body, require_method};
 use crate::config::RouteSettings;
-use crate::request::InboundRequest;
+use crate::model::request::InboundRequest;
 use crate::secrets::Secret;
 
 pub struct ZohoVerifier {
@@ -62,6 +65,36 @@ impl Verifier for ZohoVerifier {
         ))
     }
 }
+
+/// Zoho sends no delivery id; one notification is one channel, time, operation and ids.
+pub(super) fn default_rules() -> Rules {
+    Rules {
+        dedup: Some(ValueSource::parse(
+            "/channel_id + /server_time + /operation + /ids",
+        )),
+        event_type: Some(ValueSource::parse("/module + /operation")),
+        ..Rules::default()
+    }
+}
+
+/// Writes the channel's id and token into the body, as Zoho does, plus the route's own `auth`.
+pub(super) fn sign(
+    settings: &RouteSettings,
+    request: &mut InboundRequest,
+) -> Result<(), SignError> {
+    let (channel_id, token) = settings
+        .channel_tokens
+        .first()
+        .ok_or_else(|| SignError::NoSecret(settings.config.name.clone()))?;
+    rewrite_json(request, |body| {
+        body["channel_id"] = channel_id.clone().into();
+        body["token"] = token.expose().into();
+    });
+    super::catch_raw::sign(settings, request)
+}
+
+/// Where a Zoho CRM route's URL goes.
+pub(super) const PASTE_HINT: &str = "the notify_url of the channel you enable with Zoho CRM's Notifications API (`hookcatch zoho renew --notify-url URL`)";
 
 #[cfg(test)]
 mod tests {

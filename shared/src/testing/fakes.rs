@@ -60,7 +60,7 @@ impl MemoryQueue {
 #[async_trait]
 impl Queue for MemoryQueue {
     fn max_message_bytes(&self) -> usize {
-        crate::envelope::SQS_MAX_MESSAGE_BYTES
+        crate::model::envelope::SQS_MAX_MESSAGE_BYTES
     }
 
     async fn send(&self, message: String) -> Result<(), QueueError> {

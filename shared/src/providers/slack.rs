@@ -2,6 +2,7 @@
 //! `v0:{X-Slack-Request-Timestamp}:{raw body}` within ±5 minutes. `url_verification` (JSON) and
 //! `ssl_check` (form) are answered here, after the signature check, and never enqueued.
 
+use super::sign::{SignError, first_secret, set_header};
 use serde::Deserialize;
 
 use super::mac::Keys;
@@ -10,7 +11,9 @@ use super::{
     json_body, mentions, require_method, within_window,
 };
 use crate::config::{MacAlgorithm, RouteSettings};
-use crate::request::{InboundRequest, Reply};
+use crate::model::request::{InboundRequest, Reply};
+use crate::model::rules::{RecordRule, Rules};
+use crate::model::value::ValueSource;
 
 pub struct SlackVerifier {
     keys: Keys,
@@ -62,7 +65,8 @@ impl Verifier for SlackVerifier {
         // Slash commands: Slack checks the certificate with a signed `ssl_check=1` form post.
         if request.is_form()
             && mentions(&request.body, "ssl_check")
-            && crate::request::form_pairs(&request.body).any(|(k, v)| k == "ssl_check" && v == "1")
+            && crate::model::request::form_pairs(&request.body)
+                .any(|(k, v)| k == "ssl_check" && v == "1")
         {
             return Ok(Inspection::Answer(Reply::new(200, "text/plain", "")));
         }
@@ -70,6 +74,105 @@ impl Verifier for SlackVerifier {
         Ok(Inspection::Accept(VerifiedRequest::new(request, None)))
     }
 }
+
+/// Slack's delivery id, event type and the entities it sends whole.
+pub(super) fn default_rules() -> Rules {
+    Rules {
+        dedup: Some(ValueSource::parse("/event_id")),
+        // Events API, then slash commands, then interactivity (`payload=` JSON).
+        event_type: Some(ValueSource::parse(
+            "/event/type | /type | /command | /payload/type",
+        )),
+        records: slack_record_rules(),
+    }
+}
+
+/// Slack sends whole entities: keep the latest user, channel and message as records.
+/// The first rule whose `when` matches is used, so message edits and deletions come before messages.
+fn slack_record_rules() -> Vec<RecordRule> {
+    let source = ValueSource::parse;
+    let rule = |when: &[&str], record_type: &str, id: &str, version: &str, data: &str| RecordRule {
+        when: when.iter().map(|w| (*w).to_owned()).collect(),
+        record_type: source(record_type),
+        id: source(id),
+        version: Some(source(version)),
+        data: (!data.is_empty()).then(|| data.to_owned()),
+        deleted: false,
+    };
+    vec![
+        rule(
+            &["user_change", "team_join"],
+            "user",
+            "/event/user/id",
+            "/event/user/updated | /event_time",
+            "/event/user",
+        ),
+        rule(
+            &["channel_created", "channel_rename"],
+            "channel",
+            "/event/channel/id",
+            "/event_time",
+            "/event/channel",
+        ),
+        RecordRule {
+            deleted: true,
+            ..rule(
+                &["channel_deleted"],
+                "channel",
+                "/event/channel",
+                "/event_time",
+                "",
+            )
+        },
+        rule(
+            &["/event/subtype=message_changed"],
+            "message",
+            "/event/channel + /event/message/ts",
+            "/event/ts",
+            "/event/message",
+        ),
+        RecordRule {
+            deleted: true,
+            ..rule(
+                &["/event/subtype=message_deleted"],
+                "message",
+                "/event/channel + /event/deleted_ts",
+                "/event/ts",
+                "",
+            )
+        },
+        rule(
+            &["message"],
+            "message",
+            "/event/channel + /event/ts",
+            "/event/ts",
+            "/event",
+        ),
+    ]
+}
+
+/// Signs as Slack does: `v0=` HMAC of `v0:{timestamp}:{body}` with the signing secret.
+pub(super) fn sign(
+    settings: &RouteSettings,
+    request: &mut InboundRequest,
+    now_ms: i64,
+) -> Result<(), SignError> {
+    let now = now_ms.div_euclid(1000).to_string();
+    let mac = super::hmac_sha256(
+        first_secret(settings)?.as_bytes(),
+        &[b"v0:", now.as_bytes(), b":", &request.body],
+    );
+    set_header(request, "x-slack-request-timestamp", &now);
+    set_header(
+        request,
+        "x-slack-signature",
+        &format!("v0={}", hex::encode(mac)),
+    );
+    Ok(())
+}
+
+/// Where a Slack route's URL goes in the app's settings.
+pub(super) const PASTE_HINT: &str = "api.slack.com/apps → your app → Event Subscriptions → Request URL (also Slash Commands and Interactivity → Request URL)";
 
 #[cfg(test)]
 mod tests {

@@ -7,10 +7,10 @@ use std::sync::OnceLock;
 use bytes::Bytes;
 
 use crate::config::{RouteConfig, RouteSettings};
-use crate::envelope::Envelope;
-use crate::request::InboundRequest;
+use crate::model::envelope::Envelope;
+use crate::model::request::InboundRequest;
+use crate::providers::{Verifier, verifier_for};
 use crate::secrets::Secret;
-use crate::verify::{Verifier, verifier_for};
 
 /// The time every verification runs at, so signed inputs stay valid forever.
 const NOW_MS: i64 = 1_700_000_000_000;
@@ -105,9 +105,9 @@ pub fn verify(data: &[u8]) {
     };
     if flags & 2 != 0 {
         // Refusing to sign (a missing secret, a GET) is fine: the unsigned request is checked.
-        let _ = crate::sign::sign(settings, &mut request, NOW_MS);
+        let _ = crate::providers::sign::sign(settings, &mut request, NOW_MS);
     }
-    if let Ok(crate::verify::Inspection::Accept(verified)) = verifier.inspect(request, NOW_MS) {
+    if let Ok(crate::providers::Inspection::Accept(verified)) = verifier.inspect(request, NOW_MS) {
         // What ingest does next with an accepted request.
         let _ = (
             verified.delivery_id(),
@@ -124,18 +124,19 @@ pub fn envelope(data: &[u8]) {
         let again =
             Envelope::from_message(&envelope.to_message()).expect("a written envelope reads");
         let written = Envelope {
-            v: crate::envelope::SCHEMA_VERSION,
+            v: crate::model::envelope::SCHEMA_VERSION,
             ..envelope.clone()
         };
         assert_eq!(again, written, "round trip");
-        let _ = crate::consume::parse_json(envelope.content_type(), &envelope_body(&envelope));
+        let _ =
+            crate::model::request::body_json(envelope.content_type(), &envelope_body(&envelope));
     }
 }
 
 fn envelope_body(envelope: &Envelope) -> Bytes {
     match &envelope.body {
-        crate::envelope::BodyLocation::Inline(body) => body.clone(),
-        crate::envelope::BodyLocation::External { .. } => Bytes::new(),
+        crate::model::envelope::BodyLocation::Inline(body) => body.clone(),
+        crate::model::envelope::BodyLocation::External { .. } => Bytes::new(),
     }
 }
 
@@ -144,12 +145,15 @@ pub fn forms(data: &[u8]) {
     let mut parts = split(data, b"\n", 2).into_iter();
     let content_type = String::from_utf8_lossy(parts.next().unwrap_or_default()).into_owned();
     let body = Bytes::copy_from_slice(parts.next().unwrap_or_default());
-    let _ = crate::consume::parse_json(Some(&content_type), &body);
-    let _ = crate::consume::parse_json(Some("application/x-www-form-urlencoded"), &body);
+    let _ = crate::model::request::body_json(Some(&content_type), &body);
+    let _ = crate::model::request::body_json(Some("application/x-www-form-urlencoded"), &body);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread runtime");
-    let _ = runtime.block_on(crate::multipart::summarize(Some(&content_type), &body));
+    let _ = runtime.block_on(crate::model::multipart::summarize(
+        Some(&content_type),
+        &body,
+    ));
 }
 
 /// Splits at most `limit - 1` times on `separator`.

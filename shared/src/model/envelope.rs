@@ -12,7 +12,7 @@ use bytes::Bytes;
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
-use crate::config::SharedRules;
+use crate::model::rules::SharedRules;
 
 /// The envelope schema this build writes; it reads this one and every older one. v2 added bodies as
 /// JSON text (`{"text": …}`); v3 added bodies appended after the header line (`"body":"appended"`).
@@ -226,7 +226,7 @@ pub enum EnvelopeError {
 
 impl Envelope {
     pub fn content_type(&self) -> Option<&str> {
-        crate::request::find_header(&self.headers, "content-type")
+        crate::model::request::find_header(&self.headers, "content-type")
     }
 
     /// The queue message: the header line, then the body itself when it can travel as it is.
@@ -329,9 +329,9 @@ impl Envelope {
     }
 }
 
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(bytes))
+/// Object key of a claim-checked body.
+pub fn body_key(route: &str, event_id: &str) -> String {
+    format!("bodies/{route}/{event_id}")
 }
 
 #[cfg(test)]
@@ -356,7 +356,7 @@ pub(crate) mod tests {
             headers: vec![("content-type".into(), "application/octet-stream".into())],
             source_ip: Some("203.0.113.9".into()),
             body_len: body.len() as u64,
-            body_sha256: sha256_hex(&body),
+            body_sha256: crate::model::request::sha256_hex(&body),
             body: BodyLocation::Inline(body),
         }
     }
@@ -381,7 +381,7 @@ pub(crate) mod tests {
     #[test]
     fn rules_are_written_as_their_own_json_and_read_back() {
         for provider in crate::config::ProviderKind::ALL {
-            let rules = provider.default_rules();
+            let rules = crate::providers::default_rules(provider);
             let expected = serde_json::to_value(&rules).unwrap();
             // Rendered once by the ingest side, or on first write after a consumer read it.
             for shared in [

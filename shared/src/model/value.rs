@@ -64,7 +64,7 @@ impl ValueSource {
     pub fn lookup(&self, source: &Source<'_>) -> Option<Value> {
         match self {
             ValueSource::Pointer(p) => source.json?.pointer(p).filter(|v| !v.is_null()).cloned(),
-            ValueSource::Header(name) => crate::request::find_header(source.headers, name)
+            ValueSource::Header(name) => crate::model::request::find_header(source.headers, name)
                 .map(|v| Value::String(v.to_owned())),
             ValueSource::Query(name) => form_urlencoded::parse(source.raw_query.as_bytes())
                 .find(|(k, _)| k == name)

@@ -6,6 +6,7 @@
 //! - microsoft-graph: `validationToken` in the query → echoed as text/plain; notifications carry the
 //!   subscription's `clientState` in every item, compared in constant time. Id-only: hydrated.
 
+use super::sign::{SignError, first_secret, rewrite_json, set_header};
 use base64::Engine;
 use serde::Deserialize;
 
@@ -14,7 +15,9 @@ use super::{
     Inspection, Refusal, VerifiedRequest, Verifier, echo_reply, header, json_body, require_method,
 };
 use crate::config::{MacAlgorithm, ProviderKind, RouteSettings};
-use crate::request::{InboundRequest, JSON_UTF8, Reply};
+use crate::model::request::{InboundRequest, JSON_UTF8, Reply};
+use crate::model::rules::Rules;
+use crate::model::value::ValueSource;
 use crate::secrets::Secret;
 
 pub struct ChallengeVerifier {
@@ -190,6 +193,79 @@ impl Verifier for ChallengeVerifier {
     }
 }
 
+/// Where each of these providers puts its event type (none sends a delivery id).
+pub(super) fn default_rules(provider: ProviderKind) -> Rules {
+    let source = |text: &str| Some(ValueSource::parse(text));
+    match provider {
+        ProviderKind::X => Rules::default(),
+        ProviderKind::Meta => Rules {
+            event_type: source("/object"),
+            ..Rules::default()
+        },
+        ProviderKind::MicrosoftGraph => Rules {
+            event_type: source("/value/0/changeType | /value/0/lifecycleEvent"),
+            ..Rules::default()
+        },
+        other => unreachable!("{other:?} has no challenge verifier"),
+    }
+}
+
+/// Signs as these providers do: Meta and X sign POST bodies (their GET handshakes carry no
+/// signature); Graph puts the subscription's clientState into every notification.
+pub(super) fn sign(
+    settings: &RouteSettings,
+    request: &mut InboundRequest,
+) -> Result<(), SignError> {
+    let is_get = request.method.eq_ignore_ascii_case("GET");
+    match settings.config.provider {
+        ProviderKind::Meta if !is_get => {
+            let mac = super::hmac_sha256(first_secret(settings)?.as_bytes(), &[&request.body]);
+            set_header(
+                request,
+                "x-hub-signature-256",
+                &format!("sha256={}", hex::encode(mac)),
+            );
+        }
+        ProviderKind::X if !is_get => {
+            let mac = super::hmac_sha256(first_secret(settings)?.as_bytes(), &[&request.body]);
+            let value = format!(
+                "sha256={}",
+                base64::engine::general_purpose::STANDARD.encode(mac)
+            );
+            set_header(request, "x-twitter-webhooks-signature", &value);
+        }
+        // Subscription validation signs nothing.
+        ProviderKind::MicrosoftGraph if request.query_param("validationToken").is_none() => {
+            let state = first_secret(settings)?.to_owned();
+            rewrite_json(request, |body| {
+                if let Some(items) = body.get_mut("value").and_then(|v| v.as_array_mut()) {
+                    for item in items.iter_mut().filter(|i| i.is_object()) {
+                        item["clientState"] = state.clone().into();
+                    }
+                }
+            });
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Where each of these providers takes the route's URL.
+pub(super) fn paste_hint(provider: ProviderKind) -> &'static str {
+    match provider {
+        ProviderKind::Meta => {
+            "Meta App Dashboard → your app → Webhooks → Callback URL, with the route's verify token"
+        }
+        ProviderKind::X => {
+            "X developer portal → your app's Account Activity API environment → register the webhook URL (X sends the CRC check at once)"
+        }
+        ProviderKind::MicrosoftGraph => {
+            "`notificationUrl` of the subscription you create with POST /subscriptions, with `clientState` set to the route's secret"
+        }
+        other => unreachable!("{other:?} has no challenge verifier"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,7 +281,7 @@ mod tests {
     }
 
     fn request(method: &str, query: &str, headers: &[(&str, &str)], body: &str) -> InboundRequest {
-        crate::request::request_for_test(method, query, headers, body.as_bytes())
+        crate::model::request::request_for_test(method, query, headers, body.as_bytes())
     }
 
     fn meta() -> ChallengeVerifier {

@@ -2,6 +2,8 @@
 //! Webhooks (Svix and others), and Zoom (whose `endpoint.url_validation` is answered after the
 //! signature check, since Zoom signs it). Each checks the exact raw body against every secret.
 
+use super::hmac_sha256;
+use super::sign::{SignError, first_secret, set_header};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
@@ -12,7 +14,9 @@ use super::{
     require_method, within_window,
 };
 use crate::config::{MacAlgorithm, ProviderKind, RouteSettings};
-use crate::request::{InboundRequest, JSON_UTF8, Reply};
+use crate::model::request::{InboundRequest, JSON_UTF8, Reply};
+use crate::model::rules::Rules;
+use crate::model::value::ValueSource;
 
 /// Standard Webhooks secrets are base64 after an optional `whsec_` prefix, padded or not.
 pub fn standard_webhooks_key(secret: &str) -> Option<Vec<u8>> {
@@ -217,6 +221,125 @@ fn zoom_url_validation(key: &[u8], body: &[u8]) -> Option<Reply> {
     Some(Reply::new(200, JSON_UTF8, body.to_string()))
 }
 
+/// Where each of these providers puts its event type and delivery id.
+pub(super) fn default_rules(provider: ProviderKind) -> Rules {
+    let source = |text: &str| Some(ValueSource::parse(text));
+    match provider {
+        ProviderKind::Github => Rules {
+            event_type: source("header:x-github-event"),
+            ..Rules::default()
+        },
+        ProviderKind::Stripe => Rules {
+            dedup: source("/id"),
+            event_type: source("/type"),
+            ..Rules::default()
+        },
+        ProviderKind::Shopify => Rules {
+            event_type: source("header:x-shopify-topic"),
+            ..Rules::default()
+        },
+        ProviderKind::StandardWebhooks => Rules {
+            event_type: source("/type"),
+            ..Rules::default()
+        },
+        ProviderKind::Zoom => Rules {
+            dedup: source("/event + /event_ts"),
+            event_type: source("/event"),
+            ..Rules::default()
+        },
+        other => unreachable!("{other:?} is not a signed-body provider"),
+    }
+}
+
+/// Signs as these providers do: an HMAC of the body (GitHub, Shopify), of `{t}.{body}` (Stripe),
+/// of `{id}.{t}.{body}` (Standard Webhooks) or of `v0:{t}:{body}` (Zoom), with the newest secret.
+pub(super) fn sign(
+    settings: &RouteSettings,
+    request: &mut InboundRequest,
+    now_ms: i64,
+) -> Result<(), SignError> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let now = now_ms.div_euclid(1000).to_string();
+    let secret = first_secret(settings)?;
+    match settings.config.provider {
+        ProviderKind::Github => {
+            let mac = hmac_sha256(secret.as_bytes(), &[&request.body]);
+            set_header(
+                request,
+                "x-hub-signature-256",
+                &format!("sha256={}", hex::encode(mac)),
+            );
+        }
+        ProviderKind::Stripe => {
+            let mac = hmac_sha256(secret.as_bytes(), &[now.as_bytes(), b".", &request.body]);
+            set_header(
+                request,
+                "stripe-signature",
+                &format!("t={now},v1={}", hex::encode(mac)),
+            );
+        }
+        ProviderKind::Shopify => {
+            let mac = hmac_sha256(secret.as_bytes(), &[&request.body]);
+            set_header(request, "x-shopify-hmac-sha256", &b64.encode(mac));
+        }
+        ProviderKind::StandardWebhooks => {
+            let key = standard_webhooks_key(secret)
+                .ok_or_else(|| SignError::NoSecret(settings.config.name.clone()))?;
+            let id = match request.header("webhook-id") {
+                Some(id) => id.to_owned(),
+                None => format!("msg_{}", uuid::Uuid::now_v7().simple()),
+            };
+            let mac = hmac_sha256(
+                &key,
+                &[id.as_bytes(), b".", now.as_bytes(), b".", &request.body],
+            );
+            set_header(request, "webhook-id", &id);
+            set_header(request, "webhook-timestamp", &now);
+            set_header(
+                request,
+                "webhook-signature",
+                &format!("v1,{}", b64.encode(mac)),
+            );
+        }
+        ProviderKind::Zoom => {
+            let mac = hmac_sha256(
+                secret.as_bytes(),
+                &[b"v0:", now.as_bytes(), b":", &request.body],
+            );
+            set_header(request, "x-zm-request-timestamp", &now);
+            set_header(
+                request,
+                "x-zm-signature",
+                &format!("v0={}", hex::encode(mac)),
+            );
+        }
+        other => unreachable!("{other:?} is not a signed-body provider"),
+    }
+    Ok(())
+}
+
+/// Where each of these providers takes the route's URL.
+pub(super) fn paste_hint(provider: ProviderKind) -> &'static str {
+    match provider {
+        ProviderKind::Github => {
+            "repository or organization Settings → Webhooks → Add webhook → Payload URL, with the same Secret"
+        }
+        ProviderKind::Stripe => {
+            "Dashboard → Developers → Webhooks → Add endpoint → Endpoint URL; its signing secret (whsec_…) is the route's secret"
+        }
+        ProviderKind::Shopify => {
+            "Settings → Notifications → Webhooks → Create webhook → URL (or the app's webhook subscriptions)"
+        }
+        ProviderKind::StandardWebhooks => {
+            "the sender's endpoint URL setting (Svix-powered apps: Webhooks → Add Endpoint)"
+        }
+        ProviderKind::Zoom => {
+            "Zoom App Marketplace → your app → Feature → Event Subscriptions → Event notification endpoint URL"
+        }
+        other => unreachable!("{other:?} is not a signed-body provider"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,7 +354,7 @@ mod tests {
     }
 
     fn request(headers: &[(&str, &str)], body: &[u8]) -> InboundRequest {
-        crate::request::request_for_test("POST", "", headers, body)
+        crate::model::request::request_for_test("POST", "", headers, body)
     }
 
     fn accepts(v: &SignedVerifier, r: InboundRequest, now_ms: i64) -> bool {
@@ -533,7 +656,7 @@ mod tests {
         let now = 1_700_000_000_000;
         let v = verifier("stripe", &["whsec_thin"]);
         let body = br#"{"id":"evt_test_65R9","object":"v2.core.event","type":"v1.billing.meter.error_report_triggered","related_object":{"id":"mtr_test_61R9","type":"billing.meter","url":"/v1/billing/meters/mtr_test_61R9"}}"#;
-        let mac = crate::verify::hmac_sha256(b"whsec_thin", &[b"1700000000.", body]);
+        let mac = crate::providers::hmac_sha256(b"whsec_thin", &[b"1700000000.", body]);
         let header_value = format!("t=1700000000,v1={}", hex::encode(mac));
         let Ok(Inspection::Accept(verified)) =
             v.inspect(request(&[("stripe-signature", &header_value)], body), now)

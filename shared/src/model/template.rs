@@ -2,7 +2,7 @@
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::extract::{Source, ValueSource};
+use crate::model::value::{Source, ValueSource};
 
 /// Encoded in a path segment: everything but RFC 3986's unreserved characters and the
 /// sub-delimiters, `:` and `@` that a segment may hold (Graph's `Users('x')`).

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
+use serde_json::Value;
 
 /// The first value of a header in (name, value) pairs, the name matched case-insensitively.
 pub fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -97,20 +98,6 @@ impl InboundRequest {
         self.content_type()
             .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
     }
-
-    /// Builds a request from `http` parts, the shape the local server hands us.
-    pub fn from_http(parts: &http::request::Parts, body: Bytes, source_ip: Option<String>) -> Self {
-        let headers = header_pairs(&parts.headers);
-        InboundRequest {
-            method: parts.method.as_str().to_owned(),
-            path: parts.uri.path().to_owned(),
-            raw_query: parts.uri.query().unwrap_or_default().to_owned(),
-            headers,
-            body,
-            source_ip,
-            called_url: None,
-        }
-    }
 }
 
 /// A request built by hand, for tests of verifiers and signers.
@@ -163,6 +150,41 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         find_header(&self.headers, name)
     }
+}
+
+/// The body's SHA-256 as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// JSON bodies parse as JSON; form bodies become an object of their fields, so JSON pointers work
+/// on both (`/payload` for a GitHub form delivery).
+pub fn body_json(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
+    let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
+    if content_type.starts_with("application/x-www-form-urlencoded") {
+        let mut fields = serde_json::Map::new();
+        for (k, v) in form_pairs(body) {
+            fields
+                .entry(k.into_owned())
+                .or_insert(Value::String(v.into_owned()));
+        }
+        // GitHub's form mode and Slack's interactivity send their JSON in a `payload` field.
+        if let Some(Value::String(payload)) = fields.get("payload")
+            && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(payload)
+        {
+            fields.insert("payload".to_owned(), parsed);
+        }
+        return Some(Value::Object(fields));
+    }
+    let looks_json = content_type.contains("json")
+        || matches!(
+            body.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[')
+        );
+    looks_json
+        .then(|| serde_json::from_slice(body).ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -226,19 +248,29 @@ mod tests {
     }
 
     #[test]
-    fn from_http_keeps_raw_query_and_lowercases_headers() {
-        let request = http::Request::builder()
-            .method("POST")
-            .uri("https://example.test/hook/x?zapikey=a%2Bb&x=1")
-            .header("X-Api-Key", "k")
-            .body(())
-            .unwrap();
-        let (parts, ()) = request.into_parts();
-        let inbound = InboundRequest::from_http(&parts, Bytes::from_static(b"{}"), None);
-        assert_eq!(inbound.path, "/hook/x");
-        assert_eq!(inbound.raw_query, "zapikey=a%2Bb&x=1");
-        assert_eq!(inbound.query_param("zapikey").as_deref(), Some("a+b"));
-        assert_eq!(inbound.header("x-api-key"), Some("k"));
-        assert_eq!(inbound.headers[0].0, "x-api-key");
+    fn form_payload_fields_parse_as_json() {
+        let parsed = body_json(
+            Some("application/x-www-form-urlencoded"),
+            b"payload=%7B%22type%22%3A%22block_actions%22%7D&x=1",
+        )
+        .unwrap();
+        assert_eq!(parsed.pointer("/payload/type").unwrap(), "block_actions");
+    }
+
+    #[test]
+    fn form_bodies_become_objects_for_pointers() {
+        let parsed = body_json(
+            Some("application/x-www-form-urlencoded"),
+            b"payload=%7B%7D&a=1&a=2",
+        )
+        .unwrap();
+        assert_eq!(
+            parsed["payload"],
+            serde_json::json!({}),
+            "a JSON `payload` field is parsed"
+        );
+        assert_eq!(parsed["a"], "1");
+        assert!(body_json(Some("text/plain"), b"hello").is_none());
+        assert!(body_json(None, b" {\"a\":1}").is_some());
     }
 }

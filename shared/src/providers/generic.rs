@@ -2,13 +2,14 @@
 //! (algorithm, header, prefix, hex or base64, what is signed, an optional timestamp window), an API
 //! key or HTTP Basic (`auth`), and the route-wide source-IP allow-list.
 
+use super::sign::{SignError, first_secret, set_header};
 use base64::Engine;
 
 use super::catch_raw::CatchRawVerifier;
 use super::mac::Keys;
 use super::{Inspection, Refusal, VerifiedRequest, Verifier, header, within_window};
 use crate::config::{RouteSettings, SignatureConfig, SignatureEncoding};
-use crate::request::InboundRequest;
+use crate::model::request::InboundRequest;
 
 pub struct GenericVerifier {
     auth: Option<CatchRawVerifier>,
@@ -120,6 +121,44 @@ impl Verifier for GenericVerifier {
     }
 }
 
+/// Signs as the route's `signature` describes, then adds its `auth`.
+pub(super) fn sign(
+    settings: &RouteSettings,
+    request: &mut InboundRequest,
+    now_ms: i64,
+) -> Result<(), SignError> {
+    let now = now_ms.div_euclid(1000).to_string();
+    if let Some(signature) = &settings.config.signature {
+        let id = match &signature.id_header {
+            Some(name) => {
+                let id = request
+                    .header(name)
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+                set_header(request, name, &id);
+                id
+            }
+            None => String::new(),
+        };
+        if let Some(name) = &signature.timestamp_header {
+            set_header(request, name, &now);
+        }
+        let payload = signed_payload(&signature.payload, &request.body, &now, &id);
+        let mac = super::hmac(
+            signature.algorithm,
+            first_secret(settings)?.as_bytes(),
+            &[&payload],
+        );
+        let value = format!("{}{}", signature.prefix, encode_signature(signature, &mac));
+        set_header(request, &signature.header, &value);
+    }
+    super::catch_raw::sign(settings, request)
+}
+
+/// Where a generic route's URL goes in the sender's settings.
+pub(super) const PASTE_HINT: &str =
+    "the sender's webhook or endpoint URL setting, with the signing secret it shows you";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,7 +175,8 @@ mod tests {
     }
 
     fn post(headers: &[(&str, &str)], body: &str) -> InboundRequest {
-        let mut request = crate::request::request_for_test("POST", "", headers, body.as_bytes());
+        let mut request =
+            crate::model::request::request_for_test("POST", "", headers, body.as_bytes());
         request.source_ip = Some("198.51.100.7".into());
         request
     }
@@ -222,7 +262,7 @@ mod tests {
         })
         .unwrap();
         let verifier =
-            crate::verify::verifier_for(&RouteSettings::new(config, vec![Secret::new("pw")]));
+            crate::providers::verifier_for(&RouteSettings::new(config, vec![Secret::new("pw")]));
         let mac = hex::encode(super::super::hmac(
             crate::config::MacAlgorithm::Sha1,
             b"pw",

@@ -8,23 +8,21 @@ mod catch_raw;
 mod challenge;
 mod generic;
 mod mac;
+pub mod sign;
 mod signed;
 mod slack;
 mod twilio;
 mod zoho;
 
-pub use generic::{encode_signature, signed_payload};
 pub use mac::{hmac, hmac_sha256};
-pub use signed::standard_webhooks_key;
-pub use twilio::{
-    signed_params as twilio_signed_params, signed_url as twilio_signed_url, twilio_signature,
-};
+use signed::standard_webhooks_key;
+pub use twilio::twilio_signature;
 
-use crate::config::{ProviderKind, RouteSettings};
-use crate::request::{InboundRequest, Reply};
+use crate::config::{ConfigError, ProviderKind, RouteConfig, RouteSettings};
+use crate::model::request::{InboundRequest, Reply};
+use crate::model::rules::Rules;
 
-/// Default tolerance for a signed timestamp, both directions (Stripe, Standard Webhooks, Slack, Zoom).
-pub const TIMESTAMP_TOLERANCE_SECS: i64 = 300;
+pub use crate::config::TIMESTAMP_TOLERANCE_SECS;
 
 /// A request that passed its route's verification. Constructible only inside this module tree.
 #[derive(Debug, Clone)]
@@ -149,6 +147,90 @@ pub fn verifier_for(settings: &RouteSettings) -> Box<dyn Verifier> {
             inner: verifier,
         })
     }
+}
+
+/// Where the provider puts the event type, delivery id and records, unless the route says otherwise.
+pub fn default_rules(provider: ProviderKind) -> Rules {
+    match provider {
+        ProviderKind::CatchRaw | ProviderKind::Generic => Rules::default(),
+        ProviderKind::Github
+        | ProviderKind::Stripe
+        | ProviderKind::Shopify
+        | ProviderKind::StandardWebhooks
+        | ProviderKind::Zoom => signed::default_rules(provider),
+        ProviderKind::Slack => slack::default_rules(),
+        ProviderKind::ZohoCrm => zoho::default_rules(),
+        ProviderKind::Twilio => twilio::default_rules(),
+        ProviderKind::Meta | ProviderKind::X | ProviderKind::MicrosoftGraph => {
+            challenge::default_rules(provider)
+        }
+    }
+}
+
+/// Where a user pastes a route's URL in the provider's own settings.
+pub fn paste_hint(provider: ProviderKind) -> &'static str {
+    match provider {
+        ProviderKind::CatchRaw => catch_raw::PASTE_HINT,
+        ProviderKind::Generic => generic::PASTE_HINT,
+        ProviderKind::Github
+        | ProviderKind::Stripe
+        | ProviderKind::Shopify
+        | ProviderKind::StandardWebhooks
+        | ProviderKind::Zoom => signed::paste_hint(provider),
+        ProviderKind::Slack => slack::PASTE_HINT,
+        ProviderKind::ZohoCrm => zoho::PASTE_HINT,
+        ProviderKind::Twilio => twilio::PASTE_HINT,
+        ProviderKind::Meta | ProviderKind::X | ProviderKind::MicrosoftGraph => {
+            challenge::paste_hint(provider)
+        }
+    }
+}
+
+/// The route's own rules, falling back to its provider's defaults.
+pub fn rules_for(route: &RouteConfig) -> Rules {
+    let defaults = default_rules(route.provider);
+    Rules {
+        dedup: route.dedup.clone().or(defaults.dedup),
+        event_type: route.event_type.clone().or(defaults.event_type),
+        records: if route.records.is_empty() {
+            defaults.records
+        } else {
+            route.records.clone()
+        },
+    }
+}
+
+/// Checks resolved secrets for the provider's format, once at start.
+pub fn check_secrets(route: &RouteSettings) -> Result<(), ConfigError> {
+    let fail = |reason: &str| ConfigError::Route {
+        route: route.config.name.clone(),
+        reason: reason.to_owned(),
+    };
+    if route.config.provider == ProviderKind::StandardWebhooks {
+        for secret in &route.secrets {
+            if standard_webhooks_key(secret.expose()).is_none_or(|k| k.is_empty()) {
+                return Err(fail(
+                    "a Standard Webhooks secret must be base64 (optionally after `whsec_`)",
+                ));
+            }
+        }
+    }
+    let all = route
+        .secrets
+        .iter()
+        .chain(&route.verify_tokens)
+        .chain(route.channel_tokens.iter().map(|(_, t)| t));
+    if all.clone().any(|s| s.expose().is_empty()) {
+        return Err(fail("a secret resolved to an empty value"));
+    }
+    if route
+        .channel_tokens
+        .iter()
+        .any(|(_, token)| token.expose().len() > 50)
+    {
+        return Err(fail("a Zoho channel token is at most 50 characters"));
+    }
+    Ok(())
 }
 
 /// Refuses requests from addresses outside the route's `allow_ips` before anything else runs.
@@ -295,5 +377,12 @@ mod tests {
             "a=%2B1&zapikey=REDACTED&b"
         );
         assert_eq!(redact_query("", &["zapikey"]), "");
+    }
+
+    #[test]
+    fn every_provider_says_where_its_url_goes() {
+        for provider in ProviderKind::ALL {
+            assert!(paste_hint(provider).len() > 20, "{provider:?}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::envelope::sha256_hex;
+use crate::model::request::sha256_hex;
 
 /// Largest text field value copied into the summary.
 const MAX_INLINE_FIELD: usize = 4096;

@@ -1,0 +1,335 @@
+//! The store's one writer thread: it takes whatever commands are waiting and commits them in one
+//! transaction, delivering each result only after the commit.
+
+use std::sync::mpsc;
+
+use hookcatch::model::value::RecordVersion;
+use hookcatch::ports::{
+    CachedToken, EventItem, PutOutcome, RecordItem, StoreError, StoredBody, UpsertOutcome,
+};
+use rusqlite::{Connection, Transaction, params};
+use tokio::sync::oneshot;
+
+use super::Claimed;
+
+/// Commands in one group commit are at most this many.
+const MAX_GROUP: usize = 512;
+
+pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+pub(super) enum Command {
+    Enqueue(String, i64, Reply<()>),
+    PutEvent(Box<EventItem>, Reply<PutOutcome>),
+    UpsertRecord(Box<RecordItem>, Reply<UpsertOutcome>),
+    Claim {
+        limit: usize,
+        now_ms: i64,
+        lease_ms: i64,
+        reply: Reply<Vec<Claimed>>,
+    },
+    Ack(i64, Reply<()>),
+    Retry {
+        seq: i64,
+        error: String,
+        available_at: i64,
+        dead: bool,
+        reply: Reply<()>,
+    },
+    Requeue {
+        seqs: Option<Vec<i64>>,
+        now_ms: i64,
+        reply: Reply<usize>,
+    },
+    RecoverLeases(Reply<usize>),
+    StoreToken(String, CachedToken, Reply<()>),
+    LeaseToken {
+        key: String,
+        holder: String,
+        now_ms: i64,
+        until_ms: i64,
+        reply: Reply<usize>,
+    },
+}
+
+/// A result computed inside the transaction, delivered only once the commit succeeded.
+enum Done {
+    Unit(Reply<()>, Result<(), StoreError>),
+    Put(Reply<PutOutcome>, Result<PutOutcome, StoreError>),
+    Upsert(Reply<UpsertOutcome>, Result<UpsertOutcome, StoreError>),
+    Claimed(Reply<Vec<Claimed>>, Result<Vec<Claimed>, StoreError>),
+    Count(Reply<usize>, Result<usize, StoreError>),
+}
+
+impl Done {
+    fn deliver(self, commit: &Result<(), String>) {
+        fn pass<T>(
+            reply: oneshot::Sender<Result<T, StoreError>>,
+            result: Result<T, StoreError>,
+            commit: &Result<(), String>,
+        ) {
+            let _ = reply.send(match commit {
+                Ok(()) => result,
+                Err(e) => Err(StoreError::Failed(format!("commit failed: {e}"))),
+            });
+        }
+        match self {
+            Done::Unit(r, v) => pass(r, v, commit),
+            Done::Put(r, v) => pass(r, v, commit),
+            Done::Upsert(r, v) => pass(r, v, commit),
+            Done::Claimed(r, v) => pass(r, v, commit),
+            Done::Count(r, v) => pass(r, v, commit),
+        }
+    }
+}
+
+pub(super) fn failed(e: rusqlite::Error) -> StoreError {
+    StoreError::Failed(e.to_string())
+}
+
+pub(super) fn run_writer(mut conn: Connection, commands: mpsc::Receiver<Command>) {
+    while let Ok(first) = commands.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match commands.try_recv() {
+                Ok(command) => group.push(command),
+                Err(_) => break,
+            }
+        }
+        let tx = match conn.transaction() {
+            Ok(tx) => tx,
+            Err(e) => {
+                let commit = Err(e.to_string());
+                group
+                    .into_iter()
+                    .map(execute_nothing)
+                    .for_each(|d| d.deliver(&commit));
+                continue;
+            }
+        };
+        let done: Vec<Done> = group.into_iter().map(|c| execute(&tx, c)).collect();
+        let commit = tx.commit().map_err(|e| e.to_string());
+        done.into_iter().for_each(|d| d.deliver(&commit));
+    }
+}
+
+/// For a group whose transaction could not even start: every command fails.
+fn execute_nothing(command: Command) -> Done {
+    fn error<T>() -> Result<T, StoreError> {
+        Err(StoreError::Failed("transaction did not start".into()))
+    }
+    match command {
+        Command::Enqueue(_, _, r)
+        | Command::Ack(_, r)
+        | Command::Retry { reply: r, .. }
+        | Command::StoreToken(_, _, r) => Done::Unit(r, error()),
+        Command::PutEvent(_, r) => Done::Put(r, error()),
+        Command::UpsertRecord(_, r) => Done::Upsert(r, error()),
+        Command::Claim { reply, .. } => Done::Claimed(reply, error()),
+        Command::Requeue { reply, .. }
+        | Command::RecoverLeases(reply)
+        | Command::LeaseToken { reply, .. } => Done::Count(reply, error()),
+    }
+}
+
+fn execute(tx: &Transaction<'_>, command: Command) -> Done {
+    match command {
+        Command::Enqueue(message, now_ms, reply) => {
+            let result = tx
+                .execute(
+                    "INSERT INTO queue (message, available_at, enqueued_at) VALUES (?1, ?2, ?2)",
+                    params![message, now_ms],
+                )
+                .map(|_| ())
+                .map_err(failed);
+            Done::Unit(reply, result)
+        }
+        Command::PutEvent(event, reply) => Done::Put(reply, insert_event(tx, &event)),
+        Command::StoreToken(key, token, reply) => {
+            let result = tx
+                .execute(
+                    "INSERT INTO tokens (key, access_token, api_domain, expires_at) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (key) DO UPDATE SET access_token = ?2, api_domain = ?3,
+                         expires_at = ?4, lease_holder = NULL, lease_until = NULL",
+                    params![key, token.access_token, token.api_domain, token.expires_at_ms],
+                )
+                .map(|_| ())
+                .map_err(failed);
+            Done::Unit(reply, result)
+        }
+        Command::LeaseToken {
+            key,
+            holder,
+            now_ms,
+            until_ms,
+            reply,
+        } => {
+            // Taken when free, expired, or already ours: one row changed means the lease is ours.
+            let result = tx
+                .execute(
+                    "INSERT INTO tokens (key, lease_holder, lease_until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET lease_holder = ?2, lease_until = ?3
+                     WHERE lease_until IS NULL OR lease_until < ?4 OR lease_holder = ?2",
+                    params![key, holder, until_ms, now_ms],
+                )
+                .map_err(failed);
+            Done::Count(reply, result)
+        }
+        Command::UpsertRecord(record, reply) => Done::Upsert(reply, upsert_record(tx, &record)),
+        Command::Claim {
+            limit,
+            now_ms,
+            lease_ms,
+            reply,
+        } => {
+            let result = (|| {
+                let mut statement = tx.prepare(
+                    "UPDATE queue SET available_at = ?1, attempts = attempts + 1, leased = 1
+                     WHERE seq IN (SELECT seq FROM queue WHERE state = 'queued' AND available_at <= ?2
+                                   ORDER BY seq LIMIT ?3)
+                     RETURNING seq, message, attempts",
+                )?;
+                let rows = statement.query_map(params![now_ms + lease_ms, now_ms, limit as i64], |row| {
+                    Ok(Claimed { seq: row.get(0)?, message: row.get(1)?, attempts: row.get(2)? })
+                })?;
+                rows.collect::<Result<Vec<_>, _>>()
+            })()
+            .map_err(failed);
+            Done::Claimed(reply, result)
+        }
+        Command::Ack(seq, reply) => {
+            let result = tx
+                .execute("DELETE FROM queue WHERE seq = ?1", [seq])
+                .map(|_| ())
+                .map_err(failed);
+            Done::Unit(reply, result)
+        }
+        Command::Retry {
+            seq,
+            error,
+            available_at,
+            dead,
+            reply,
+        } => {
+            let result = tx
+                .execute(
+                    "UPDATE queue SET available_at = ?2, last_error = ?3, state = ?4, leased = 0 WHERE seq = ?1",
+                    params![seq, available_at, error, if dead { "dead" } else { "queued" }],
+                )
+                .map(|_| ())
+                .map_err(failed);
+            Done::Unit(reply, result)
+        }
+        Command::RecoverLeases(reply) => {
+            let result = tx
+                .execute(
+                    "UPDATE queue SET leased = 0, available_at = 0 WHERE leased = 1",
+                    [],
+                )
+                .map_err(failed);
+            Done::Count(reply, result)
+        }
+        Command::Requeue {
+            seqs,
+            now_ms,
+            reply,
+        } => {
+            let result = match seqs {
+                None => tx.execute(
+                    "UPDATE queue SET state = 'queued', attempts = 0, available_at = ?1 WHERE state = 'dead'",
+                    [now_ms],
+                ),
+                Some(seqs) => seqs.iter().try_fold(0, |count, seq| {
+                    tx.execute(
+                        "UPDATE queue SET state = 'queued', attempts = 0, available_at = ?2 WHERE seq = ?1",
+                        params![seq, now_ms],
+                    )
+                    .map(|n| count + n)
+                }),
+            }
+            .map_err(failed);
+            Done::Count(reply, result)
+        }
+    }
+}
+
+fn insert_event(tx: &Transaction<'_>, event: &EventItem) -> Result<PutOutcome, StoreError> {
+    let (body, bucket, key) = match &event.body {
+        StoredBody::Inline(bytes) => (Some(bytes.to_vec()), None, None),
+        StoredBody::External { bucket, key } => (None, Some(bucket.clone()), Some(key.clone())),
+    };
+    let inserted = tx
+        .execute(
+            "INSERT INTO events (route, dedup_key, event_id, provider, event_type, received_at, test_ping,
+                method, path, query, headers, source_ip, body_len, body_sha256, body, body_bucket, body_key,
+                parts, records, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+             ON CONFLICT (route, dedup_key) DO NOTHING",
+            params![
+                event.route,
+                event.dedup_key,
+                event.event_id,
+                event.provider,
+                event.event_type,
+                event.received_at_ms,
+                event.test_ping,
+                event.method,
+                event.path,
+                event.query,
+                serde_json::to_string(&event.headers).unwrap_or_default(),
+                event.source_ip,
+                event.body_len as i64,
+                event.body_sha256,
+                body,
+                bucket,
+                key,
+                event.parts.as_ref().map(|p| p.to_string()),
+                serde_json::to_string(&event.records).unwrap_or_default(),
+                event.expires_at,
+            ],
+        )
+        .map_err(failed)?;
+    Ok(if inserted == 1 {
+        PutOutcome::Inserted
+    } else {
+        PutOutcome::Duplicate
+    })
+}
+
+fn upsert_record(tx: &Transaction<'_>, record: &RecordItem) -> Result<UpsertOutcome, StoreError> {
+    let (kind, number, text) = match &record.version {
+        RecordVersion::Number(text) => ("n", text.parse::<f64>().ok(), text.clone()),
+        RecordVersion::Text(text) => ("t", None, text.clone()),
+    };
+    // Same rule as the DynamoDB condition: write unless the stored version is newer, or of the other kind.
+    let written = tx
+        .execute(
+            "INSERT INTO records (route, record_type, record_id, version_kind, version_num, version_text,
+                data, deleted, event_id, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (route, record_type, record_id) DO UPDATE SET
+                version_kind = excluded.version_kind, version_num = excluded.version_num,
+                version_text = excluded.version_text, data = excluded.data, deleted = excluded.deleted,
+                event_id = excluded.event_id, updated_at = excluded.updated_at
+             WHERE records.version_kind = excluded.version_kind
+               AND ((excluded.version_kind = 'n' AND excluded.version_num >= records.version_num)
+                 OR (excluded.version_kind = 't' AND excluded.version_text >= records.version_text))",
+            params![
+                record.route,
+                record.record_type,
+                record.record_id,
+                kind,
+                number,
+                text,
+                record.data.to_string(),
+                record.deleted,
+                record.event_id,
+                record.updated_at_ms,
+            ],
+        )
+        .map_err(failed)?;
+    Ok(if written == 1 {
+        UpsertOutcome::Written
+    } else {
+        UpsertOutcome::Stale
+    })
+}

@@ -1,0 +1,151 @@
+//! What each Lambda reads from its environment, typed and validated once at cold start.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::{ConfigError, HydrateConfig, RouteConfig};
+
+/// Reads an environment variable through a lookup function, so tests need not touch the process env.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn required(env: EnvLookup<'_>, name: &'static str) -> Result<String, ConfigError> {
+    env(name)
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ConfigError::Missing(name))
+}
+
+fn optional_number<T: std::str::FromStr>(
+    env: EnvLookup<'_>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match env(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
+            name,
+            reason: format!("`{v}` is not a number"),
+        }),
+    }
+}
+
+fn optional(env: EnvLookup<'_>, name: &str) -> Option<String> {
+    env(name).filter(|v| !v.trim().is_empty())
+}
+
+/// Everything a route Lambda reads from its environment.
+#[derive(Debug, Clone)]
+pub struct IngestEnv {
+    pub route: RouteConfig,
+    pub queue_url: String,
+    /// Bucket for bodies too large to travel inside one queue message.
+    pub bucket: Option<String>,
+    /// Upper bound for enqueueing (all attempts): the route must answer within its provider's deadline.
+    pub enqueue_timeout: Duration,
+}
+
+impl IngestEnv {
+    pub const ROUTE: &'static str = "HOOKCATCH_ROUTE";
+    pub const QUEUE_URL: &'static str = "HOOKCATCH_QUEUE_URL";
+    pub const BUCKET: &'static str = "HOOKCATCH_BUCKET";
+    pub const ENQUEUE_TIMEOUT_MS: &'static str = "HOOKCATCH_ENQUEUE_TIMEOUT_MS";
+
+    pub fn from_env(env: EnvLookup<'_>) -> Result<Self, ConfigError> {
+        let route_json = required(env, Self::ROUTE)?;
+        let route: RouteConfig =
+            serde_json::from_str(&route_json).map_err(|e| ConfigError::Invalid {
+                name: Self::ROUTE,
+                reason: e.to_string(),
+            })?;
+        route.validate()?;
+        // A deployed function must not carry secrets in plain environment values.
+        if let Some(plain) = route.secret_refs().iter().find(|s| !s.is_external()) {
+            return Err(ConfigError::Route {
+                route: route.name.clone(),
+                reason: format!(
+                    "on AWS, secrets must be `ssm:` references, not {}",
+                    plain.kind_name()
+                ),
+            });
+        }
+        Ok(IngestEnv {
+            route,
+            queue_url: required(env, Self::QUEUE_URL)?,
+            bucket: optional(env, Self::BUCKET),
+            enqueue_timeout: Duration::from_millis(optional_number(
+                env,
+                Self::ENQUEUE_TIMEOUT_MS,
+                2_000u64,
+            )?),
+        })
+    }
+}
+
+/// Everything the consumer Lambda reads from its environment.
+#[derive(Debug, Clone)]
+pub struct ConsumerEnv {
+    pub table: String,
+    pub bucket: Option<String>,
+    /// Days an event item is kept (DynamoDB TTL); 0 keeps events forever.
+    pub event_retention_days: u32,
+    /// Messages of one batch processed at the same time.
+    pub concurrency: usize,
+    /// Hydrators by route name (`HOOKCATCH_HYDRATORS`, a JSON object); secrets as `ssm:` references.
+    pub hydrators: BTreeMap<String, HydrateConfig>,
+    /// The events queue, to postpone retryable failures with a growing delay (optional).
+    pub queue_url: Option<String>,
+}
+
+impl ConsumerEnv {
+    pub const TABLE: &'static str = "HOOKCATCH_TABLE";
+    pub const BUCKET: &'static str = "HOOKCATCH_BUCKET";
+    pub const RETENTION_DAYS: &'static str = "HOOKCATCH_EVENT_RETENTION_DAYS";
+    pub const CONCURRENCY: &'static str = "HOOKCATCH_CONSUMER_CONCURRENCY";
+    pub const HYDRATORS: &'static str = "HOOKCATCH_HYDRATORS";
+    pub const QUEUE_URL: &'static str = "HOOKCATCH_QUEUE_URL";
+
+    pub fn from_env(env: EnvLookup<'_>) -> Result<Self, ConfigError> {
+        Ok(ConsumerEnv {
+            table: required(env, Self::TABLE)?,
+            bucket: optional(env, Self::BUCKET),
+            event_retention_days: optional_number(env, Self::RETENTION_DAYS, 30u32)?,
+            concurrency: optional_number(env, Self::CONCURRENCY, 10usize)?.max(1),
+            queue_url: optional(env, Self::QUEUE_URL),
+            hydrators: match optional(env, Self::HYDRATORS) {
+                None => BTreeMap::new(),
+                Some(json) => {
+                    let invalid = |reason: String| ConfigError::Invalid {
+                        name: Self::HYDRATORS,
+                        reason,
+                    };
+                    // `null` entries are routes without a hydrator (what a template condition
+                    // leaves behind).
+                    let hydrators: BTreeMap<String, Option<HydrateConfig>> =
+                        serde_json::from_str(&json).map_err(|e| invalid(e.to_string()))?;
+                    let hydrators: BTreeMap<String, HydrateConfig> = hydrators
+                        .into_iter()
+                        .filter_map(|(route, config)| Some((route, config?)))
+                        .collect();
+                    for (route, config) in &hydrators {
+                        config
+                            .validate(None)
+                            .map_err(|e| invalid(format!("{route}: {e}")))?;
+                    }
+                    let plain = hydrators
+                        .values()
+                        .flat_map(HydrateConfig::secret_refs)
+                        .find(|s| !s.is_external());
+                    if let Some(plain) = plain {
+                        return Err(ConfigError::Invalid {
+                            name: Self::HYDRATORS,
+                            reason: format!(
+                                "on AWS, secrets must be `ssm:` references, not {}",
+                                plain.kind_name()
+                            ),
+                        });
+                    }
+                    hydrators
+                }
+            },
+        })
+    }
+}

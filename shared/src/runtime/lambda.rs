@@ -1,0 +1,109 @@
+//! The route and consumer Lambdas' wiring: each core built once per cold start from the
+//! function's environment, with the AWS adapters. `hookcatch serve` (`cli/src/serve.rs`) is the
+//! same wiring over the local store.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("route `{route}`: {source}")]
+    Secret {
+        route: String,
+        source: crate::secrets::SecretError,
+    },
+}
+
+/// Builds a route Lambda's ingest core from its environment: config, secrets from SSM, clients.
+/// Called once per cold start.
+pub async fn ingestor_from_env(
+    env: crate::config::EnvLookup<'_>,
+) -> Result<crate::ingest::Ingestor, InitError> {
+    use std::sync::Arc;
+
+    let settings = crate::config::IngestEnv::from_env(env)?;
+    let sdk = crate::aws::lambda_sdk_config(settings.enqueue_timeout)?;
+    let refs = settings.route.secret_refs();
+    let secrets = if refs.is_empty() {
+        Vec::new()
+    } else {
+        let store = crate::aws::SsmParameters::new(aws_sdk_ssm::Client::new(&sdk));
+        crate::secrets::resolve(&refs, env, Some(&store))
+            .await
+            .map_err(|source| InitError::Secret {
+                route: settings.route.name.clone(),
+                source,
+            })?
+    };
+    let route = crate::config::RouteSettings::new(settings.route, secrets);
+    crate::providers::check_secrets(&route)?;
+    let queue = Arc::new(crate::aws::SqsQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        settings.queue_url,
+    ));
+    let blobs = settings.bucket.map(|bucket| {
+        Arc::new(crate::aws::S3Blobs::new(
+            crate::aws::s3_client(&sdk),
+            bucket,
+        )) as Arc<dyn crate::ports::BlobStore>
+    });
+    Ok(crate::ingest::Ingestor::new(
+        &route,
+        queue,
+        blobs,
+        Arc::new(crate::clock::SystemClock),
+        settings.enqueue_timeout,
+    ))
+}
+
+/// Builds the consumer core from its environment. Called once per cold start.
+pub async fn consumer_from_env(
+    env: crate::config::EnvLookup<'_>,
+) -> Result<crate::consume::Consumer, InitError> {
+    use std::sync::Arc;
+
+    let settings = crate::config::ConsumerEnv::from_env(env)?;
+    // The consumer has no caller waiting: give DynamoDB and S3 room, but still bound each call.
+    let sdk = crate::aws::lambda_sdk_config(Duration::from_secs(10))?;
+    let store = Arc::new(crate::aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        settings.table,
+    ));
+    let blobs = settings.bucket.map(|bucket| {
+        Arc::new(crate::aws::S3Blobs::new(
+            crate::aws::s3_client(&sdk),
+            bucket,
+        )) as Arc<dyn crate::ports::BlobStore>
+    });
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+    let mut consumer = crate::consume::Consumer::new(
+        store.clone(),
+        blobs,
+        clock.clone(),
+        settings.event_retention_days,
+        settings.concurrency,
+    );
+    if let Some(queue_url) = &settings.queue_url {
+        consumer = consumer.with_redelivery(Arc::new(crate::aws::SqsQueue::new(
+            aws_sdk_sqs::Client::new(&sdk),
+            queue_url,
+        )));
+    }
+    if !settings.hydrators.is_empty() {
+        let parameters = crate::aws::SsmParameters::new(aws_sdk_ssm::Client::new(&sdk));
+        for (route, config) in &settings.hydrators {
+            let refs: Vec<_> = config.secret_refs().into_iter().cloned().collect();
+            let secrets = crate::secrets::resolve(&refs, env, Some(&parameters))
+                .await
+                .map_err(|source| InitError::Secret {
+                    route: route.clone(),
+                    source,
+                })?;
+            let hydrator =
+                crate::hydrate::build(route, config, &secrets, store.clone(), clock.clone());
+            consumer = consumer.with_hydrator(route, hydrator);
+        }
+    }
+    Ok(consumer)
+}

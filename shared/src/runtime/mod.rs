@@ -1,0 +1,4 @@
+//! Floor 6: process wiring — the Lambdas' composition roots and their logging.
+
+pub mod lambda;
+pub mod logging;
