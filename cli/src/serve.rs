@@ -22,6 +22,9 @@ use crate::store::{Claimed, LocalStore};
 
 /// How long a claimed event may take before another delivery is attempted.
 const LEASE_MS: i64 = 60_000;
+/// Local retries wait 1 s, doubling to 5 min; the consumer Lambda's wait 30 s, doubling to 15 min
+/// (`consume::retry_delay`): here a retry is a row update while the user watches, there a billed
+/// invocation.
 const MAX_BACKOFF_MS: i64 = 5 * 60_000;
 
 struct App {
