@@ -5,8 +5,6 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use bytes::Bytes;
 use hookcatch::InboundRequest;
 use hookcatch_cli::config::ConfigFile;
 use hookcatch_cli::send;
@@ -56,26 +54,11 @@ secrets = ["whsec_test_stripe"]
 }
 
 fn request(method: &str, query: &str, headers: &[(&str, &str)], body: &str) -> InboundRequest {
-    InboundRequest {
-        method: method.into(),
-        path: "/".into(),
-        raw_query: query.into(),
-        headers: headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect(),
-        body: Bytes::copy_from_slice(body.as_bytes()),
-        source_ip: None,
-        called_url: None,
-    }
+    hookcatch::testing::request(method, query, headers, body.as_bytes())
 }
 
 fn x_signature(text: &str) -> String {
-    let mac = hookcatch::providers::hmac_sha256(X_SECRET.as_bytes(), &[text.as_bytes()]);
-    format!(
-        "sha256={}",
-        base64::engine::general_purpose::STANDARD.encode(mac)
-    )
+    hookcatch::providers::x_signature(X_SECRET.as_bytes(), text.as_bytes())
 }
 
 #[tokio::test]

@@ -100,28 +100,6 @@ impl InboundRequest {
     }
 }
 
-/// A request built by hand, for tests of verifiers and signers.
-#[cfg(test)]
-pub(crate) fn request_for_test(
-    method: &str,
-    query: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> InboundRequest {
-    InboundRequest {
-        method: method.to_owned(),
-        path: "/".to_owned(),
-        raw_query: query.to_owned(),
-        headers: headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect(),
-        body: Bytes::copy_from_slice(body),
-        source_ip: None,
-        called_url: None,
-    }
-}
-
 /// What a route answers: status, headers and body. Translated to a Lambda or hyper response at the edge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {

@@ -92,7 +92,7 @@ impl ChallengeVerifier {
                 .keys
                 .first()
                 .ok_or(Refusal::Unauthorized("no consumer secret"))?;
-            let body = serde_json::json!({ "response_token": crc_response(key, &token) });
+            let body = serde_json::json!({ "response_token": x_signature(key, token.as_bytes()) });
             return Ok(Inspection::Answer(Reply::new(
                 200,
                 JSON_UTF8,
@@ -173,9 +173,11 @@ fn is_crc_token(token: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"_-=+/.".contains(&b))
 }
 
-/// X's CRC answer: `sha256=` + base64 HMAC-SHA256 of the token under the consumer secret.
-pub fn crc_response(key: &[u8], crc_token: &str) -> String {
-    let mac = super::hmac(MacAlgorithm::Sha256, key, &[crc_token.as_bytes()]);
+/// X's signature of `bytes`: `sha256=` + base64 HMAC-SHA256 under the consumer secret. A POST
+/// carries it for its body, and a CRC answer is it for the token: the reason the two inputs must
+/// never overlap.
+pub fn x_signature(key: &[u8], bytes: &[u8]) -> String {
+    let mac = super::hmac(MacAlgorithm::Sha256, key, &[bytes]);
     format!(
         "sha256={}",
         base64::engine::general_purpose::STANDARD.encode(mac)
@@ -219,19 +221,12 @@ pub(super) fn sign(
     let is_get = request.method.eq_ignore_ascii_case("GET");
     match settings.config.provider {
         ProviderKind::Meta if !is_get => {
-            let mac = super::hmac_sha256(first_secret(settings)?.as_bytes(), &[&request.body]);
-            set_header(
-                request,
-                "x-hub-signature-256",
-                &format!("sha256={}", hex::encode(mac)),
-            );
+            let value =
+                super::mac::hub_signature(first_secret(settings)?.as_bytes(), &request.body);
+            set_header(request, "x-hub-signature-256", &value);
         }
         ProviderKind::X if !is_get => {
-            let mac = super::hmac_sha256(first_secret(settings)?.as_bytes(), &[&request.body]);
-            let value = format!(
-                "sha256={}",
-                base64::engine::general_purpose::STANDARD.encode(mac)
-            );
+            let value = x_signature(first_secret(settings)?.as_bytes(), &request.body);
             set_header(request, "x-twitter-webhooks-signature", &value);
         }
         // Subscription validation signs nothing.
@@ -281,7 +276,7 @@ mod tests {
     }
 
     fn request(method: &str, query: &str, headers: &[(&str, &str)], body: &str) -> InboundRequest {
-        crate::model::request::request_for_test(method, query, headers, body.as_bytes())
+        crate::testing::request(method, query, headers, body.as_bytes())
     }
 
     fn meta() -> ChallengeVerifier {
@@ -455,13 +450,7 @@ mod tests {
     #[test]
     fn x_posts_carry_a_base64_signature() {
         let body = r#"{"for_user_id":"1","tweet_create_events":[]}"#;
-        let sign = |text: &str| {
-            let mac = super::super::hmac_sha256(b"consumer-secret", &[text.as_bytes()]);
-            format!(
-                "sha256={}",
-                base64::engine::general_purpose::STANDARD.encode(mac)
-            )
-        };
+        let sign = |text: &str| x_signature(b"consumer-secret", text.as_bytes());
         let post = |signature: &str, body: &str| {
             x().inspect(
                 request(

@@ -175,8 +175,7 @@ mod tests {
     }
 
     fn post(headers: &[(&str, &str)], body: &str) -> InboundRequest {
-        let mut request =
-            crate::model::request::request_for_test("POST", "", headers, body.as_bytes());
+        let mut request = crate::testing::request("POST", "", headers, body.as_bytes());
         request.source_ip = Some("198.51.100.7".into());
         request
     }

@@ -39,6 +39,11 @@ pub fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     out
 }
 
+/// The `X-Hub-Signature-256` value GitHub and Meta send: `sha256=` + hex HMAC-SHA256 of the body.
+pub(super) fn hub_signature(key: &[u8], body: &[u8]) -> String {
+    format!("sha256={}", hex::encode(hmac_sha256(key, &[body])))
+}
+
 /// A hex-encoded signature as bytes, decoded into a buffer of its final size: `hex::decode`
 /// collects through an iterator that grows its vector four times for a SHA-256 signature.
 pub(super) fn hex_signature(text: &str) -> Option<Vec<u8>> {

@@ -14,6 +14,7 @@ mod slack;
 mod twilio;
 mod zoho;
 
+pub use challenge::x_signature;
 pub use mac::{hmac, hmac_sha256};
 use signed::standard_webhooks_key;
 pub use twilio::twilio_signature;

@@ -263,12 +263,8 @@ pub(super) fn sign(
     let secret = first_secret(settings)?;
     match settings.config.provider {
         ProviderKind::Github => {
-            let mac = hmac_sha256(secret.as_bytes(), &[&request.body]);
-            set_header(
-                request,
-                "x-hub-signature-256",
-                &format!("sha256={}", hex::encode(mac)),
-            );
+            let value = super::mac::hub_signature(secret.as_bytes(), &request.body);
+            set_header(request, "x-hub-signature-256", &value);
         }
         ProviderKind::Stripe => {
             let mac = hmac_sha256(secret.as_bytes(), &[now.as_bytes(), b".", &request.body]);
@@ -354,7 +350,7 @@ mod tests {
     }
 
     fn request(headers: &[(&str, &str)], body: &[u8]) -> InboundRequest {
-        crate::model::request::request_for_test("POST", "", headers, body)
+        crate::testing::request("POST", "", headers, body)
     }
 
     fn accepts(v: &SignedVerifier, r: InboundRequest, now_ms: i64) -> bool {
