@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn mistakes_are_reported_with_the_file() {
-        let twice = "[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\n[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\n";
+        let twice = "[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\nopen = true\n[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\nopen = true\n";
         let error = ConfigFile::parse(twice, "x.toml").unwrap_err().to_string();
         assert!(
             error.contains("x.toml") && error.contains("twice"),
@@ -220,5 +220,13 @@ mod tests {
         );
         let unknown_provider = "[[routes]]\nname = \"a\"\nprovider = \"nope\"\n";
         assert!(ConfigFile::parse(unknown_provider, "x.toml").is_err());
+        // Nothing is open by default: an unprotected catch-raw route must say `open = true`.
+        let unprotected = "[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\n";
+        let error = ConfigFile::parse(unprotected, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("open = true"), "{error}");
+        let needless = "[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\nopen = true\nallow_ips = [\"10.0.0.0/8\"]\n";
+        assert!(ConfigFile::parse(needless, "x.toml").is_err());
     }
 }

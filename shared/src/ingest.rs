@@ -266,7 +266,7 @@ mod tests {
     async fn accepted_only_after_enqueue_and_body_is_exact() {
         let queue = Arc::new(MemoryQueue::default());
         let ingest = ingestor(
-            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            route(r#"{"name":"raw","provider":"catch-raw","open":true}"#),
             queue.clone(),
             None,
         );
@@ -292,7 +292,7 @@ mod tests {
         let queue = Arc::new(MemoryQueue::default());
         queue.fail_sends(true);
         let ingest = ingestor(
-            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            route(r#"{"name":"raw","provider":"catch-raw","open":true}"#),
             queue.clone(),
             None,
         );
@@ -306,7 +306,7 @@ mod tests {
         let queue = Arc::new(MemoryQueue::default());
         queue.stall_sends(true);
         let ingest = ingestor(
-            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            route(r#"{"name":"raw","provider":"catch-raw","open":true}"#),
             queue.clone(),
             None,
         );
@@ -333,7 +333,7 @@ mod tests {
     async fn too_many_or_too_large_headers_are_431_and_not_queued() {
         let queue = Arc::new(MemoryQueue::default());
         let ingest = ingestor(
-            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            route(r#"{"name":"raw","provider":"catch-raw","open":true}"#),
             queue.clone(),
             None,
         );
@@ -380,7 +380,7 @@ mod tests {
         static TEXT: [u8; 900 * 1024] = [b'x'; 900 * 1024];
         let inline_queue = Arc::new(MemoryQueue::default());
         let inline = ingestor(
-            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            route(r#"{"name":"raw","provider":"catch-raw","open":true}"#),
             inline_queue.clone(),
             Some(Arc::new(MemoryBlobs::new("bucket-0"))),
         );
@@ -395,7 +395,7 @@ mod tests {
         let queue = Arc::new(MemoryQueue::default());
         let blobs = Arc::new(MemoryBlobs::new("bucket-1"));
         let ingest = ingestor(
-            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            route(r#"{"name":"raw","provider":"catch-raw","open":true}"#),
             queue.clone(),
             Some(blobs.clone()),
         );
@@ -411,7 +411,7 @@ mod tests {
 
         // Without object storage the same body cannot be queued: refused, not half-stored.
         let without = ingestor(
-            route(r#"{"name":"raw","provider":"catch-raw"}"#),
+            route(r#"{"name":"raw","provider":"catch-raw","open":true}"#),
             queue.clone(),
             None,
         );
@@ -421,7 +421,7 @@ mod tests {
     #[tokio::test]
     async fn response_is_shaped_per_route() {
         let queue = Arc::new(MemoryQueue::default());
-        let mut config = route(r#"{"name":"raw","provider":"catch-raw"}"#);
+        let mut config = route(r#"{"name":"raw","provider":"catch-raw","open":true}"#);
         config.response = ResponseShape {
             status: 202,
             content_type: "text/plain".into(),

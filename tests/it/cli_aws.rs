@@ -19,7 +19,7 @@ async fn hookcatch(args: &[&str]) -> (bool, String, String) {
 #[tokio::test]
 async fn events_records_and_dlq_redrive_of_a_deployed_stack() {
     let stack = Stack::create(3).await;
-    let route = r#"{"name":"shop","provider":"catch-raw","event_type":"/event",
+    let route = r#"{"name":"shop","provider":"catch-raw","open":true,"event_type":"/event",
         "records":[{"type":"order","id":"/order/id","version":"/order/updated_at","data":"/order"}]}"#;
     let ingestor = stack.ingestor(route).await;
     let mut ids = Vec::new();

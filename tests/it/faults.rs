@@ -11,7 +11,7 @@ use hookcatch::ports::EventStore;
 use crate::fault_proxy::{Fault, FaultProxy};
 use crate::support::{Stack, function_url_request, reply_json};
 
-const ORDERS: &str = r#"{"name":"orders","provider":"catch-raw","dedup":"header:x-delivery-id",
+const ORDERS: &str = r#"{"name":"orders","provider":"catch-raw","open":true,"dedup":"header:x-delivery-id",
     "event_type":"/event",
     "records":[{"type":"order","id":"/order/id","version":"/order/updated_at","data":"/order"}]}"#;
 

@@ -26,6 +26,7 @@ max_attempts = 3
 [[routes]]
 name = "catch-raw"
 provider = "catch-raw"
+open = true
 
 [[routes]]
 name = "orders"

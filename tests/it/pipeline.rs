@@ -169,7 +169,7 @@ async fn older_version_after_newer_leaves_record_unchanged() {
 async fn garbage_message_is_reported_failed_and_reaches_the_dlq() {
     let stack = Stack::create(1).await;
     let ingestor = stack
-        .ingestor(r#"{"name":"raw","provider":"catch-raw"}"#)
+        .ingestor(r#"{"name":"raw","provider":"catch-raw","open":true}"#)
         .await;
     let response = hookcatch_ingest::handle(
         &ingestor,
@@ -219,7 +219,7 @@ async fn unreachable_queue_answers_503_and_acknowledges_nothing() {
             .build(),
     );
     let config: hookcatch::RouteConfig =
-        serde_json::from_str(r#"{"name":"raw","provider":"catch-raw"}"#).unwrap();
+        serde_json::from_str(r#"{"name":"raw","provider":"catch-raw","open":true}"#).unwrap();
     let ingestor = hookcatch::Ingestor::new(
         &hookcatch::RouteSettings::new(config, vec![]),
         Arc::new(hookcatch::aws::SqsQueue::new(client, &stack.queue_url)),
@@ -247,7 +247,7 @@ async fn unreachable_queue_answers_503_and_acknowledges_nothing() {
 async fn large_body_travels_by_claim_check_and_is_stored_whole() {
     let stack = Stack::create(3).await;
     let ingestor = stack
-        .ingestor(r#"{"name":"raw","provider":"catch-raw"}"#)
+        .ingestor(r#"{"name":"raw","provider":"catch-raw","open":true}"#)
         .await;
     // Over the 1 MiB message limit once base64-encoded, under the 6 MB Function URL cap.
     let body: Vec<u8> = (0..1_500_000u32).map(|i| (i % 251) as u8).collect();

@@ -450,3 +450,53 @@ fn log_level_never_filters_out_the_metric_lines() {
     let logging = &template["Globals"]["Function"]["LoggingConfig"];
     assert_eq!(logging["LogFormat"].as_str(), Some("JSON"));
 }
+
+#[test]
+fn no_route_is_open_by_default_and_every_route_json_loads() {
+    let template = template();
+    for (id, function) in resources(&template, "AWS::Serverless::Function") {
+        let mut values = Vec::new();
+        strings(
+            &function["Properties"]["Environment"]["Variables"]["HOOKCATCH_ROUTE"],
+            &mut values,
+        );
+        for value in values.iter().filter(|v| v.trim_start().starts_with('{')) {
+            // A deploy fills each `${Parameter}`: its default, else a URL or an SSM name.
+            let mut value = value.clone();
+            while let Some(start) = value.find("${") {
+                let end = start + value[start..].find('}').unwrap();
+                let name = &value[start + 2..end];
+                let filled = match template["Parameters"][name]["Default"].as_str() {
+                    Some(default) if !default.is_empty() => default.to_owned(),
+                    _ if name.ends_with("Url") => "https://hooks.test/r".to_owned(),
+                    _ => "/filled".to_owned(),
+                };
+                value.replace_range(start..=end, &filled);
+            }
+            let route: hookcatch::RouteConfig = serde_json::from_str(&value)
+                .unwrap_or_else(|e| panic!("{id}: HOOKCATCH_ROUTE does not load ({e}): {value}"));
+            route
+                .validate()
+                .unwrap_or_else(|e| panic!("{id}: HOOKCATCH_ROUTE is refused ({e}): {value}"));
+        }
+    }
+    let parameters = &template["Parameters"];
+    assert_eq!(
+        parameters["EnableCatchRaw"]["Default"].as_str(),
+        Some("false")
+    );
+    assert_eq!(
+        parameters["CatchRawOpen"]["Default"].as_str(),
+        Some("false")
+    );
+    // Enabling catch-raw needs a key or an explicit `CatchRawOpen=true`.
+    let rule = &template["Rules"]["CatchRawNeedsAKeyOrOpen"];
+    let mut texts = Vec::new();
+    strings(&rule["Assertions"], &mut texts);
+    for needed in ["CatchRawApiKeyParameter", "CatchRawOpen"] {
+        assert!(
+            texts.iter().any(|t| t == needed),
+            "the rule checks {needed}"
+        );
+    }
+}

@@ -276,6 +276,10 @@ pub struct RouteConfig {
     /// Source addresses or networks allowed to call the route (any provider); empty: anyone.
     #[serde(default)]
     pub allow_ips: Vec<ipnet::IpNet>,
+    /// catch-raw: accept requests from anyone, with no key and no address list. Never implied: a
+    /// route without protection does not load unless it says so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open: bool,
     /// meta: the `hub.verify_token` values accepted on the subscription GET.
     #[serde(default)]
     pub verify_tokens: Vec<SecretRef>,
@@ -377,6 +381,18 @@ impl RouteConfig {
         }
         if let Some(hydrate) = &self.hydrate {
             hydrate.validate(Some(provider)).map_err(|e| fail(&e))?;
+        }
+        let protected = self.auth.is_some() || !self.allow_ips.is_empty();
+        if provider == ProviderKind::CatchRaw && !protected && !self.open {
+            return Err(fail(
+                "catch-raw: anyone could post to this route; protect it with `auth` or `allow_ips`, \
+                 or accept that with `open = true`",
+            ));
+        }
+        if self.open && (provider != ProviderKind::CatchRaw || protected) {
+            return Err(fail(
+                "`open = true` is for catch-raw routes without `auth` or `allow_ips`",
+            ));
         }
         if provider == ProviderKind::Generic {
             if self.signature.is_none() && self.auth.is_none() && self.allow_ips.is_empty() {
@@ -496,7 +512,7 @@ mod tests {
     fn missing_queue_url_is_named() {
         let env = env_of(&[(
             "HOOKCATCH_ROUTE",
-            r#"{"name":"raw","provider":"catch-raw"}"#,
+            r#"{"name":"raw","provider":"catch-raw","open":true}"#,
         )]);
         let err = IngestEnv::from_env(&env).unwrap_err().to_string();
         assert!(err.contains("HOOKCATCH_QUEUE_URL"), "{err}");
@@ -505,7 +521,8 @@ mod tests {
     #[test]
     fn route_validation_catches_mistakes() {
         let mut route: RouteConfig =
-            serde_json::from_str(r#"{"name":"Bad Name","provider":"catch-raw"}"#).unwrap();
+            serde_json::from_str(r#"{"name":"Bad Name","provider":"catch-raw","open":true}"#)
+                .unwrap();
         assert!(route.validate().is_err());
         route.name = "ok".into();
         route.auth = Some(AuthConfig::Basic {

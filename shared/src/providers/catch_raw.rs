@@ -132,7 +132,7 @@ mod tests {
 
     fn verifier(auth: Option<AuthConfig>, secrets: &[&str]) -> CatchRawVerifier {
         let config: RouteConfig =
-            serde_json::from_str(r#"{"name":"raw","provider":"catch-raw"}"#).unwrap();
+            serde_json::from_str(r#"{"name":"raw","provider":"catch-raw","open":true}"#).unwrap();
         CatchRawVerifier::new(&RouteSettings::with_secrets(
             RouteConfig { auth, ..config },
             secrets,
