@@ -17,7 +17,7 @@ use crate::model::envelope::{BodyLocation, Envelope, EnvelopeError};
 use crate::model::value::{RecordVersion, Source};
 use crate::ports::{
     BlobError, BlobStore, EventItem, EventStore, HydrateError, HydrationItem, Hydrator, PutOutcome,
-    RecordItem, Redelivery, StoreError, StoredBody,
+    RecordItem, Redelivery, StoreError, StoredBody, UpsertOutcome,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -40,7 +40,7 @@ impl ConsumeError {
         match self {
             ConsumeError::Envelope(EnvelopeError::UnsupportedVersion(_)) => true,
             ConsumeError::Envelope(EnvelopeError::Malformed(_)) => false,
-            ConsumeError::Store(StoreError::Corrupt(_)) => false,
+            ConsumeError::Store(StoreError::Corrupt(_) | StoreError::Refused(_)) => false,
             ConsumeError::Store(_) | ConsumeError::Blob(_) => true,
             ConsumeError::Hydrate(HydrateError::Failed(_)) => false,
             ConsumeError::Hydrate(_) => true,
@@ -341,15 +341,18 @@ impl Consumer {
             .find(|rule| rule.applies(event_type.as_deref(), json.as_ref()));
         if let Some(rule) = rule {
             match record_from_rule(rule, &envelope, &source) {
-                Some(record) => records.push(record),
-                None => {
-                    tracing::warn!(route = %envelope.route, event_id = %envelope.id, "record rule matched no type or id; event kept without a record")
+                Ok(record) => records.push(record),
+                Err(reason) => {
+                    tracing::warn!(route = %envelope.route, event_id = %envelope.id, reason, "event kept without a record")
                 }
             }
         }
         let mut record_keys = Vec::with_capacity(records.len());
         for record in &records {
             let outcome = self.store.upsert_record(record).await?;
+            if outcome == UpsertOutcome::KindChanged {
+                tracing::warn!(route = %record.route, record_type = %record.record_type, record_id = %record.record_id, "record version changed kind (number vs text); the later-received state was kept");
+            }
             tracing::debug!(route = %record.route, record_type = %record.record_type, ?outcome, "record upsert");
             record_keys.push(format!("{}/{}", record.record_type, record.record_id));
         }
@@ -442,26 +445,34 @@ impl Consumer {
     }
 }
 
+/// The record a rule makes of an event, or why it makes none.
 fn record_from_rule(
     rule: &RecordRule,
     envelope: &Envelope,
     source: &Source<'_>,
-) -> Option<RecordItem> {
-    let record_type = rule.record_type.lookup_text(source)?;
-    let record_id = rule.id.lookup_text(source)?;
-    let version = rule
-        .version
-        .as_ref()
-        .and_then(|v| v.lookup(source))
-        .and_then(|v| RecordVersion::from_json(&v))
-        .unwrap_or_else(|| RecordVersion::Number(envelope.received_at_ms.to_string()));
+) -> Result<RecordItem, &'static str> {
+    let record_type =
+        (rule.record_type.lookup_text(source)).ok_or("the record rule found no type")?;
+    let record_id = rule
+        .id
+        .lookup_text(source)
+        .ok_or("the record rule found no id")?;
+    // A rule that names a version never falls back to the receive time: epoch milliseconds would
+    // outrank every later version in seconds or a counter, and freeze the record.
+    let version = match &rule.version {
+        None => RecordVersion::Number(envelope.received_at_ms.to_string()),
+        Some(pointer) => pointer
+            .lookup(source)
+            .and_then(|v| RecordVersion::from_json(&v))
+            .ok_or("the record rule's version is missing or not a number or text")?,
+    };
     let data = match &rule.data {
         _ if rule.deleted => None,
         Some(pointer) => source.json.and_then(|j| j.pointer(pointer)).cloned(),
         None => source.json.cloned(),
     }
     .unwrap_or(Value::Null);
-    Some(RecordItem {
+    Ok(RecordItem {
         route: envelope.route.clone(),
         record_type,
         record_id,
@@ -559,6 +570,45 @@ mod tests {
             .unwrap();
         assert_eq!(record.data["total"], 99);
         assert_eq!(store.events().len(), 2, "both events are kept in the log");
+    }
+
+    #[tokio::test]
+    async fn a_missing_version_never_freezes_the_record() {
+        let store = Arc::new(MemoryStore::default());
+        let consumer = consumer(store.clone(), None);
+        let bodies = [
+            r#"{"order":{"id":7,"updated_at":5,"total":5}}"#,
+            r#"{"order":{"id":7,"total":"partial, no version"}}"#,
+            r#"{"order":{"id":7,"updated_at":6,"total":6}}"#,
+        ];
+        for (i, body) in bodies.iter().enumerate() {
+            let message = order_envelope(&format!("e{i}"), body).to_message();
+            assert_eq!(consumer.process(&message).await.unwrap(), Processed::Stored);
+        }
+        let record = store.record("raw", "order", "7").unwrap();
+        assert_eq!(record.data["total"], 6);
+        assert_eq!(record.version, RecordVersion::Number("6".into()));
+        assert_eq!(store.events().len(), 3, "the unversioned event is kept");
+    }
+
+    #[tokio::test]
+    async fn a_version_that_changes_kind_lets_the_later_received_state_win() {
+        let store = Arc::new(MemoryStore::default());
+        let consumer = consumer(store.clone(), None);
+        let at = |id: &str, received_at_ms: i64, body: &str| {
+            let mut envelope = order_envelope(id, body);
+            envelope.received_at_ms = received_at_ms;
+            envelope.to_message()
+        };
+        // Text first (not RFC 3339), then the sender switches to RFC 3339 (a number).
+        let text = r#"{"order":{"id":7,"updated_at":"2024-06-11 10:00:00","total":1}}"#;
+        let number = r#"{"order":{"id":7,"updated_at":"2024-06-11T10:00:01Z","total":2}}"#;
+        consumer.process(&at("e1", 1_000, text)).await.unwrap();
+        consumer.process(&at("e2", 2_000, number)).await.unwrap();
+        assert_eq!(store.record("raw", "order", "7").unwrap().data["total"], 2);
+        // A redelivery of the older text version, received before the stored state, stays out.
+        consumer.process(&at("e3", 1_500, text)).await.unwrap();
+        assert_eq!(store.record("raw", "order", "7").unwrap().data["total"], 2);
     }
 
     #[tokio::test]

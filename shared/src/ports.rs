@@ -97,6 +97,20 @@ pub struct RecordItem {
     pub updated_at_ms: i64,
 }
 
+impl RecordItem {
+    /// The newer-wins rule every store applies (DynamoDB as a condition expression): a version of
+    /// the stored kind wins when it is at least as new (equal rewrites: a redelivery); across kinds
+    /// (number vs text, a source that changed format) the later-received state wins.
+    pub fn upsert_over(&self, stored_version: &RecordVersion, stored_at_ms: i64) -> UpsertOutcome {
+        match self.version.not_older_than(stored_version) {
+            Some(true) => UpsertOutcome::Written,
+            Some(false) => UpsertOutcome::Stale,
+            None if self.updated_at_ms >= stored_at_ms => UpsertOutcome::KindChanged,
+            None => UpsertOutcome::Stale,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
     Inserted,
@@ -107,7 +121,9 @@ pub enum PutOutcome {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpsertOutcome {
     Written,
-    /// The stored record is newer (or not comparable); it was kept.
+    /// Written over a version of the other kind (number vs text): the later-received won.
+    KindChanged,
+    /// The stored record is newer; it was kept.
     Stale,
 }
 
@@ -119,6 +135,9 @@ pub enum StoreError {
     Failed(String),
     #[error("stored item is unreadable: {0}")]
     Corrupt(String),
+    /// The store refused the item itself (too large, malformed): no retry can succeed.
+    #[error("store refused the item: {0}")]
+    Refused(String),
 }
 
 /// The event log and the record table.

@@ -21,6 +21,17 @@ use crate::support::{Stack, unique};
 const ROUTE: &str = "zoho-crm";
 
 pub fn notification(module: &str, operation: &str, ids: &[String], server_time: i64) -> Message {
+    notification_received(module, operation, ids, server_time, server_time)
+}
+
+/// A notification whose (unsigned) `server_time` differs from when it was received.
+fn notification_received(
+    module: &str,
+    operation: &str,
+    ids: &[String],
+    server_time: i64,
+    received_at_ms: i64,
+) -> Message {
     let body = json!({
         "server_time": server_time, "query_params": {}, "module": module,
         "resource_uri": format!("https://www.zohoapis.com/crm/v2/{module}"),
@@ -28,7 +39,7 @@ pub fn notification(module: &str, operation: &str, ids: &[String], server_time: 
         "channel_id": "1000000068001", "token": "TOKEN_FOR_VERIFICATION_OF_1000000068001"
     })
     .to_string();
-    queued(ROUTE, ProviderKind::ZohoCrm, true, body, server_time)
+    queued(ROUTE, ProviderKind::ZohoCrm, true, body, received_at_ms)
 }
 
 /// A queued message as the route's ingest would write it: `body` as JSON, marked id-only when the
@@ -421,6 +432,56 @@ async fn deletes_leave_tombstones_without_calls_and_records_never_regress() {
             .unwrap()
             .deleted
     );
+}
+
+#[tokio::test]
+async fn a_forged_delete_from_the_future_cannot_outrank_the_next_edit() {
+    let fake = FakeZoho::start().await;
+    fake.put("Leads", "L1", "Before", "2026-11-22T19:00:00+00:00");
+    let store = local_store();
+    let consumer = consumer(&fake, &store, true);
+    let update = |at| notification("Leads", "update", &["L1".into()], at);
+    assert!(
+        consumer
+            .process_batch_detailed(vec![update(T)])
+            .await
+            .is_empty()
+    );
+    // Anyone holding the channel token can post a delete; its `server_time` is unsigned.
+    let received = T + 60_000;
+    let forged = notification_received("Leads", "delete", &["L1".into()], 9e15 as i64, received);
+    assert!(
+        consumer
+            .process_batch_detailed(vec![forged])
+            .await
+            .is_empty()
+    );
+    let tombstone = store
+        .get_record(ROUTE, "Leads", "L1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(tombstone.deleted);
+    assert_eq!(
+        tombstone.version,
+        hookcatch::model::value::RecordVersion::Number(received.to_string()),
+        "a tombstone is versioned no later than its receipt"
+    );
+    // The next genuine edit (Modified_Time after the receipt) replaces it.
+    fake.put("Leads", "L1", "After", "2026-11-22T19:05:00+00:00");
+    assert!(
+        consumer
+            .process_batch_detailed(vec![update(T + 120_000)])
+            .await
+            .is_empty()
+    );
+    let record = store
+        .get_record(ROUTE, "Leads", "L1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!record.deleted, "the edit after the forged delete wins");
+    assert_eq!(record.data["Last_Name"], "After");
 }
 
 /// The deployed path: the zoho-crm route Lambda queues a notification on SQS; the consumer Lambda,

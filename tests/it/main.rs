@@ -7,6 +7,7 @@
 
 mod bootstrap;
 mod cli_aws;
+mod conformance;
 mod event_samples;
 mod fake_api;
 mod fake_runtime;

@@ -484,19 +484,6 @@ mod tests {
         }
     }
 
-    fn record(version: RecordVersion, state: &str) -> RecordItem {
-        RecordItem {
-            route: "raw".into(),
-            record_type: "order".into(),
-            record_id: "1".into(),
-            version,
-            data: json!({ "state": state }),
-            deleted: false,
-            event_id: "e".into(),
-            updated_at_ms: 1,
-        }
-    }
-
     #[tokio::test]
     async fn events_insert_once_and_round_trip() {
         let dir = tempdir();
@@ -521,38 +508,6 @@ mod tests {
                 .len(),
             1
         );
-    }
-
-    #[tokio::test]
-    async fn records_are_newer_wins() {
-        let store = LocalStore::open(&tempdir()).unwrap();
-        let n = |v: &str| RecordVersion::Number(v.into());
-        assert_eq!(
-            store.upsert_record(&record(n("10"), "b")).await.unwrap(),
-            UpsertOutcome::Written
-        );
-        assert_eq!(
-            store.upsert_record(&record(n("9"), "a")).await.unwrap(),
-            UpsertOutcome::Stale
-        );
-        assert_eq!(
-            store.upsert_record(&record(n("10"), "b2")).await.unwrap(),
-            UpsertOutcome::Written
-        );
-        assert_eq!(
-            store
-                .upsert_record(&record(RecordVersion::Text("z".into()), "t"))
-                .await
-                .unwrap(),
-            UpsertOutcome::Stale,
-            "a text version never replaces a numeric one"
-        );
-        let stored = store
-            .get_record("raw", "order", "1")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(stored.data["state"], "b2");
     }
 
     #[tokio::test]

@@ -7,7 +7,7 @@ use hookcatch::model::value::RecordVersion;
 use hookcatch::ports::{
     CachedToken, EventItem, PutOutcome, RecordItem, StoreError, StoredBody, UpsertOutcome,
 };
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 
 use super::Claimed;
@@ -296,40 +296,52 @@ fn insert_event(tx: &Transaction<'_>, event: &EventItem) -> Result<PutOutcome, S
 }
 
 fn upsert_record(tx: &Transaction<'_>, record: &RecordItem) -> Result<UpsertOutcome, StoreError> {
+    // The rule is decided in Rust ([`RecordItem::upsert_over`], exact decimals), inside the writer's
+    // transaction: SQLite would compare numbers as REAL, and 2^53 + 1 would equal 2^53.
+    let stored: Option<(String, String, i64)> = tx
+        .query_row(
+            "SELECT version_kind, version_text, updated_at FROM records
+             WHERE route = ?1 AND record_type = ?2 AND record_id = ?3",
+            params![record.route, record.record_type, record.record_id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .optional()
+        .map_err(failed)?;
+    let outcome = match stored {
+        None => UpsertOutcome::Written,
+        Some((kind, text, updated_at_ms)) => {
+            let version = if kind == "n" {
+                RecordVersion::Number(text)
+            } else {
+                RecordVersion::Text(text)
+            };
+            record.upsert_over(&version, updated_at_ms)
+        }
+    };
+    if outcome == UpsertOutcome::Stale {
+        return Ok(outcome);
+    }
     let (kind, number, text) = match &record.version {
         RecordVersion::Number(text) => ("n", text.parse::<f64>().ok(), text.clone()),
         RecordVersion::Text(text) => ("t", None, text.clone()),
     };
-    // Same rule as the DynamoDB condition: write unless the stored version is newer, or of the other kind.
-    let written = tx
-        .execute(
-            "INSERT INTO records (route, record_type, record_id, version_kind, version_num, version_text,
-                data, deleted, event_id, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (route, record_type, record_id) DO UPDATE SET
-                version_kind = excluded.version_kind, version_num = excluded.version_num,
-                version_text = excluded.version_text, data = excluded.data, deleted = excluded.deleted,
-                event_id = excluded.event_id, updated_at = excluded.updated_at
-             WHERE records.version_kind = excluded.version_kind
-               AND ((excluded.version_kind = 'n' AND excluded.version_num >= records.version_num)
-                 OR (excluded.version_kind = 't' AND excluded.version_text >= records.version_text))",
-            params![
-                record.route,
-                record.record_type,
-                record.record_id,
-                kind,
-                number,
-                text,
-                record.data.to_string(),
-                record.deleted,
-                record.event_id,
-                record.updated_at_ms,
-            ],
-        )
-        .map_err(failed)?;
-    Ok(if written == 1 {
-        UpsertOutcome::Written
-    } else {
-        UpsertOutcome::Stale
-    })
+    tx.execute(
+        "INSERT OR REPLACE INTO records (route, record_type, record_id, version_kind, version_num,
+            version_text, data, deleted, event_id, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            record.route,
+            record.record_type,
+            record.record_id,
+            kind,
+            number,
+            text,
+            record.data.to_string(),
+            record.deleted,
+            record.event_id,
+            record.updated_at_ms,
+        ],
+    )
+    .map_err(failed)?;
+    Ok(outcome)
 }

@@ -83,8 +83,14 @@ fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
                     | "RequestLimitExceeded"
             )
         });
+    let refused = error
+        .as_service_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "ValidationException");
     if throttled {
         StoreError::Throttled(text)
+    } else if refused {
+        StoreError::Refused(text)
     } else {
         StoreError::Failed(text)
     }
@@ -464,20 +470,39 @@ impl EventStore for DynamoStore {
     }
 
     async fn upsert_record(&self, record: &RecordItem) -> Result<UpsertOutcome, StoreError> {
-        // Equal versions overwrite (a redelivery rewrites the same content); a stored version of
-        // another type (number vs text) makes the comparison false, and the stored record is kept.
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(record_to_item(record)))
-            .condition_expression("attribute_not_exists(pk) OR #v <= :v")
-            .expression_attribute_names("#v", "version")
+        // [`RecordItem::upsert_over`] as two conditions: a version of the stored kind (N or S) wins
+        // when it is at least as new (DynamoDB compares N exactly); only when that fails, a version
+        // of the other kind wins when it was received later. Stale writes cost one more attempt.
+        let kind = s(match record.version {
+            RecordVersion::Number(_) => "N",
+            RecordVersion::Text(_) => "S",
+        });
+        let item = record_to_item(record);
+        let put = |condition: &str| {
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item.clone()))
+                .condition_expression(condition)
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":kind", kind.clone())
+        };
+        let same_kind = put("attribute_not_exists(pk) OR (attribute_type(#v, :kind) AND #v <= :v)")
             .expression_attribute_values(":v", version_value(&record.version))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(UpsertOutcome::Written),
+        match same_kind {
+            Ok(_) => return Ok(UpsertOutcome::Written),
+            Err(error) if is_condition_failure(&error) => {}
+            Err(error) => return Err(store_error(&error)),
+        }
+        let other_kind = put("NOT attribute_type(#v, :kind) AND #u <= :u")
+            .expression_attribute_names("#u", "updated")
+            .expression_attribute_values(":u", n(record.updated_at_ms))
+            .send()
+            .await;
+        match other_kind {
+            Ok(_) => Ok(UpsertOutcome::KindChanged),
             Err(error) if is_condition_failure(&error) => Ok(UpsertOutcome::Stale),
             Err(error) => Err(store_error(&error)),
         }

@@ -367,27 +367,35 @@ impl Hydrator for HttpHydrator {
             .map(|(item, plan)| {
                 plan?
                     .into_iter()
-                    .map(|planned| {
+                    .filter_map(|planned| {
                         let request = &self.requests[planned.request].config;
                         let answer = match planned.need {
                             Need::Tombstone => None,
-                            Need::Fetch(at) => {
-                                answers[at].clone().expect("every call was answered")?
-                            }
+                            Need::Fetch(at) => match answers[at].clone().expect("every call was answered") {
+                                Ok(answer) => answer,
+                                Err(error) => return Some(Err(error)),
+                            },
                         };
                         let data = answer.and_then(|answer| match &request.data {
                             Some(pointer) => answer.pointer(pointer).cloned(),
                             None => Some(answer),
                         });
-                        let version = data
-                            .as_ref()
-                            .zip(request.version.as_deref())
-                            .and_then(|(data, pointer)| data.pointer(pointer))
-                            .and_then(RecordVersion::from_json)
-                            .unwrap_or_else(|| {
+                        // A tombstone is versioned at receipt (a deletion is final); a fetched
+                        // state without its configured version is not written: a receive time
+                        // would outrank every later version of another unit, and freeze it.
+                        let version = match (&data, request.version.as_deref()) {
+                            (None, _) | (Some(_), None) => {
                                 RecordVersion::Number(item.envelope.received_at_ms.to_string())
-                            });
-                        Ok(RecordItem {
+                            }
+                            (Some(data), Some(pointer)) => match data.pointer(pointer).and_then(RecordVersion::from_json) {
+                                Some(version) => version,
+                                None => {
+                                    tracing::warn!(route = %self.route, record_type = %planned.record_type, "fetched record has no version at its pointer; not written");
+                                    return None;
+                                }
+                            },
+                        };
+                        Some(Ok(RecordItem {
                             route: self.route.clone(),
                             record_type: planned.record_type,
                             record_id: planned.record_id,
@@ -396,7 +404,7 @@ impl Hydrator for HttpHydrator {
                             data: data.unwrap_or(Value::Null),
                             event_id: item.envelope.id.clone(),
                             updated_at_ms: now,
-                        })
+                        }))
                     })
                     .collect()
             })

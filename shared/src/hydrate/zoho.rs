@@ -315,9 +315,12 @@ impl Hydrator for ZohoHydrator {
                         notification.ids.len()
                     )));
                 }
+                // `server_time` is the sender's word, unsigned: it may order events, never
+                // outrank the receipt (a forged 9e15 would make a tombstone no edit can beat).
+                let received = item.envelope.received_at_ms;
                 let notified_at = notification
                     .server_time
-                    .unwrap_or(item.envelope.received_at_ms);
+                    .map_or(received, |t| t.min(received));
                 let ids = notification.ids.iter().filter_map(id_text);
                 if notification.operation == "delete" {
                     return Ok(ids

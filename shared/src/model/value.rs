@@ -116,7 +116,8 @@ pub struct Source<'a> {
 }
 
 /// A record version, normalised so that comparisons mean "newer": numbers and RFC 3339 times
-/// (as epoch milliseconds) compare numerically; anything else compares as text.
+/// (as epoch milliseconds, sub-millisecond digits kept as decimals) compare numerically and
+/// exactly; anything else compares as text.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecordVersion {
     /// Decimal text, as DynamoDB's N type stores it exactly.
@@ -144,22 +145,121 @@ impl RecordVersion {
             return RecordVersion::Number(trimmed.to_owned());
         }
         match time::OffsetDateTime::parse(trimmed, &time::format_description::well_known::Rfc3339) {
-            Ok(t) => RecordVersion::Number((t.unix_timestamp_nanos() / 1_000_000).to_string()),
+            Ok(t) => RecordVersion::Number(epoch_ms_text(t.unix_timestamp_nanos())),
             Err(_) => RecordVersion::Text(text.to_owned()),
         }
     }
 
-    /// `Some(true)` when `self` is at least as new as `stored`; `None` when the kinds differ
-    /// (a number and a text cannot be ordered, and the stored record is then kept).
-    pub fn not_older_than(&self, stored: &RecordVersion) -> Option<bool> {
+    /// How `self` orders against `stored`; `None` when the kinds differ (a number and a text).
+    /// Numbers compare as exact decimals: no rounding through floating point, at any size.
+    pub fn compare(&self, stored: &RecordVersion) -> Option<std::cmp::Ordering> {
         match (self, stored) {
             (RecordVersion::Number(a), RecordVersion::Number(b)) => {
-                let (a, b) = (a.parse::<f64>().ok()?, b.parse::<f64>().ok()?);
-                Some(a >= b)
+                Some(Decimal::parse(a)?.cmp(&Decimal::parse(b)?))
             }
-            (RecordVersion::Text(a), RecordVersion::Text(b)) => Some(a >= b),
+            (RecordVersion::Text(a), RecordVersion::Text(b)) => Some(a.cmp(b)),
             _ => None,
         }
+    }
+
+    /// `Some(true)` when `self` is at least as new as `stored`; `None` when the kinds differ.
+    pub fn not_older_than(&self, stored: &RecordVersion) -> Option<bool> {
+        self.compare(stored).map(std::cmp::Ordering::is_ge)
+    }
+}
+
+/// Epoch milliseconds as exact decimal text: `1718080200000`, or `1718080200000.0001` when the
+/// time has sub-millisecond digits.
+fn epoch_ms_text(nanos: i128) -> String {
+    let sign = if nanos < 0 { "-" } else { "" };
+    let (ms, rest) = (
+        nanos.unsigned_abs() / 1_000_000,
+        nanos.unsigned_abs() % 1_000_000,
+    );
+    if rest == 0 {
+        format!("{sign}{ms}")
+    } else {
+        let fraction = format!("{rest:06}");
+        format!("{sign}{ms}.{}", fraction.trim_end_matches('0'))
+    }
+}
+
+/// A decimal number (`-12.50`, `1e20`) reduced to sign, significant digits and exponent, so that two
+/// spellings of one value are equal and any two values order exactly.
+#[derive(Debug, PartialEq, Eq)]
+struct Decimal {
+    negative: bool,
+    /// Significant digits without leading or trailing zeros; empty for zero.
+    digits: Vec<u8>,
+    /// The value is `0.{digits} × 10^exponent`.
+    exponent: i64,
+}
+
+impl Decimal {
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let (negative, text) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text.strip_prefix('+').unwrap_or(text)),
+        };
+        let (mantissa, exponent) = match text.find(['e', 'E']) {
+            Some(at) => (&text[..at], text[at + 1..].parse::<i32>().ok()?),
+            None => (text, 0),
+        };
+        let (int, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if int.is_empty() && fraction.is_empty()
+            || !int
+                .bytes()
+                .chain(fraction.bytes())
+                .all(|b| b.is_ascii_digit())
+        {
+            return None;
+        }
+        let mut exponent = int.len() as i64 + i64::from(exponent);
+        let all = int.bytes().chain(fraction.bytes()).map(|b| b - b'0');
+        let mut digits: Vec<u8> = all
+            .skip_while(|d| {
+                let leading = *d == 0;
+                exponent -= i64::from(leading);
+                leading
+            })
+            .collect();
+        while digits.last() == Some(&0) {
+            digits.pop();
+        }
+        let zero = digits.is_empty();
+        Some(Decimal {
+            negative: negative && !zero,
+            digits,
+            exponent: if zero { 0 } else { exponent },
+        })
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let magnitude = |d: &Decimal| (!d.digits.is_empty(), d.exponent);
+        match (self.negative, other.negative) {
+            (false, true) => Ordering::Greater,
+            (true, false) => Ordering::Less,
+            (negative, _) => {
+                let by_magnitude = magnitude(self)
+                    .cmp(&magnitude(other))
+                    .then_with(|| self.digits.cmp(&other.digits));
+                if negative {
+                    by_magnitude.reverse()
+                } else {
+                    by_magnitude
+                }
+            }
+        }
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -167,6 +267,7 @@ impl RecordVersion {
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::cmp::Ordering;
 
     #[test]
     fn sources_parse_and_look_up() {
@@ -229,5 +330,39 @@ mod tests {
         let text = RecordVersion::from_text("v2-beta");
         assert_eq!(text, RecordVersion::Text("v2-beta".into()));
         assert_eq!(text.not_older_than(&ten), None);
+    }
+
+    #[test]
+    fn numbers_compare_exactly_at_any_size_and_precision() {
+        let n = |t: &str| RecordVersion::Number(t.into());
+        // Equal as f64 (2^53 + 1 rounds to 2^53), different as decimals, as DynamoDB compares them.
+        assert_eq!(
+            n("9007199254740993").compare(&n("9007199254740992")),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(n("12.50").compare(&n("12.5")), Some(Ordering::Equal));
+        assert_eq!(n("1e3").compare(&n("999.999")), Some(Ordering::Greater));
+        assert_eq!(n("-2").compare(&n("-10")), Some(Ordering::Greater));
+        assert_eq!(n("-0").compare(&n("0.000")), Some(Ordering::Equal));
+        assert_eq!(n("0.001").compare(&n("0")), Some(Ordering::Greater));
+        assert_eq!(n("-0.001").compare(&n("0")), Some(Ordering::Less));
+        assert_eq!(
+            n("100").compare(&n("99.9999999999999999999")),
+            Some(Ordering::Greater)
+        );
+        assert_eq!(n("0012").compare(&n("12")), Some(Ordering::Equal));
+        // Sub-millisecond digits of RFC 3339 times are kept, not truncated.
+        let earlier = RecordVersion::from_text("2024-06-11T10:00:00.0001001Z");
+        let later = RecordVersion::from_text("2024-06-11T10:00:00.0001002Z");
+        assert_eq!(later, n("1718100000000.1002"));
+        assert_eq!(later.compare(&earlier), Some(Ordering::Greater));
+        assert_eq!(
+            RecordVersion::from_text("2024-06-11T10:00:00.123Z"),
+            n("1718100000123")
+        );
+        assert_eq!(
+            RecordVersion::from_text("1969-12-31T23:59:59.9999995Z"),
+            n("-0.0005")
+        );
     }
 }

@@ -186,13 +186,13 @@ impl EventStore for MemoryStore {
             record.record_type.clone(),
             record.record_id.clone(),
         );
-        if let Some(stored) = records.get(&key)
-            && record.version.not_older_than(&stored.version) != Some(true)
-        {
-            return Ok(UpsertOutcome::Stale);
+        let outcome = records.get(&key).map_or(UpsertOutcome::Written, |stored| {
+            record.upsert_over(&stored.version, stored.updated_at_ms)
+        });
+        if outcome != UpsertOutcome::Stale {
+            records.insert(key, record.clone());
         }
-        records.insert(key, record.clone());
-        Ok(UpsertOutcome::Written)
+        Ok(outcome)
     }
 
     async fn get_event(

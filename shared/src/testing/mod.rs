@@ -1,6 +1,7 @@
 //! Test support for the other crates (feature `testing`), never in a bootstrap: in-memory fakes
 //! of the ports, the fuzz entry points, and a request builder.
 
+pub mod conformance;
 pub mod fakes;
 pub mod fuzzing;
 
