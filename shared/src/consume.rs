@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::config::RecordRule;
+use crate::model::document::Document;
 use crate::model::envelope::body_key;
 use crate::model::envelope::{BodyLocation, Envelope, EnvelopeError};
 use crate::model::value::{RecordVersion, Source};
@@ -19,6 +20,10 @@ use crate::ports::{
     BlobError, BlobStore, EventItem, EventStore, HydrateError, HydrationItem, Hydrator, PutOutcome,
     RecordItem, Redelivery, StoreError, StoredBody, UpsertOutcome,
 };
+
+/// Largest record data written (its JSON text): DynamoDB refuses items over 400 KB, and a record
+/// carries its keys beside the data. A larger record is skipped with a warning; its event is kept.
+pub const MAX_RECORD_DATA_BYTES: usize = 350 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
@@ -315,11 +320,12 @@ impl Consumer {
         mut records: Vec<RecordItem>,
     ) -> Result<Processed, ConsumeError> {
         let Prepared { envelope, body } = prepared;
-        let json = crate::model::request::body_json(envelope.content_type(), &body);
+        // Read by pointer, never built whole: a hostile body costs its bytes, not 20 times them.
+        let json = Document::of(envelope.content_type(), &body);
         let source = Source {
             headers: &envelope.headers,
             raw_query: &envelope.query,
-            json: json.as_ref(),
+            json,
         };
         let dedup_key = envelope
             .rules
@@ -338,7 +344,7 @@ impl Consumer {
             .rules
             .records
             .iter()
-            .find(|rule| rule.applies(event_type.as_deref(), json.as_ref()));
+            .find(|rule| rule.applies(event_type.as_deref(), json));
         if let Some(rule) = rule {
             match record_from_rule(rule, &envelope, &source) {
                 Ok(record) => records.push(record),
@@ -466,10 +472,14 @@ fn record_from_rule(
             .and_then(|v| RecordVersion::from_json(&v))
             .ok_or("the record rule's version is missing or not a number or text")?,
     };
-    let data = match &rule.data {
+    let data = match source.json {
         _ if rule.deleted => None,
-        Some(pointer) => source.json.and_then(|j| j.pointer(pointer)).cloned(),
-        None => source.json.cloned(),
+        None => None,
+        Some(document) => document
+            .data(rule.data.as_deref(), MAX_RECORD_DATA_BYTES)
+            .map_err(
+                |_| "the record's data is over 350 KB (DynamoDB's item limit); see the event",
+            )?,
     }
     .unwrap_or(Value::Null);
     Ok(RecordItem {

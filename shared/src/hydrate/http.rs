@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::token::{OAuthRefresh, TokenSource, read_json};
 use crate::clock::Clock;
 use crate::config::{HttpAuth, HttpHydration, HttpRequestTemplate, any_condition_holds};
+use crate::model::document::Document;
 use crate::model::template::{Fill, Template};
 use crate::model::value::{RecordVersion, Source};
 use crate::ports::{HydrateError, HydrationItem, Hydrator, RecordItem, TokenCache};
@@ -36,6 +37,10 @@ struct Request {
     path: Template,
     query: Vec<(String, Template)>,
 }
+
+/// Largest notification body a request template reads, and most items in its `items` array.
+pub const MAX_HYDRATED_BODY_BYTES: usize = 1024 * 1024;
+pub const MAX_HYDRATED_ITEMS: usize = 1000;
 
 pub struct HttpHydrator {
     route: String,
@@ -173,6 +178,14 @@ impl HttpHydrator {
                 Ok(Vec::new())
             }
         };
+        // Built whole (the items are walked as values), so only up to a bound: a route without a
+        // signature (catch-raw) can hydrate too.
+        if item.body.len() > MAX_HYDRATED_BODY_BYTES {
+            return unusable(format!(
+                "the notification is over {} KiB",
+                MAX_HYDRATED_BODY_BYTES / 1024
+            ));
+        }
         let Some(json) = crate::model::request::body_json(envelope.content_type(), item.body)
         else {
             return unusable("the notification is not JSON".into());
@@ -180,7 +193,7 @@ impl HttpHydrator {
         let whole = Source {
             headers: &envelope.headers,
             raw_query: &envelope.query,
-            json: Some(&json),
+            json: Some(Document::Value(&json)),
         };
         let event_type = envelope
             .rules
@@ -190,6 +203,12 @@ impl HttpHydrator {
         let elements: Vec<&Value> = match &self.items {
             None => vec![&json],
             Some(pointer) => match json.pointer(pointer) {
+                Some(Value::Array(elements)) if elements.len() > MAX_HYDRATED_ITEMS => {
+                    return unusable(format!(
+                        "the notification has {} items in `{pointer}`, more than {MAX_HYDRATED_ITEMS}",
+                        elements.len()
+                    ));
+                }
                 Some(Value::Array(elements)) => elements.iter().collect(),
                 _ => return unusable(format!("the notification has no `{pointer}` array")),
             },
@@ -197,7 +216,11 @@ impl HttpHydrator {
         let mut planned = Vec::new();
         for element in elements {
             let holds = |conditions: &[String]| {
-                any_condition_holds(conditions, event_type.as_deref(), Some(element))
+                any_condition_holds(
+                    conditions,
+                    event_type.as_deref(),
+                    Some(Document::Value(element)),
+                )
             };
             let Some(position) = self
                 .requests
@@ -213,7 +236,7 @@ impl HttpHydrator {
             let source = Source {
                 headers: &envelope.headers,
                 raw_query: &envelope.query,
-                json: Some(element),
+                json: Some(Document::Value(element)),
             };
             let record_type = request
                 .config

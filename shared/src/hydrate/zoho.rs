@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::token::{OAuthRefresh, TokenSource, read_json};
 use crate::clock::Clock;
 use crate::config::ZohoHydration;
+use crate::model::document::AtMost;
 use crate::model::value::RecordVersion;
 use crate::ports::{HydrateError, HydrationItem, Hydrator, RecordItem, TokenCache};
 use crate::secrets::Secret;
@@ -48,8 +49,9 @@ pub struct ZohoHydrator {
 struct Notification {
     module: String,
     operation: String,
+    /// One more than the most accepted, so that an oversized list is named, not built whole.
     #[serde(default)]
-    ids: Vec<Value>,
+    ids: AtMost<Value, { MAX_IDS_PER_NOTIFICATION + 1 }>,
     #[serde(default)]
     server_time: Option<i64>,
 }
@@ -283,12 +285,12 @@ impl Hydrator for ZohoHydrator {
         let mut wanted: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for notification in notifications.iter().flatten() {
             if notification.operation != "delete"
-                && notification.ids.len() <= MAX_IDS_PER_NOTIFICATION
+                && notification.ids.0.len() <= MAX_IDS_PER_NOTIFICATION
             {
                 wanted
                     .entry(notification.module.as_str())
                     .or_default()
-                    .extend(notification.ids.iter().filter_map(id_text));
+                    .extend(notification.ids.0.iter().filter_map(id_text));
             }
         }
         let fetched: HashMap<&str, ModuleResult> =
@@ -308,11 +310,11 @@ impl Hydrator for ZohoHydrator {
                 let notification = notification.as_ref().ok_or_else(|| {
                     HydrateError::Failed("body is not a Zoho CRM notification".into())
                 })?;
-                if notification.ids.len() > MAX_IDS_PER_NOTIFICATION {
+                if notification.ids.0.len() > MAX_IDS_PER_NOTIFICATION {
                     return Err(HydrateError::Failed(format!(
                         "the notification lists {} ids, more than {MAX_IDS_PER_NOTIFICATION}; \
                          left unhydrated for a look in the dead-letter queue",
-                        notification.ids.len()
+                        notification.ids.0.len()
                     )));
                 }
                 // `server_time` is the sender's word, unsigned: it may order events, never
@@ -321,7 +323,7 @@ impl Hydrator for ZohoHydrator {
                 let notified_at = notification
                     .server_time
                     .map_or(received, |t| t.min(received));
-                let ids = notification.ids.iter().filter_map(id_text);
+                let ids = notification.ids.0.iter().filter_map(id_text);
                 if notification.operation == "delete" {
                     return Ok(ids
                         .map(|id| self.record(item, &notification.module, id, None, notified_at))

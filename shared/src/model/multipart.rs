@@ -10,6 +10,10 @@ use crate::model::request::sha256_hex;
 
 /// Largest text field value copied into the summary.
 const MAX_INLINE_FIELD: usize = 4096;
+/// Most parts summarised, and the summary's largest JSON text: it is stored beside the event, in
+/// a DynamoDB item of at most 400 KB. Beyond either, the summary is an error naming the count.
+pub const MAX_PARTS: usize = 1000;
+pub const MAX_SUMMARY_BYTES: usize = 64 * 1024;
 
 /// `None` when the content type is not multipart; `Some(Err)` when it claims to be and is not.
 pub async fn summarize(content_type: Option<&str>, body: &Bytes) -> Option<Result<Value, String>> {
@@ -29,7 +33,12 @@ async fn parse(content_type: &str, body: Bytes) -> Result<Value, String> {
     let stream = futures::stream::once(async move { Ok::<Bytes, Infallible>(body) });
     let mut multipart = multer::Multipart::new(stream, boundary);
     let mut parts = Vec::new();
+    let (mut count, mut summary_bytes) = (0usize, 2usize);
     while let Some(field) = multipart.next_field().await.map_err(|e| e.to_string())? {
+        count += 1;
+        if count > MAX_PARTS || summary_bytes > MAX_SUMMARY_BYTES {
+            continue; // counted, not summarised: the bytes stay in the stored body
+        }
         let name = field.name().map(str::to_owned);
         let file_name = field.file_name().map(str::to_owned);
         let content_type = field.content_type().map(|m| m.to_string());
@@ -49,7 +58,14 @@ async fn parse(content_type: &str, body: Bytes) -> Result<Value, String> {
         if let Some(content_type) = content_type {
             part["content_type"] = json!(content_type);
         }
+        summary_bytes += part.to_string().len() + 1;
         parts.push(part);
+    }
+    if count > MAX_PARTS || summary_bytes > MAX_SUMMARY_BYTES {
+        return Err(format!(
+            "{count} parts: a summary lists at most {MAX_PARTS} parts in {} KiB (the body is kept whole)",
+            MAX_SUMMARY_BYTES / 1024
+        ));
     }
     Ok(Value::Array(parts))
 }
@@ -78,6 +94,34 @@ Content-Type: application/octet-stream\r\n\r\n\x00\x01\x02\r\n--XyZ--\r\n",
             summary[1].get("value").is_none(),
             "file contents stay in the raw body"
         );
+    }
+
+    #[tokio::test]
+    async fn many_parts_are_counted_not_summarised() {
+        let mut body = Vec::new();
+        for _ in 0..200_000 {
+            body.extend_from_slice(
+                b"--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n\r\n",
+            );
+        }
+        body.extend_from_slice(b"--b--\r\n");
+        let summary = summarize(Some("multipart/form-data; boundary=b"), &Bytes::from(body)).await;
+        let Some(Err(reason)) = summary else {
+            panic!("expected the too-many-parts error, got {summary:?}");
+        };
+        assert!(reason.starts_with("200000 parts"), "{reason}");
+        // Large fields fill the byte budget before the part budget.
+        let mut body = Vec::new();
+        let value = "v".repeat(4000);
+        for _ in 0..20 {
+            body.extend_from_slice(
+                format!("--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n{value}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(b"--b--\r\n");
+        let summary = summarize(Some("multipart/form-data; boundary=b"), &Bytes::from(body)).await;
+        assert!(matches!(summary, Some(Err(reason)) if reason.starts_with("20 parts")));
     }
 
     #[tokio::test]

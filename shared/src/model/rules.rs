@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::model::document::Document;
 use crate::model::value::ValueSource;
 
 /// Where a record's type, id and version come from, so a full-record provider needs config, not code.
@@ -34,7 +35,7 @@ pub struct RecordRule {
 
 impl RecordRule {
     /// Whether this rule applies to an event of `event_type` with body `json`.
-    pub fn applies(&self, event_type: Option<&str>, json: Option<&serde_json::Value>) -> bool {
+    pub fn applies(&self, event_type: Option<&str>, json: Option<Document<'_>>) -> bool {
         self.when.is_empty() || any_condition_holds(&self.when, event_type, json)
     }
 }
@@ -44,15 +45,14 @@ impl RecordRule {
 pub fn any_condition_holds(
     conditions: &[String],
     event_type: Option<&str>,
-    json: Option<&serde_json::Value>,
+    json: Option<Document<'_>>,
 ) -> bool {
     conditions
         .iter()
         .any(|condition| match condition.split_once('=') {
             Some((pointer, expected)) if pointer.starts_with('/') => json
                 .and_then(|j| j.pointer(pointer))
-                .and_then(|v| v.as_str())
-                .is_some_and(|v| v == expected),
+                .is_some_and(|v| v.as_str() == Some(expected)),
             _ => event_type.is_some_and(|t| match condition.strip_suffix('*') {
                 Some(prefix) => t.starts_with(prefix),
                 None => t == condition,

@@ -146,7 +146,7 @@ mod tests {
             item: Source {
                 headers,
                 raw_query: "shop=a%20b",
-                json: Some(item),
+                json: Some(crate::model::document::Document::Value(item)),
             },
         }
     }

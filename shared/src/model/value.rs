@@ -5,6 +5,8 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::model::document::Document;
+
 /// Where a value comes from. Written as text: `/json/pointer`, `header:name`, `query:name`,
 /// or anything else as a literal (`order`). Two operators, always written with spaces around them:
 /// `a | b` takes the first alternative that has a value, and `a + b` joins parts with `:` (a
@@ -63,7 +65,7 @@ impl ValueSource {
     /// The value as JSON (pointers keep their type, so numeric versions compare as numbers).
     pub fn lookup(&self, source: &Source<'_>) -> Option<Value> {
         match self {
-            ValueSource::Pointer(p) => source.json?.pointer(p).filter(|v| !v.is_null()).cloned(),
+            ValueSource::Pointer(p) => source.json?.pointer(p).filter(|v| !v.is_null()),
             ValueSource::Header(name) => crate::model::request::find_header(source.headers, name)
                 .map(|v| Value::String(v.to_owned())),
             ValueSource::Query(name) => form_urlencoded::parse(source.raw_query.as_bytes())
@@ -112,7 +114,7 @@ impl<'de> Deserialize<'de> for ValueSource {
 pub struct Source<'a> {
     pub headers: &'a [(String, String)],
     pub raw_query: &'a str,
-    pub json: Option<&'a Value>,
+    pub json: Option<Document<'a>>,
 }
 
 /// A record version, normalised so that comparisons mean "newer": numbers and RFC 3339 times
@@ -276,7 +278,7 @@ mod tests {
         let source = Source {
             headers: &headers,
             raw_query: "a=1&b=x%20y",
-            json: Some(&body),
+            json: Some(Document::Value(&body)),
         };
         assert_eq!(
             ValueSource::parse("header:X-Delivery")

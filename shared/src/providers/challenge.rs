@@ -15,6 +15,7 @@ use super::{
     Inspection, Refusal, VerifiedRequest, Verifier, echo_reply, header, json_body, require_method,
 };
 use crate::config::{MacAlgorithm, ProviderKind, RouteSettings};
+use crate::model::document::AtMost;
 use crate::model::request::{InboundRequest, JSON_UTF8, Reply};
 use crate::model::rules::Rules;
 use crate::model::value::ValueSource;
@@ -125,19 +126,22 @@ impl ChallengeVerifier {
         }
         #[derive(Deserialize)]
         struct Notifications {
-            value: Vec<Item>,
+            // Bounded before the secret is checked: `[{},{},…]` would be millions of items.
+            value: AtMost<Item, MAX_GRAPH_NOTIFICATIONS>,
         }
         #[derive(Deserialize)]
         struct Item {
             #[serde(rename = "clientState")]
             client_state: Option<String>,
         }
-        let notifications: Notifications =
-            json_body(&request).ok_or(Refusal::Unauthorized("not a Graph notification"))?;
-        if notifications.value.is_empty() {
+        let notifications: Notifications = json_body(&request).ok_or(Refusal::Unauthorized(
+            "not a Graph notification, or more than 1000 in one",
+        ))?;
+        let notifications = notifications.value.0;
+        if notifications.is_empty() {
             return Err(Refusal::Unauthorized("no notifications"));
         }
-        for item in &notifications.value {
+        for item in &notifications {
             let state = item
                 .client_state
                 .as_deref()
@@ -155,6 +159,9 @@ impl ChallengeVerifier {
         ))
     }
 }
+
+/// Most notifications read from one Graph delivery (Graph batches far fewer).
+pub const MAX_GRAPH_NOTIFICATIONS: usize = 1000;
 
 /// The longest Graph validation token echoed: Graph's are about 100 characters.
 const MAX_VALIDATION_TOKEN_LEN: usize = 1024;

@@ -42,6 +42,9 @@ pub fn signed_url(public_url: Option<&str>, request: &InboundRequest) -> Option<
     })
 }
 
+/// Most form parameters read before the signature is checked; Twilio's callbacks carry a few dozen.
+pub const MAX_FORM_PAIRS: usize = 1000;
+
 /// The form parameters Twilio signs, sorted by key then value; none for JSON bodies and GETs.
 /// Borrowed from the body where decoding changes nothing, as in most parameters.
 pub fn signed_params(request: &InboundRequest) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
@@ -116,6 +119,17 @@ impl Verifier for TwilioVerifier {
         let url = signed_url(self.public_url.as_deref(), &request).ok_or(Refusal::Unauthorized(
             "the URL called is unknown: set public_url",
         ))?;
+        // Counted before they are collected and sorted: an unauthenticated `a&a&a…` of 6 MB would
+        // otherwise hold millions of pairs, 20 times its size, before the signature is checked.
+        if request.is_form()
+            && crate::model::request::form_pairs(&request.body)
+                .nth(MAX_FORM_PAIRS)
+                .is_some()
+        {
+            return Err(Refusal::BadRequest(
+                "more form parameters than Twilio sends",
+            ));
+        }
         let params = signed_params(&request);
         let signed = |candidate: &str| {
             self.keys
@@ -277,6 +291,24 @@ mod tests {
             )
             .is_ok()
         );
+    }
+
+    #[test]
+    fn too_many_form_parameters_are_refused_before_the_signature_is_checked() {
+        let v = verifier("https://mycompany.com/myapp.php", &[TOKEN]);
+        let hostile = "a&".repeat(3_000_000);
+        let refusal = v
+            .inspect(request("", FORM, &hostile, EXPECTED), 0)
+            .unwrap_err();
+        assert!(matches!(refusal, Refusal::BadRequest(_)), "{refusal:?}");
+        let at_the_cap = vec!["a=1"; MAX_FORM_PAIRS].join("&");
+        let refusal = v
+            .inspect(request("", FORM, &at_the_cap, EXPECTED), 0)
+            .unwrap_err();
+        assert!(matches!(
+            refusal,
+            Refusal::Unauthorized("signature mismatch")
+        ));
     }
 
     #[test]

@@ -128,8 +128,47 @@ pub fn envelope(data: &[u8]) {
             ..envelope.clone()
         };
         assert_eq!(again, written, "round trip");
-        let _ =
-            crate::model::request::body_json(envelope.content_type(), &envelope_body(&envelope));
+        let body = envelope_body(&envelope);
+        let _ = crate::model::request::body_json(envelope.content_type(), &body);
+        document_agrees(envelope.content_type(), &body);
+    }
+}
+
+/// The pointer walk reads what a parsed body holds: the same value at every pointer into it.
+fn document_agrees(content_type: Option<&str>, body: &[u8]) {
+    use crate::model::document::{Document, MAX_LOOKUP_BYTES};
+    let parsed = crate::model::request::body_json(content_type, body);
+    let document = Document::of(content_type, body);
+    // The walk checks syntax only, so it may read a body whose numbers a parse refuses (1e400).
+    assert!(
+        parsed.is_none() || document.is_some(),
+        "what parses can be walked"
+    );
+    let (Some(parsed), Some(document)) = (parsed, document) else {
+        return;
+    };
+    let mut pointers = vec![String::new()];
+    let mut at = 0;
+    while at < pointers.len() && pointers.len() < 64 {
+        let pointer = pointers[at].clone();
+        match parsed.pointer(&pointer) {
+            Some(serde_json::Value::Object(map)) => pointers.extend(
+                map.keys()
+                    .map(|k| format!("{pointer}/{}", k.replace('~', "~0").replace('/', "~1"))),
+            ),
+            Some(serde_json::Value::Array(items)) => {
+                pointers.extend((0..items.len().min(4)).map(|i| format!("{pointer}/{i}")))
+            }
+            _ => {}
+        }
+        at += 1;
+    }
+    for pointer in pointers.iter().skip(1) {
+        let expected = parsed
+            .pointer(pointer)
+            .filter(|v| v.to_string().len() <= MAX_LOOKUP_BYTES);
+        let found = document.pointer(pointer);
+        assert_eq!(found.as_ref(), expected, "{pointer}");
     }
 }
 
@@ -147,6 +186,8 @@ pub fn forms(data: &[u8]) {
     let body = Bytes::copy_from_slice(parts.next().unwrap_or_default());
     let _ = crate::model::request::body_json(Some(&content_type), &body);
     let _ = crate::model::request::body_json(Some("application/x-www-form-urlencoded"), &body);
+    document_agrees(Some(&content_type), &body);
+    document_agrees(Some("application/x-www-form-urlencoded"), &body);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("a current-thread runtime");
