@@ -46,6 +46,7 @@ impl ConsumeError {
             ConsumeError::Envelope(EnvelopeError::UnsupportedVersion(_)) => true,
             ConsumeError::Envelope(EnvelopeError::Malformed(_)) => false,
             ConsumeError::Store(StoreError::Corrupt(_) | StoreError::Refused(_)) => false,
+            ConsumeError::Blob(BlobError::Missing(_)) => false,
             ConsumeError::Store(_) | ConsumeError::Blob(_) => true,
             ConsumeError::Hydrate(HydrateError::Failed(_)) => false,
             ConsumeError::Hydrate(_) => true,
@@ -373,7 +374,8 @@ impl Consumer {
         } else {
             envelope.body_sha256.clone()
         };
-        let stored_body = self.stored_body(&envelope, body).await?;
+        let parts_len = parts.as_ref().map_or(0, |p| p.to_string().len());
+        let stored_body = self.stored_body(&envelope, body, parts_len).await?;
         let event = EventItem {
             route: envelope.route.clone(),
             dedup_key,
@@ -418,11 +420,13 @@ impl Consumer {
         }
     }
 
-    /// Keeps the body in the event item when it fits, else a claim check (reusing the ingest's).
+    /// Keeps the body in the event item when it fits beside the headers and the parts summary, else
+    /// a claim check (reusing the ingest's).
     async fn stored_body(
         &self,
         envelope: &Envelope,
         body: Bytes,
+        parts_len: usize,
     ) -> Result<StoredBody, ConsumeError> {
         if let BodyLocation::External { bucket, key } = &envelope.body {
             return Ok(StoredBody::External {
@@ -435,7 +439,7 @@ impl Consumer {
             .iter()
             .map(|(n, v)| n.len() + v.len() + 8)
             .sum();
-        if body.len() + headers_len <= self.store.max_inline_body() {
+        if body.len() + headers_len + parts_len <= self.store.max_inline_body() {
             return Ok(StoredBody::Inline(body));
         }
         let blobs = self
@@ -685,6 +689,25 @@ mod tests {
         let no_blobs = consumer(Arc::new(MemoryStore::new(64)), None);
         let error = no_blobs.process(&envelope.to_message()).await.unwrap_err();
         assert!(!error.is_retryable());
+    }
+
+    #[tokio::test]
+    async fn a_body_gone_from_object_storage_fails_for_good_and_a_refused_item_too() {
+        let store = Arc::new(MemoryStore::default());
+        let blobs = Arc::new(MemoryBlobs::new("b"));
+        let mut envelope = sample();
+        envelope.body = BodyLocation::External {
+            bucket: "b".into(),
+            key: "bodies/raw/expired".into(),
+        };
+        let error = consumer(store.clone(), Some(blobs))
+            .process(&envelope.to_message())
+            .await
+            .unwrap_err();
+        assert!(!error.is_retryable(), "{error}");
+        assert!(error.to_string().contains("expired or deleted"), "{error}");
+        let refused = ConsumeError::Store(StoreError::Refused("item size has exceeded".into()));
+        assert!(!refused.is_retryable());
     }
 
     #[tokio::test]

@@ -25,8 +25,14 @@ pub trait Queue: Send + Sync {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("object storage failed: {0}")]
-pub struct BlobError(pub String);
+pub enum BlobError {
+    #[error("object storage failed: {0}")]
+    Failed(String),
+    /// No retry can bring it back: the body expired (a replay older than its lifecycle) or was
+    /// deleted.
+    #[error("the body is gone from object storage (expired or deleted): {0}")]
+    Missing(String),
+}
 
 /// Postpones the next delivery of a message that failed for a reason time can cure (a rate limit),
 /// so retries spread out instead of coming back at a fixed interval.

@@ -252,8 +252,15 @@ async fn graph_resources_are_fetched_with_one_client_credentials_token() {
 #[tokio::test]
 async fn faults_fail_only_their_messages_and_the_redelivery_succeeds() {
     let api = FakeApi::start().await;
-    api.put(&message_path("M1"), json!({"id": "M1", "subject": "one"}));
-    api.put(&message_path("M2"), json!({"id": "M2", "subject": "two"}));
+    let modified = "2026-11-22T10:00:00Z";
+    api.put(
+        &message_path("M1"),
+        json!({"id": "M1", "subject": "one", "lastModifiedDateTime": modified}),
+    );
+    api.put(
+        &message_path("M2"),
+        json!({"id": "M2", "subject": "two", "lastModifiedDateTime": modified}),
+    );
     let store = local_store();
     let consumer = consumer("microsoft-graph", graph_config(&api, 4), &store);
     let one = graph(vec![change("updated", "M1")], T);
@@ -284,11 +291,37 @@ async fn faults_fail_only_their_messages_and_the_redelivery_succeeds() {
 }
 
 #[tokio::test]
+async fn a_fetched_state_without_its_version_is_not_written() {
+    let api = FakeApi::start().await;
+    api.put(
+        &message_path("M1"),
+        json!({"id": "M1", "subject": "no version"}),
+    );
+    let store = local_store();
+    let consumer = consumer("microsoft-graph", graph_config(&api, 4), &store);
+    let failures = consumer
+        .process_batch_detailed(vec![graph(vec![change("updated", "M1")], T)])
+        .await;
+    assert!(failures.is_empty(), "the event is kept: {failures:?}");
+    let record = store
+        .get_record("microsoft-graph", "#Microsoft.Graph.Message", "M1")
+        .await
+        .unwrap();
+    assert!(
+        record.is_none(),
+        "a receive time would outrank every later version"
+    );
+}
+
+#[tokio::test]
 async fn calls_in_flight_never_exceed_the_configured_concurrency() {
     let api = FakeApi::start().await;
     let ids: Vec<String> = (0..12).map(|i| format!("M{i}")).collect();
     for id in &ids {
-        api.put(&message_path(id), json!({"id": id}));
+        api.put(
+            &message_path(id),
+            json!({"id": id, "lastModifiedDateTime": "2026-11-22T10:00:00Z"}),
+        );
     }
     api.state.lock().unwrap().delay = Duration::from_millis(150);
     let store = local_store();

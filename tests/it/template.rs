@@ -500,3 +500,59 @@ fn no_route_is_open_by_default_and_every_route_json_loads() {
         );
     }
 }
+
+#[test]
+fn claim_checked_bodies_outlive_the_queues_and_routes_may_reserve_concurrency() {
+    let template = template();
+    // The bodies' lifecycle is max(EventRetentionDays, 15): 15 exactly when the retention is 1-14.
+    let rules =
+        &template["Resources"]["BodiesBucket"]["Properties"]["LifecycleConfiguration"]["Rules"];
+    let Value::Tagged(expiry) = &rules[0]["ExpirationInDays"] else {
+        panic!("the body expiry is an !If");
+    };
+    assert_eq!(expiry.tag, "!If");
+    assert_eq!(expiry.value[0].as_str(), Some("EventRetentionUnder15Days"));
+    assert_eq!(number(&expiry.value[1]), 15);
+    let mut under = Vec::new();
+    strings(
+        &template["Conditions"]["EventRetentionUnder15Days"],
+        &mut under,
+    );
+    let mut days: Vec<u64> = under.iter().filter_map(|t| t.parse().ok()).collect();
+    days.sort_unstable();
+    assert_eq!(days, (1..=14).collect::<Vec<_>>());
+    assert_eq!(
+        number(&template["Parameters"]["EventRetentionDays"]["MinValue"]),
+        1
+    );
+    for queue in ["EventsQueue", "EventsDeadLetterQueue"] {
+        let retention =
+            number(&template["Resources"][queue]["Properties"]["MessageRetentionPeriod"]);
+        assert!(
+            retention <= 15 * 86_400,
+            "{queue} keeps messages longer than their bodies"
+        );
+    }
+
+    // Reserved concurrency: each route function, optional and unset by default; never the consumer.
+    assert_eq!(
+        template["Parameters"]["RouteReservedConcurrency"]["Default"].as_str(),
+        Some("")
+    );
+    for (id, function) in resources(&template, "AWS::Serverless::Function") {
+        let reserved = &function["Properties"]["ReservedConcurrentExecutions"];
+        if function["Properties"]["CodeUri"].as_str() == Some("functions/ingest") {
+            let mut texts = Vec::new();
+            strings(reserved, &mut texts);
+            assert!(
+                texts.iter().any(|t| t == "RouteReservedConcurrency"),
+                "{id}"
+            );
+        } else {
+            assert!(
+                reserved.is_null(),
+                "{id}: the consumer scales by its event source"
+            );
+        }
+    }
+}

@@ -32,7 +32,7 @@ impl BlobStore for S3Blobs {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| BlobError(super::describe(&e)))
+            .map_err(|e| BlobError::Failed(super::describe(&e)))
     }
 
     async fn get(&self, location: &str, key: &str) -> Result<Bytes, BlobError> {
@@ -43,12 +43,20 @@ impl BlobStore for S3Blobs {
             .key(key)
             .send()
             .await
-            .map_err(|e| BlobError(super::describe(&e)))?;
+            .map_err(|e| {
+                let missing = e.as_service_error().is_some_and(|e| e.is_no_such_key());
+                let text = super::describe(&e);
+                if missing {
+                    BlobError::Missing(text)
+                } else {
+                    BlobError::Failed(text)
+                }
+            })?;
         let data = object
             .body
             .collect()
             .await
-            .map_err(|e| BlobError(e.to_string()))?;
+            .map_err(|e| BlobError::Failed(e.to_string()))?;
         Ok(data.into_bytes())
     }
 }

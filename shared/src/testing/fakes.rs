@@ -112,7 +112,7 @@ impl BlobStore for MemoryBlobs {
         lock(&self.objects)
             .get(&(location.to_owned(), key.to_owned()))
             .cloned()
-            .ok_or_else(|| BlobError(format!("no object {location}/{key}")))
+            .ok_or_else(|| BlobError::Missing(format!("no object {location}/{key}")))
     }
 }
 
