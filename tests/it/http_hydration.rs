@@ -291,6 +291,24 @@ async fn faults_fail_only_their_messages_and_the_redelivery_succeeds() {
 }
 
 #[tokio::test]
+async fn a_notification_over_the_item_cap_fails_for_good_without_calls() {
+    let api = FakeApi::start().await;
+    let store = local_store();
+    let consumer = consumer("microsoft-graph", graph_config(&api, 4), &store);
+    let items = vec![change("updated", "M1"); 1001]; // one over the cap
+    let failures = consumer.process_batch_detailed(vec![graph(items, T)]).await;
+    assert!(
+        failures.len() == 1 && !failures[0].retryable,
+        "{failures:?}"
+    );
+    assert!(failures[0].error.contains("items"), "{failures:?}");
+    assert!(
+        api.state.lock().unwrap().calls.is_empty(),
+        "nothing was fetched"
+    );
+}
+
+#[tokio::test]
 async fn a_fetched_state_without_its_version_is_not_written() {
     let api = FakeApi::start().await;
     api.put(

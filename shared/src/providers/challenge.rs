@@ -571,5 +571,21 @@ mod tests {
                 "{bad}"
             );
         }
+        // Up to the cap every item is checked; one more is refused before any is kept.
+        let many = |n: usize| {
+            let items = vec![item("secretClientValue"); n].join(",");
+            format!(r#"{{"value":[{items}]}}"#)
+        };
+        let at_cap = many(MAX_GRAPH_NOTIFICATIONS);
+        assert!(
+            graph()
+                .inspect(request("POST", "", &[], &at_cap), 0)
+                .is_ok()
+        );
+        let over = many(MAX_GRAPH_NOTIFICATIONS + 1);
+        assert!(matches!(
+            graph().inspect(request("POST", "", &[], &over), 0),
+            Err(Refusal::Unauthorized(reason)) if reason.contains("more than 1000")
+        ));
     }
 }
