@@ -31,6 +31,10 @@ pub struct Api {
     pub stripe_versions: Vec<Option<String>>,
     /// Statuses returned (in order) by the next calls for a path.
     pub faults: BTreeMap<String, VecDeque<u16>>,
+    /// `302 Found` to a location, by path (an open redirect, or a compromised API).
+    pub redirects: BTreeMap<String, String>,
+    /// Requests received at all, authorized or not.
+    pub requests: usize,
     pub delay: Duration,
     pub in_flight: usize,
     pub max_in_flight: usize,
@@ -145,6 +149,7 @@ async fn resource(State(state): State<Shared>, request: Request) -> Response {
     let stripe_version = header("stripe-version");
     let delay = {
         let mut api = state.lock().unwrap();
+        api.requests += 1;
         api.in_flight += 1;
         api.max_in_flight = api.max_in_flight.max(api.in_flight);
         api.delay
@@ -161,6 +166,9 @@ async fn resource(State(state): State<Shared>, request: Request) -> Response {
     }
     api.calls.push((path.clone(), query));
     api.stripe_versions.push(stripe_version);
+    if let Some(location) = api.redirects.get(&path) {
+        return (StatusCode::FOUND, [("location", location.clone())]).into_response();
+    }
     if let Some(status) = api.faults.get_mut(&path).and_then(VecDeque::pop_front) {
         return (
             StatusCode::from_u16(status).unwrap(),

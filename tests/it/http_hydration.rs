@@ -291,6 +291,56 @@ async fn faults_fail_only_their_messages_and_the_redelivery_succeeds() {
 }
 
 #[tokio::test]
+async fn redirects_are_not_followed_and_large_answers_are_not_read() {
+    let api = FakeApi::start().await;
+    let elsewhere = FakeApi::start().await;
+    let store = local_store();
+    let consumer = consumer("stripe", stripe_config(&api), &store);
+    let stripe = |id: &str| queued("stripe", ProviderKind::Stripe, true, thin_event(id), T);
+
+    // A redirect (an open redirect on the API, or a compromised one) is an answer, not a hop.
+    api.state.lock().unwrap().redirects.insert(
+        "/v2/core/events/evt_moved".into(),
+        format!("{}/steal", elsewhere.url.replace("127.0.0.1", "localhost")),
+    );
+    let failures = consumer
+        .process_batch_detailed(vec![stripe("evt_moved")])
+        .await;
+    assert!(
+        failures.len() == 1 && !failures[0].retryable,
+        "{failures:?}"
+    );
+    assert!(failures[0].error.contains("302"), "{failures:?}");
+    assert_eq!(
+        elsewhere.state.lock().unwrap().requests,
+        0,
+        "nothing reached the other host"
+    );
+
+    // An answer over 5 MiB fails for good, unread.
+    let huge = json!({"id": "evt_huge", "object": "v2.core.event", "created": "2026-11-22T06:20:52.246Z",
+        "padding": "x".repeat(6 * 1024 * 1024)});
+    api.put("/v2/core/events/evt_huge", huge);
+    let failures = consumer
+        .process_batch_detailed(vec![stripe("evt_huge")])
+        .await;
+    assert!(
+        failures.len() == 1 && !failures[0].retryable,
+        "{failures:?}"
+    );
+    assert!(failures[0].error.contains("too large"), "{failures:?}");
+
+    // A placeholder value of `..` never climbs the path: no call at all.
+    let calls = api.calls().len();
+    let failures = consumer.process_batch_detailed(vec![stripe("..")]).await;
+    assert!(
+        failures.len() == 1 && !failures[0].retryable,
+        "{failures:?}"
+    );
+    assert_eq!(api.calls().len(), calls, "nothing was fetched");
+}
+
+#[tokio::test]
 async fn a_notification_over_the_item_cap_fails_for_good_without_calls() {
     let api = FakeApi::start().await;
     let store = local_store();

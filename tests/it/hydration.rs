@@ -435,6 +435,27 @@ async fn deletes_leave_tombstones_without_calls_and_records_never_regress() {
 }
 
 #[tokio::test]
+async fn a_module_or_id_that_could_climb_the_path_is_never_fetched() {
+    let fake = FakeZoho::start().await;
+    let store = local_store();
+    let consumer = consumer(&fake, &store, false);
+    for (module, id) in [("..", "L1"), ("Leads", ".."), ("Leads/../settings", "L1")] {
+        let failures = consumer
+            .process_batch_detailed(vec![notification(module, "update", &[id.into()], T)])
+            .await;
+        assert!(
+            failures.len() == 1 && !failures[0].retryable,
+            "{module} {id}: {failures:?}"
+        );
+    }
+    assert!(
+        fake.calls().is_empty(),
+        "nothing was fetched: {:?}",
+        fake.calls()
+    );
+}
+
+#[tokio::test]
 async fn a_forged_delete_from_the_future_cannot_outrank_the_next_edit() {
     let fake = FakeZoho::start().await;
     fake.put("Leads", "L1", "Before", "2026-11-22T19:00:00+00:00");

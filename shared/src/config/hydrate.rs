@@ -53,10 +53,13 @@ impl HydrateConfig {
     /// `provider` is the route's, where known (the consumer Lambda knows only route names).
     pub fn validate(&self, provider: Option<ProviderKind>) -> Result<(), String> {
         let http_url = |name: &str, url: &str| {
-            if url.starts_with("https://") || url.starts_with("http://") {
+            if crate::tls::is_safe_outbound_url(url) {
                 Ok(())
             } else {
-                Err(format!("hydrate.{name} must be an http(s) URL"))
+                Err(format!(
+                    "hydrate.{name} must be an https URL (plain http only to this machine: \
+                     127.0.0.1, [::1] or localhost)"
+                ))
             }
         };
         match self {
@@ -66,6 +69,9 @@ impl HydrateConfig {
                 }
                 if zoho.fields.len() > 50 {
                     return Err("hydrate.fields: Zoho takes at most 50 fields".into());
+                }
+                if let Some(api_url) = &zoho.api_url {
+                    http_url("api_url", api_url)?;
                 }
                 http_url("accounts_url", &zoho.accounts_url)
             }

@@ -605,6 +605,27 @@ mod tests {
     }
 
     #[test]
+    fn hydrators_send_credentials_over_https_or_to_this_machine_only() {
+        let http = |base_url: &str| {
+            let config: HydrateConfig = serde_json::from_value(serde_json::json!({
+                "kind": "http", "base_url": base_url,
+                "requests": [{"name": "n", "path": "/e/{id}", "type": "t", "id": "/id"}]
+            }))
+            .unwrap();
+            config.validate(None)
+        };
+        assert!(http("https://api.example.com").is_ok());
+        assert!(http("http://127.0.0.1:8080").is_ok());
+        let error = http("http://api.example.com").unwrap_err();
+        assert!(error.contains("https"), "{error}");
+        let zoho: HydrateConfig = serde_json::from_value(serde_json::json!({"kind": "zoho-crm",
+            "client_id": "c", "client_secret": "ssm:/s", "refresh_token": "ssm:/r",
+            "accounts_url": "http://accounts.zoho.com"}))
+        .unwrap();
+        assert!(zoho.validate(None).is_err());
+    }
+
+    #[test]
     fn consumer_env_skips_null_hydrators_and_validates_the_rest() {
         let env = env_of(&[
             ("HOOKCATCH_TABLE", "t"),

@@ -332,10 +332,7 @@ impl HttpHydrator {
             let status = response.status().as_u16();
             match status {
                 200..=299 if status != 204 => {
-                    return read_json(response)
-                        .await
-                        .map(Some)
-                        .map_err(HydrateError::Transient);
+                    return read_json(response, "API answer").await.map(Some);
                 }
                 204 | 404 | 410 => return Ok(None),
                 401 if rejected.is_none() && token_used.is_some() => {

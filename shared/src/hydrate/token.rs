@@ -156,9 +156,7 @@ impl TokenSource {
                 "token refresh: HTTP {status}"
             )));
         }
-        let body: Response = read_json(response)
-            .await
-            .map_err(|e| HydrateError::Transient(format!("token refresh: {e}")))?;
+        let body: Response = read_json(response, "token refresh").await?;
         self.refreshes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match body {
@@ -190,12 +188,17 @@ fn transient(error: crate::ports::StoreError) -> HydrateError {
 }
 
 /// Reads a JSON body (reqwest's `json` feature is not enabled: serde_json does it).
+/// Up to [`crate::tls::MAX_RESPONSE_BYTES`]: a larger answer fails unread, for good; `what` names
+/// the call in the error.
 pub(super) async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
-) -> Result<T, String> {
-    let bytes = response
-        .bytes()
+    what: &str,
+) -> Result<T, HydrateError> {
+    let bytes = crate::tls::read_capped(response, crate::tls::MAX_RESPONSE_BYTES)
         .await
-        .map_err(|e| e.without_url().to_string())?;
-    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+        .map_err(|error| match error {
+            crate::tls::ReadError::TooLarge(_) => HydrateError::Failed(format!("{what}: {error}")),
+            crate::tls::ReadError::Failed(_) => HydrateError::Transient(format!("{what}: {error}")),
+        })?;
+    serde_json::from_slice(&bytes).map_err(|e| HydrateError::Transient(format!("{what}: {e}")))
 }

@@ -56,6 +56,19 @@ struct Notification {
     server_time: Option<i64>,
 }
 
+/// Zoho module API names (`Leads`, `Custom_Module1`): never a path of their own (`..`).
+fn plain_module(module: &str) -> bool {
+    !module.is_empty()
+        && module
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Zoho record ids are decimal digits; letters and `_` are let through too (they cannot climb).
+fn plain_id(id: &str) -> bool {
+    plain_module(id)
+}
+
 fn id_text(id: &Value) -> Option<String> {
     match id {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -138,6 +151,13 @@ impl ZohoHydrator {
                 .api_url
                 .clone()
                 .unwrap_or_else(|| token.api_domain.trim_end_matches('/').to_owned());
+            // The token's `api_domain` is the accounts server's word: the token goes nowhere else
+            // than https (or this machine).
+            if !crate::tls::is_safe_outbound_url(&base) {
+                return Err(HydrateError::Failed(format!(
+                    "the API domain `{base}` is not https"
+                )));
+            }
             let url = format!("{base}/crm/{}/{path}", self.api_version);
             let mut request = self.http.request(method.clone(), &url).header(
                 "authorization",
@@ -156,10 +176,7 @@ impl ZohoHydrator {
             match status {
                 204 => return Ok(None),
                 200 | 201 => {
-                    return read_json(response)
-                        .await
-                        .map(Some)
-                        .map_err(HydrateError::Transient);
+                    return read_json(response, "Zoho answer").await.map(Some);
                 }
                 401 if rejected.is_none() => {
                     tracing::info!(route = %self.route, "Zoho refused the access token; refreshing once");
@@ -169,7 +186,9 @@ impl ZohoHydrator {
                 500..=599 => return Err(HydrateError::Transient(format!("Zoho HTTP {status}"))),
                 _ => {
                     // Zoho's errors: {"code": …} or, for bulk calls, {"watch"|"data": [{"code": …}]}.
-                    let answer = read_json::<Value>(response).await.unwrap_or(Value::Null);
+                    let answer = read_json::<Value>(response, "Zoho error")
+                        .await
+                        .unwrap_or(Value::Null);
                     let code = [
                         &answer["code"],
                         &answer["watch"][0]["code"],
@@ -286,6 +305,13 @@ impl Hydrator for ZohoHydrator {
         for notification in notifications.iter().flatten() {
             if notification.operation != "delete"
                 && notification.ids.0.len() <= MAX_IDS_PER_NOTIFICATION
+                && plain_module(&notification.module)
+                && notification
+                    .ids
+                    .0
+                    .iter()
+                    .filter_map(id_text)
+                    .all(|id| plain_id(&id))
             {
                 wanted
                     .entry(notification.module.as_str())
@@ -310,6 +336,19 @@ impl Hydrator for ZohoHydrator {
                 let notification = notification.as_ref().ok_or_else(|| {
                     HydrateError::Failed("body is not a Zoho CRM notification".into())
                 })?;
+                if !plain_module(&notification.module)
+                    || notification
+                        .ids
+                        .0
+                        .iter()
+                        .any(|id| id_text(id).is_some_and(|id| !plain_id(&id)))
+                {
+                    return Err(HydrateError::Failed(
+                        "the notification's module or ids are not plain names (letters, digits \
+                         and `_`): nothing fetched"
+                            .into(),
+                    ));
+                }
                 if notification.ids.0.len() > MAX_IDS_PER_NOTIFICATION {
                     return Err(HydrateError::Failed(format!(
                         "the notification lists {} ids, more than {MAX_IDS_PER_NOTIFICATION}; \

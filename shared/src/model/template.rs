@@ -116,6 +116,11 @@ impl Template {
                 } => (source.lookup_text(&fill.item), *keep_slashes),
             };
             let value = value.ok_or_else(|| format!("no value for a placeholder ({part:?})"))?;
+            // `.` and `..` stay as they are when encoded, and a URL parser resolves them: a value
+            // must never climb out of its place. (`%2e` is safe: `%` itself is encoded.)
+            if encode && !keep_slashes && (value == "." || value == "..") {
+                return Err(format!("`{value}` is not a plain path segment"));
+            }
             if !encode {
                 out.push_str(&value);
             } else if keep_slashes {
