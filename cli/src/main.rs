@@ -128,6 +128,9 @@ enum EventsCommand {
         /// Only events received since this RFC 3339 time or duration back (15m, 2h, 7d).
         #[arg(long)]
         since: Option<String>,
+        /// Only the events the provider delivered under this id (`X-GitHub-Delivery`, …).
+        #[arg(long)]
+        delivery: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
         #[command(flatten)]
@@ -272,6 +275,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             route,
             event_type,
             since,
+            delivery,
             limit,
             output,
             store,
@@ -288,10 +292,15 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .iter()
                         .filter_map(EventView::from_queue)
                         .collect();
-                    let stored = local
-                        .list_events(route.clone(), since_ms, limit)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let stored = match &delivery {
+                        Some(delivery) => {
+                            local
+                                .find_events_by_delivery(route.clone(), delivery.clone())
+                                .await
+                        }
+                        None => local.list_events(route.clone(), since_ms, limit).await,
+                    }
+                    .map_err(|e| e.to_string())?;
                     views.extend(stored.into_iter().map(EventView::from_stored));
                     views
                 }
@@ -309,6 +318,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .as_ref()
                         .is_none_or(|t| v.event_type.as_ref() == Some(t))
                     && since_ms.is_none_or(|s| v.received_at_ms >= s)
+                    && delivery
+                        .as_ref()
+                        .is_none_or(|d| v.delivery_id.as_ref() == Some(d))
             });
             views.sort_by_key(|v| std::cmp::Reverse(v.received_at_ms));
             views.truncate(limit);

@@ -326,6 +326,7 @@ impl Consumer {
         let source = Source {
             headers: &envelope.headers,
             raw_query: &envelope.query,
+            body: &body,
             json,
         };
         let dedup_key = envelope
@@ -379,6 +380,7 @@ impl Consumer {
         let event = EventItem {
             route: envelope.route.clone(),
             dedup_key,
+            delivery_id: envelope.delivery_id.clone(),
             event_id: envelope.id.clone(),
             provider: envelope.provider.clone(),
             event_type,

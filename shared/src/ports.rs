@@ -63,6 +63,9 @@ pub enum StoredBody {
 pub struct EventItem {
     pub route: String,
     pub dedup_key: String,
+    /// The provider's own delivery id (`X-GitHub-Delivery`, `webhook-id`, …), kept to find a
+    /// delivery by; where the provider does not sign it, it is not the dedup key.
+    pub delivery_id: Option<String>,
     pub event_id: String,
     pub provider: String,
     pub event_type: Option<String>,

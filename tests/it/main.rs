@@ -22,5 +22,6 @@ mod layers;
 mod local;
 mod logs;
 mod pipeline;
+mod replays;
 mod support;
 mod template;

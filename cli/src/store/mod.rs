@@ -238,6 +238,24 @@ impl LocalStore {
         .await
     }
 
+    /// The events of `route` that the provider delivered under `delivery_id` (its own id: one, or
+    /// more when a provider reused it).
+    pub async fn find_events_by_delivery(
+        &self,
+        route: Option<String>,
+        delivery_id: String,
+    ) -> Result<Vec<EventItem>, StoreError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare(
+                "SELECT * FROM events WHERE (?1 IS NULL OR route = ?1) AND delivery_id = ?2
+                 ORDER BY received_at DESC",
+            )?;
+            let rows = statement.query_map(params![route, delivery_id], event_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
     pub async fn find_event_by_id(
         &self,
         event_id: String,
@@ -289,6 +307,7 @@ fn event_from_row(row: &rusqlite::Row<'_>) -> Result<EventItem, rusqlite::Error>
     Ok(EventItem {
         route: row.get("route")?,
         dedup_key: row.get("dedup_key")?,
+        delivery_id: row.get("delivery_id")?,
         event_id: row.get("event_id")?,
         provider: row.get("provider")?,
         event_type: row.get("event_type")?,
@@ -465,6 +484,7 @@ mod tests {
         EventItem {
             route: "raw".into(),
             dedup_key: dedup.into(),
+            delivery_id: None,
             event_id: format!("id-{dedup}"),
             provider: "catch-raw".into(),
             event_type: None,

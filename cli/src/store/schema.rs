@@ -67,8 +67,15 @@ CREATE TABLE IF NOT EXISTS tokens (
 
 /// Every migration, oldest first. Add one at the end for a schema change, never edit one.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
+
+/// Version 2: the provider's delivery id beside the dedup key (which became a digest for providers
+/// that sign no id), found by route.
+pub(super) const V2: &str = "
+ALTER TABLE events ADD COLUMN delivery_id TEXT;
+CREATE INDEX events_by_delivery ON events (route, delivery_id) WHERE delivery_id IS NOT NULL;
+";
 
 /// Brings the store at `conn` to the newest schema.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
@@ -76,7 +83,7 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::E
 }
 
 /// The schema version this build writes.
-pub const LATEST: usize = 1;
+pub const LATEST: usize = 2;
 
 #[cfg(test)]
 mod tests {

@@ -261,8 +261,8 @@ fn insert_event(tx: &Transaction<'_>, event: &EventItem) -> Result<PutOutcome, S
         .execute(
             "INSERT INTO events (route, dedup_key, event_id, provider, event_type, received_at, test_ping,
                 method, path, query, headers, source_ip, body_len, body_sha256, body, body_bucket, body_key,
-                parts, records, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)
+                parts, records, expires_at, delivery_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
              ON CONFLICT (route, dedup_key) DO NOTHING",
             params![
                 event.route,
@@ -285,6 +285,7 @@ fn insert_event(tx: &Transaction<'_>, event: &EventItem) -> Result<PutOutcome, S
                 event.parts.as_ref().map(|p| p.to_string()),
                 serde_json::to_string(&event.records).unwrap_or_default(),
                 event.expires_at,
+                event.delivery_id,
             ],
         )
         .map_err(failed)?;

@@ -111,6 +111,9 @@ fn event_to_item(event: &EventItem) -> Item {
     item.insert("kind".into(), s("event"));
     item.insert("route".into(), s(&event.route));
     item.insert("dedup".into(), s(&event.dedup_key));
+    if let Some(delivery_id) = &event.delivery_id {
+        item.insert("delivery".into(), s(delivery_id));
+    }
     item.insert("id".into(), s(&event.event_id));
     item.insert("provider".into(), s(&event.provider));
     if let Some(event_type) = &event.event_type {
@@ -293,6 +296,7 @@ fn event_from_item(item: &Item) -> Result<EventItem, StoreError> {
     Ok(EventItem {
         route: r.s("route")?,
         dedup_key: r.s("dedup")?,
+        delivery_id: r.opt_s("delivery"),
         event_id: r.s("id")?,
         provider: r.s("provider")?,
         event_type: r.opt_s("type"),
@@ -644,6 +648,7 @@ mod tests {
         let event = EventItem {
             route: "raw".into(),
             dedup_key: "d1".into(),
+            delivery_id: Some("provider-delivery-1".into()),
             event_id: "e1".into(),
             provider: "catch-raw".into(),
             event_type: Some("t".into()),
@@ -734,6 +739,7 @@ mod tests {
         EventItem {
             route: "github".into(),
             dedup_key: "72d3162e-cc78-11e3-81ab-4c9367dc0958".into(),
+            delivery_id: None,
             event_id: "019ab0c2-6f00-7000-8000-000000000001".into(),
             provider: "github".into(),
             event_type: Some("issues".into()),

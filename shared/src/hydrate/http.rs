@@ -193,6 +193,7 @@ impl HttpHydrator {
         let whole = Source {
             headers: &envelope.headers,
             raw_query: &envelope.query,
+            body: item.body,
             json: Some(Document::Value(&json)),
         };
         let event_type = envelope
@@ -236,6 +237,7 @@ impl HttpHydrator {
             let source = Source {
                 headers: &envelope.headers,
                 raw_query: &envelope.query,
+                body: item.body,
                 json: Some(Document::Value(element)),
             };
             let record_type = request

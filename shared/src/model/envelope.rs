@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use crate::model::rules::SharedRules;
 
 /// The envelope schema this build writes; it reads this one and every older one. v2 added bodies as
-/// JSON text (`{"text": …}`); v3 added bodies appended after the header line (`"body":"appended"`).
+/// JSON text (`{"text": …}`); v3 added bodies appended after the header line (`"body":"appended"`);
+/// v4 added `sha256:body` and `sha256:query` sources to the rules (a v3 consumer would read them as
+/// literals: one dedup key for every event).
 /// An older consumer refuses a newer message instead of mis-reading it, and the message is retried.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// SQS accepts at most 1 MiB per message; keep a margin for the message's own framing.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024 - 1024;
@@ -472,24 +474,54 @@ pub(crate) mod tests {
             envelope.body,
             BodyLocation::Inline(Bytes::from_static(b"{\"a\""))
         );
-        // Written again (a redrive, an inspection), it is a v3 message.
+        // Written again (a redrive, an inspection), it is a message of this build's version.
         let rewritten = Envelope::from_message(&envelope.to_message()).unwrap();
-        assert_eq!(rewritten, Envelope { v: 3, ..envelope });
+        assert_eq!(
+            rewritten,
+            Envelope {
+                v: SCHEMA_VERSION,
+                ..envelope
+            }
+        );
+    }
+
+    /// v4 rules may hold `sha256:` sources, which a v3 consumer would read as literals (one dedup
+    /// key for every event). Every message this build writes says v4, and v3 consumers refuse any
+    /// version above 3 with `UnsupportedVersion`, which is retried (the refusal below is the same
+    /// check one version up), so an old consumer never reads one.
+    #[test]
+    fn messages_with_digest_sources_say_v4() {
+        let mut envelope = with_body("{}");
+        envelope.rules = crate::model::rules::Rules {
+            dedup: Some(crate::model::value::ValueSource::parse("sha256:body")),
+            ..Default::default()
+        }
+        .into();
+        let message = envelope.to_message();
+        assert!(message.starts_with("{\"v\":4,"), "{message}");
+        assert!(message.contains("\"sha256:body\""), "{message}");
+        let read = Envelope::from_message(&message).unwrap();
+        assert_eq!(
+            read.rules.dedup,
+            Some(crate::model::value::ValueSource::Digest(
+                crate::model::value::Digested::Body
+            ))
+        );
     }
 
     #[test]
     fn refuses_newer_schema_garbage_and_bodies_that_do_not_match() {
         let newer = with_body("{}")
             .to_message()
-            .replacen("\"v\":3", "\"v\":4", 1);
+            .replacen("\"v\":4", "\"v\":5", 1);
         assert!(matches!(
             Envelope::from_message(&newer),
-            Err(EnvelopeError::UnsupportedVersion(4))
+            Err(EnvelopeError::UnsupportedVersion(5))
         ));
-        let newer_shape = "{\"v\":4,\"id\":\"e\",\"new\":\"shape\"}\nbody";
+        let newer_shape = "{\"v\":5,\"id\":\"e\",\"new\":\"shape\"}\nbody";
         assert!(matches!(
             Envelope::from_message(newer_shape),
-            Err(EnvelopeError::UnsupportedVersion(4))
+            Err(EnvelopeError::UnsupportedVersion(5))
         ));
         let message = with_body("{\"a\":1}").to_message();
         let malformed = [
@@ -502,7 +534,7 @@ pub(crate) mod tests {
             // the header alone
             message.split_once('\n').unwrap().0.to_owned(),
             // a v2 message cannot have a body after it
-            message.replacen("\"v\":3", "\"v\":2", 1),
+            message.replacen("\"v\":4", "\"v\":2", 1),
             // nor can a body inside the JSON
             format!("{}\n", sample().to_message()),
         ];

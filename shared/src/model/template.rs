@@ -151,6 +151,7 @@ mod tests {
             item: Source {
                 headers,
                 raw_query: "shop=a%20b",
+                body: b"",
                 json: Some(crate::model::document::Document::Value(item)),
             },
         }

@@ -8,7 +8,8 @@ use serde_json::Value;
 use crate::model::document::Document;
 
 /// Where a value comes from. Written as text: `/json/pointer`, `header:name`, `query:name`,
-/// or anything else as a literal (`order`). Two operators, always written with spaces around them:
+/// `sha256:body` or `sha256:query` (the hex SHA-256 of the exact bytes: a key no unsigned header can
+/// change), or anything else as a literal (`order`). Two operators, always written with spaces around them:
 /// `a | b` takes the first alternative that has a value, and `a + b` joins parts with `:` (a
 /// composite key; it has a value only when every part has one). `|` binds looser than `+`.
 #[derive(Clone, PartialEq, Eq)]
@@ -16,9 +17,18 @@ pub enum ValueSource {
     Pointer(String),
     Header(String),
     Query(String),
+    /// The SHA-256 of the body's bytes (`sha256:body`) or of the raw query (`sha256:query`).
+    Digest(Digested),
     Literal(String),
     FirstOf(Vec<ValueSource>),
     Joined(Vec<ValueSource>),
+}
+
+/// What a [`ValueSource::Digest`] hashes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Digested {
+    Body,
+    Query,
 }
 
 const FIRST_OF: &str = " | ";
@@ -43,6 +53,10 @@ impl ValueSource {
             ValueSource::Header(name.to_ascii_lowercase())
         } else if let Some(name) = text.strip_prefix("query:") {
             ValueSource::Query(name.to_owned())
+        } else if text == "sha256:body" {
+            ValueSource::Digest(Digested::Body)
+        } else if text == "sha256:query" {
+            ValueSource::Digest(Digested::Query)
         } else {
             ValueSource::Literal(text.to_owned())
         }
@@ -56,6 +70,8 @@ impl ValueSource {
             ValueSource::Pointer(p) => p.clone(),
             ValueSource::Header(h) => format!("header:{h}"),
             ValueSource::Query(q) => format!("query:{q}"),
+            ValueSource::Digest(Digested::Body) => "sha256:body".to_owned(),
+            ValueSource::Digest(Digested::Query) => "sha256:query".to_owned(),
             ValueSource::Literal(l) => l.clone(),
             ValueSource::FirstOf(parts) => join(parts, FIRST_OF),
             ValueSource::Joined(parts) => join(parts, JOINED),
@@ -71,6 +87,12 @@ impl ValueSource {
             ValueSource::Query(name) => form_urlencoded::parse(source.raw_query.as_bytes())
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| Value::String(v.into_owned())),
+            ValueSource::Digest(Digested::Body) => Some(Value::String(
+                crate::model::request::sha256_hex(source.body),
+            )),
+            ValueSource::Digest(Digested::Query) => Some(Value::String(
+                crate::model::request::sha256_hex(source.raw_query.as_bytes()),
+            )),
             ValueSource::Literal(l) => Some(Value::String(l.clone())),
             ValueSource::FirstOf(parts) => parts.iter().find_map(|p| p.lookup(source)),
             ValueSource::Joined(parts) => parts
@@ -114,6 +136,8 @@ impl<'de> Deserialize<'de> for ValueSource {
 pub struct Source<'a> {
     pub headers: &'a [(String, String)],
     pub raw_query: &'a str,
+    /// The exact bytes, for digests.
+    pub body: &'a [u8],
     pub json: Option<Document<'a>>,
 }
 
@@ -278,6 +302,7 @@ mod tests {
         let source = Source {
             headers: &headers,
             raw_query: "a=1&b=x%20y",
+            body: b"{}",
             json: Some(Document::Value(&body)),
         };
         assert_eq!(
@@ -313,6 +338,16 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&first).unwrap(),
             "\"/missing | /order/id + header:x-delivery\""
+        );
+        let digest = ValueSource::parse("sha256:query + sha256:body");
+        let expected = format!(
+            "{}:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+            crate::model::request::sha256_hex(b"a=1&b=x%20y")
+        );
+        assert_eq!(digest.lookup_text(&source), Some(expected));
+        assert_eq!(
+            serde_json::to_string(&digest).unwrap(),
+            "\"sha256:query + sha256:body\""
         );
         let round: ValueSource = serde_json::from_str("\"header:x-a\"").unwrap();
         assert_eq!(serde_json::to_string(&round).unwrap(), "\"header:x-a\"");

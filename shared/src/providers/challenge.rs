@@ -206,8 +206,13 @@ impl Verifier for ChallengeVerifier {
 pub(super) fn default_rules(provider: ProviderKind) -> Rules {
     let source = |text: &str| Some(ValueSource::parse(text));
     match provider {
-        ProviderKind::X => Rules::default(),
+        // Neither signs a timestamp: a replay of the same bytes is a duplicate.
+        ProviderKind::X => Rules {
+            dedup: source("sha256:body"),
+            ..Rules::default()
+        },
         ProviderKind::Meta => Rules {
+            dedup: source("sha256:body"),
             event_type: source("/object"),
             ..Rules::default()
         },

@@ -159,14 +159,23 @@ impl Verifier for TwilioVerifier {
         } else if params.is_empty() && !request.body.is_empty() && !request.is_form() {
             return Err(Refusal::Unauthorized("unsigned body without bodySHA256"));
         }
-        Ok(Inspection::Accept(VerifiedRequest::new(request, None)))
+        // Twilio's own id for the delivery: unsigned, so kept to find it by, never the dedup key.
+        let delivery_id = request
+            .header("i-twilio-idempotency-token")
+            .map(str::to_owned);
+        Ok(Inspection::Accept(VerifiedRequest::new(
+            request,
+            delivery_id,
+        )))
     }
 }
 
 /// Twilio's idempotency token and the status fields of its messaging and voice callbacks.
 pub(super) fn default_rules() -> Rules {
     Rules {
-        dedup: Some(ValueSource::parse("header:i-twilio-idempotency-token")),
+        // What Twilio signs is the URL (its query) and the form: their digests are the key, not
+        // the unsigned `I-Twilio-Idempotency-Token`.
+        dedup: Some(ValueSource::parse("sha256:query + sha256:body")),
         event_type: Some(ValueSource::parse(
             "/MessageStatus | /SmsStatus | /CallStatus | /EventType",
         )),

@@ -191,6 +191,7 @@ fn event(route: &str, dedup: &str, body: StoredBody) -> EventItem {
     EventItem {
         route: route.into(),
         dedup_key: dedup.into(),
+        delivery_id: Some(format!("provider-{dedup}")),
         event_id: format!("id-{dedup}"),
         provider: "catch-raw".into(),
         event_type: Some("order.updated".into()),
