@@ -595,7 +595,8 @@ mod tests {
     }
 
     /// Stores written before versioning (user_version 0) and at version 1 open with their queue
-    /// intact and take new events; a store from a newer hookcatch is refused by name.
+    /// intact, take new events with their delivery ids (V2); a store from a newer hookcatch is
+    /// refused by name.
     #[tokio::test]
     async fn older_stores_open_and_newer_ones_are_refused() {
         for version in [0, 1] {
@@ -610,11 +611,20 @@ mod tests {
             .unwrap();
             drop(conn);
             let store = LocalStore::open(&dir).unwrap();
+            let delivered = EventItem {
+                delivery_id: Some("provider-1".into()),
+                ..event("d1")
+            };
             store
-                .put_event(&event("d1"))
+                .put_event(&delivered)
                 .await
                 .expect("the old store takes new events");
             assert_eq!(store.list_events(None, None, 10).await.unwrap().len(), 1);
+            let found = store
+                .find_events_by_delivery(Some("raw".into()), "provider-1".into())
+                .await
+                .unwrap();
+            assert_eq!(found, [delivered], "version {version}: found by delivery id");
             let queued = store.queue_entries().await.unwrap();
             assert_eq!(queued.len(), 1, "version {version}");
             assert_eq!(queued[0].message, "m");
