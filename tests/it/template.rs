@@ -556,3 +556,65 @@ fn claim_checked_bodies_outlive_the_queues_and_routes_may_reserve_concurrency() 
         }
     }
 }
+
+#[test]
+fn parameters_spliced_into_json_cannot_break_it() {
+    let template = template();
+    let parameters = template["Parameters"].as_mapping().unwrap();
+    // Every `!Sub` text that is JSON, and the parameters it splices in.
+    fn subs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Tagged(tagged) if tagged.tag == "!Sub" => {
+                let mut texts = Vec::new();
+                strings(&tagged.value, &mut texts);
+                out.extend(texts);
+            }
+            Value::Tagged(tagged) => subs(&tagged.value, out),
+            Value::Sequence(items) => items.iter().for_each(|v| subs(v, out)),
+            Value::Mapping(map) => map.values().for_each(|v| subs(v, out)),
+            _ => {}
+        }
+    }
+    let mut texts = Vec::new();
+    subs(&template["Resources"], &mut texts);
+    let mut checked = 0;
+    for text in texts.iter().filter(|t| t.contains("{\"")) {
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find("${") {
+            let end = start + rest[start..].find('}').unwrap();
+            let name = &rest[start + 2..end];
+            rest = &rest[end..];
+            let Some(parameter) = parameters.get(name) else {
+                continue; // a resource attribute or a pseudo parameter
+            };
+            checked += 1;
+            let probes = [
+                "a\"b",
+                "/a\"b",
+                "https://x\"",
+                "a\\b",
+                "/a\\b",
+                "https://x\\",
+                "1\"",
+            ];
+            if let Some(values) = parameter["AllowedValues"].as_sequence() {
+                for value in values {
+                    let value = value.as_str().unwrap_or_default();
+                    assert!(!value.contains(['"', '\\']), "{name}: {value}");
+                }
+                continue;
+            }
+            let pattern = parameter["AllowedPattern"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name} is spliced into JSON without an AllowedPattern"));
+            let pattern = regex_lite::Regex::new(pattern).unwrap();
+            for probe in probes {
+                assert!(
+                    !pattern.is_match(probe),
+                    "{name} admits {probe:?}, which breaks the JSON"
+                );
+            }
+        }
+    }
+    assert!(checked > 10, "{checked} spliced parameters");
+}

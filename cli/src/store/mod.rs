@@ -624,7 +624,11 @@ mod tests {
                 .find_events_by_delivery(Some("raw".into()), "provider-1".into())
                 .await
                 .unwrap();
-            assert_eq!(found, [delivered], "version {version}: found by delivery id");
+            assert_eq!(
+                found,
+                [delivered],
+                "version {version}: found by delivery id"
+            );
             let queued = store.queue_entries().await.unwrap();
             assert_eq!(queued.len(), 1, "version {version}");
             assert_eq!(queued[0].message, "m");

@@ -407,6 +407,12 @@ impl RouteConfig {
                 if !signature.payload.contains("{body}") {
                     return Err(fail("signature.payload must contain `{body}`"));
                 }
+                // `{id}{body}` would let bytes move between the id and the body under one MAC.
+                if signature.payload.contains("}{") {
+                    return Err(fail(
+                        "signature.payload needs a separator between placeholders (`{id}.{body}`)",
+                    ));
+                }
                 if signature.payload.contains("{timestamp}") != signature.timestamp_header.is_some()
                 {
                     return Err(fail(
@@ -549,6 +555,13 @@ mod tests {
             let error = generic.validate().unwrap_err().to_string();
             assert!(error.contains("tolerance_secs"), "{tolerance}: {error}");
         }
+        let adjacent: RouteConfig = serde_json::from_value(serde_json::json!({
+            "name": "g", "provider": "generic", "secrets": ["k"],
+            "signature": {"header": "x-sig", "payload": "{id}{body}", "id_header": "x-id"}
+        }))
+        .unwrap();
+        let error = adjacent.validate().unwrap_err().to_string();
+        assert!(error.contains("separator"), "{error}");
     }
 
     #[test]

@@ -113,7 +113,8 @@ impl Verifier for GenericVerifier {
             .as_ref()
             .and_then(|(c, _)| c.id_header.as_deref())
             .and_then(|name| request.header(name))
-            .map(str::to_owned);
+            // The id as signed (trimmed): another spelling of one signed id is no new delivery.
+            .map(|id| id.trim().to_owned());
         Ok(Inspection::Accept(VerifiedRequest::new(
             request,
             delivery_id,
@@ -243,6 +244,17 @@ mod tests {
             ("x-id", "m2"),
         ];
         assert!(v.inspect(post(&other_id, "{}"), 1_700_000_000_000).is_err());
+        // The id as signed is the delivery id: a respelling that trims to it is the same delivery.
+        let respelled = [
+            ("x-sig", signature.as_str()),
+            ("x-ts", "1700000000"),
+            ("x-id", "m1\u{85}"),
+        ];
+        let Ok(Inspection::Accept(verified)) = v.inspect(post(&respelled, "{}"), 1_700_000_000_000)
+        else {
+            panic!("the trimmed id is the signed one")
+        };
+        assert_eq!(verified.delivery_id(), Some("m1"));
     }
 
     #[test]
