@@ -150,9 +150,12 @@ pub fn graph_config(api: &FakeApi, concurrency: usize) -> Value {
         "items": "/value",
         "requests": [{
             "name": "resource",
+            "when": ["/changeType=created", "/changeType=updated", "/changeType=deleted"],
             "path": "/{/resource*}",
+            "allow_paths": ["/users/6a7b@5c9d/messages"],
             "type": "/resourceData/@odata.type",
             "id": "/resourceData/id",
+            "fetched_id": "/id",
             "deleted_when": ["/changeType=deleted"],
             "version": "/lastModifiedDateTime"
         }],
@@ -338,6 +341,81 @@ async fn redirects_are_not_followed_and_large_answers_are_not_read() {
         "{failures:?}"
     );
     assert_eq!(api.calls().len(), calls, "nothing was fetched");
+}
+
+#[tokio::test]
+async fn graph_notifications_reach_only_allowed_paths_and_records_are_keyed_by_what_was_fetched() {
+    let api = FakeApi::start().await;
+    let modified = "2026-11-22T10:00:00Z";
+    api.put(
+        &message_path("M1"),
+        json!({"id": "M1", "subject": "one", "lastModifiedDateTime": modified}),
+    );
+    api.put(
+        "/v1.0/Users/ceo@corp/Messages/M9",
+        json!({"id": "M9", "subject": "the CEO's", "lastModifiedDateTime": modified}),
+    );
+    let store = local_store();
+    let consumer = consumer("microsoft-graph", graph_config(&api, 4), &store);
+    let record = |id: &str| {
+        let store = store.clone();
+        let id = id.to_owned();
+        async move {
+            store
+                .get_record("microsoft-graph", "#Microsoft.Graph.Message", &id)
+                .await
+                .unwrap()
+        }
+    };
+    let elsewhere = |change_type: &str| {
+        let mut item = change(change_type, "M9");
+        item["resource"] = "Users/ceo@corp/Messages/M9".into();
+        item
+    };
+
+    // Another mailbox (the same clientState, a resource the sender chose): no call, no tombstone.
+    for change_type in ["updated", "deleted"] {
+        let failures = consumer
+            .process_batch_detailed(vec![graph(vec![elsewhere(change_type)], T)])
+            .await;
+        assert!(
+            failures.len() == 1 && !failures[0].retryable,
+            "{change_type}: {failures:?}"
+        );
+        assert!(failures[0].error.contains("allow_paths"), "{failures:?}");
+    }
+    assert!(
+        api.calls().is_empty(),
+        "nothing outside allow_paths was fetched"
+    );
+    assert!(record("M9").await.is_none());
+
+    // A resource and an id that disagree: the record is keyed by the id the API returned.
+    let mut mixed = change("updated", "M1");
+    mixed["resourceData"]["id"] = "VICTIM".into();
+    assert!(
+        consumer
+            .process_batch_detailed(vec![graph(vec![mixed], T)])
+            .await
+            .is_empty()
+    );
+    assert!(
+        record("VICTIM").await.is_none(),
+        "the notification's id wrote nothing"
+    );
+    assert_eq!(record("M1").await.unwrap().data["subject"], "one");
+
+    // A lifecycle notification matches no request: stored, not failed.
+    let lifecycle = json!({"subscriptionId": "f2a5d1b3-0000-4000-8000-000000000001",
+        "subscriptionExpirationDateTime": "2026-11-25T22:11:09.952Z",
+        "clientState": "test-only-client-state", "lifecycleEvent": "reauthorizationRequired",
+        "tenantId": "84bd8158-6d4d-4958-8b9f-9d6445542f95"});
+    assert!(
+        consumer
+            .process_batch_detailed(vec![graph(vec![lifecycle], T)])
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]

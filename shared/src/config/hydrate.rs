@@ -104,6 +104,24 @@ impl HydrateConfig {
                             request.name
                         ));
                     }
+                    if request.path.contains("*}") && request.allow_paths.is_empty() {
+                        return Err(format!(
+                            "hydrate.requests.{}: a `{{/pointer*}}` path lets the sender choose what \
+                             is fetched: list the paths it may reach in `allow_paths`",
+                            request.name
+                        ));
+                    }
+                    if let Some(bad) = request
+                        .allow_paths
+                        .iter()
+                        .find(|p| !p.starts_with('/') || p.trim_end_matches('/').is_empty())
+                    {
+                        return Err(format!(
+                            "hydrate.requests.{}: allow_paths `{bad}` must start with `/` and name \
+                             a path (`/` alone allows every path)",
+                            request.name
+                        ));
+                    }
                     if !matches!(request.method.as_str(), "GET" | "POST") {
                         return Err(format!(
                             "hydrate.requests.{}: method is GET or POST",
@@ -254,6 +272,30 @@ pub struct HttpRequestTemplate {
     /// default: the notification's time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The paths the request may reach (`/users/{id}/messages`): the filled path must start with one
+    /// of them, ASCII case ignored, ending at a `/`. Required when `path` takes a whole path from the
+    /// item (`{/pointer*}`): the sender would otherwise choose what the route's token fetches or
+    /// tombstones. Tombstones are held to them too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_paths: Vec<String>,
+    /// JSON pointer to the record's id inside the fetched record (`/id`): the record is keyed by
+    /// what the API returned, not by the notification's word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fetched_id: Option<String>,
+}
+
+impl HttpRequestTemplate {
+    /// Whether the filled `path` (as sent, percent-encoded) is one `allow_paths` admits; any path
+    /// when none are configured.
+    pub fn allows(&self, path: &str) -> bool {
+        self.allow_paths.is_empty()
+            || self.allow_paths.iter().any(|prefix| {
+                let prefix = prefix.trim_end_matches('/');
+                path.len() >= prefix.len()
+                    && path.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+                    && matches!(path.as_bytes().get(prefix.len()), None | Some(b'/' | b'?'))
+            })
+    }
 }
 
 fn http_get() -> String {

@@ -250,19 +250,20 @@ impl HttpHydrator {
                 .id
                 .lookup_text(&source)
                 .ok_or_else(|| failed("the item has no record id".into()))?;
+            let fill = Fill {
+                record_id: &record_id,
+                event_type: event_type.as_deref(),
+                item: source,
+            };
+            let path = request.path.render(&fill, true).map_err(failed)?;
+            // Tombstones too: a deletion outside the allowed paths is no one's to write.
+            if !request.config.allows(&path) {
+                return Err(failed(format!("`{path}` is outside allow_paths")));
+            }
             let need = if holds(&request.config.deleted_when) {
                 Need::Tombstone
             } else {
-                let fill = Fill {
-                    record_id: &record_id,
-                    event_type: event_type.as_deref(),
-                    item: source,
-                };
-                let mut url = format!(
-                    "{}{}",
-                    self.base_url,
-                    request.path.render(&fill, true).map_err(failed)?
-                );
+                let mut url = format!("{}{}", self.base_url, path);
                 if !request.query.is_empty() {
                     let mut query = form_urlencoded::Serializer::new(String::new());
                     for (name, value) in &request.query {
@@ -417,10 +418,23 @@ impl Hydrator for HttpHydrator {
                                 }
                             },
                         };
+                        // The id the API returned, where configured: a notification naming one
+                        // record's id beside another's resource cannot write across them.
+                        let record_id = match (&data, request.fetched_id.as_deref()) {
+                            (Some(data), Some(pointer)) => match data.pointer(pointer) {
+                                Some(Value::String(id)) if !id.is_empty() => id.clone(),
+                                Some(id @ Value::Number(_)) => id.to_string(),
+                                _ => {
+                                    tracing::warn!(route = %self.route, record_type = %planned.record_type, "fetched record has no id at its pointer; not written");
+                                    return None;
+                                }
+                            },
+                            _ => planned.record_id,
+                        };
                         Some(Ok(RecordItem {
                             route: self.route.clone(),
                             record_type: planned.record_type,
-                            record_id: planned.record_id,
+                            record_id,
                             version,
                             deleted: data.is_none(),
                             data: data.unwrap_or(Value::Null),
