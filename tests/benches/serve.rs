@@ -39,8 +39,10 @@ impl LoadResult {
 }
 
 /// `CONNECTIONS` clients, each with its own keep-alive connection, sending `request` back to back
-/// for `MEASURE` after `WARM_UP`; only 2xx answers count.
-async fn load(url: &str, request: &InboundRequest) -> LoadResult {
+/// for `MEASURE` after `WARM_UP`; only 2xx answers count. Each body is made unique (a `seq` member)
+/// and signed anew with `secret`, as GitHub does: GitHub events are keyed by their body's digest,
+/// so a body sent twice would be one event.
+async fn load(url: &str, request: &InboundRequest, secret: &[u8]) -> LoadResult {
     let stop = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
@@ -60,18 +62,26 @@ async fn load(url: &str, request: &InboundRequest) -> LoadResult {
             );
         }
         let body = request.body.clone();
+        let secret = secret.to_vec();
+        let connection = tasks.len();
         let url = url.to_owned();
         let (stop, measuring) = (stop.clone(), measuring.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0usize;
             let mut acknowledged = 0usize;
+            let mut seq = 0usize;
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
+                seq += 1;
+                let mut unique = format!("{{\"seq\":\"{connection}-{seq}\",").into_bytes();
+                unique.extend_from_slice(&body[1..]);
+                let signature = hex::encode(hookcatch::providers::hmac_sha256(&secret, &[&unique]));
                 let response = client
                     .post(&url)
                     .headers(builder_headers.clone())
-                    .body(body.clone())
+                    .header("x-hub-signature-256", format!("sha256={signature}"))
+                    .body(unique)
                     .send()
                     .await;
                 let ok = match response {
@@ -138,11 +148,11 @@ async fn main() {
     let github = settings.iter().find(|r| r.config.name == "github").unwrap();
     let mut request =
         hookcatch_cli::send::request_from_event(&root.join("events/github-json.json")).unwrap();
-    // Each delivery its own id (GitHub signs the body only), so every request is a new event.
+    // The load signs each (unique) body itself, with the route's secret.
     request
         .headers
-        .retain(|(name, _)| name != "x-github-delivery");
-    hookcatch_cli::send::sign(github, &mut request).unwrap();
+        .retain(|(name, _)| name != "x-github-delivery" && name != "x-hub-signature-256");
+    let secret = github.secrets[0].expose().as_bytes().to_vec();
     println!(
         "body {} bytes, {CONNECTIONS} connections, {} s measured after {} s warm-up",
         request.body.len(),
@@ -156,7 +166,7 @@ async fn main() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bare_addr = listener.local_addr().unwrap();
     let bare_server = tokio::spawn(async move { axum::serve(listener, bare).await });
-    let mut bare_result = load(&format!("http://{bare_addr}/"), &request).await;
+    let mut bare_result = load(&format!("http://{bare_addr}/"), &request, &secret).await;
     report("bare HTTP server (no work)", &mut bare_result, None);
     bare_server.abort();
 
@@ -167,7 +177,7 @@ async fn main() {
         .await
         .unwrap();
     let url = format!("http://{}/hooks/github", running.addr);
-    let mut served = load(&url, &request).await;
+    let mut served = load(&url, &request, &secret).await;
     report(
         "hookcatch serve (durable ack, worker running)",
         &mut served,
