@@ -419,6 +419,34 @@ async fn graph_notifications_reach_only_allowed_paths_and_records_are_keyed_by_w
 }
 
 #[tokio::test]
+async fn graph_subscriptions_are_renewed_with_the_app_token() {
+    let api = FakeApi::start().await;
+    let live = "f2a5d1b3-0000-4000-8000-000000000001";
+    api.put(
+        &format!("/v1.0/subscriptions/{live}"),
+        json!({"id": live, "expirationDateTime": "2026-11-25T22:11:09.952Z"}),
+    );
+    let mut config = graph_config(&api, 4);
+    config["renew"] = json!({"subscriptions": [live], "minutes": 4230});
+    let store = local_store();
+    let renewed = consumer("microsoft-graph", config.clone(), &store)
+        .renew_subscriptions()
+        .await
+        .unwrap();
+    assert_eq!(renewed.len(), 1);
+    assert!(renewed[0].contains(live), "{renewed:?}");
+    assert_eq!(api.calls(), [(format!("/v1.0/subscriptions/{live}"), None)]);
+    // A subscription Graph no longer knows is a failure to act on, named.
+    config["renew"]["subscriptions"] = json!([live, "0000-gone"]);
+    let failed = consumer("microsoft-graph", config, &store)
+        .renew_subscriptions()
+        .await
+        .unwrap_err();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].contains("0000-gone"), "{failed:?}");
+}
+
+#[tokio::test]
 async fn a_notification_over_the_item_cap_fails_for_good_without_calls() {
     let api = FakeApi::start().await;
     let store = local_store();

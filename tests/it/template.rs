@@ -266,7 +266,10 @@ fn consumer_hydrators_parse_and_take_secrets_only_from_ssm() {
             .as_str()
             .filter(|d| !d.is_empty())
             .map(str::to_owned)
-            .unwrap_or_else(|| format!("/sample/{name}"))
+            .unwrap_or_else(|| match name {
+                "MicrosoftGraphSubscriptionId" => "f2a5d1b3-0000-4000-8000-000000000001".into(),
+                _ => format!("/sample/{name}"),
+            })
     };
     let fill = |text: &str| {
         let mut out = text.to_owned();
@@ -295,8 +298,27 @@ fn consumer_hydrators_parse_and_take_secrets_only_from_ssm() {
             choice.value[2], "null",
             "a route without a hydrator is null"
         );
+        // `!Sub text`, or `!Sub [text, {Var: !If [condition, !Sub part, ""]}]`: the parts enabled.
+        let text = match &hydrator.value {
+            Value::Sequence(parts) => {
+                let mut text = parts[0].as_str().unwrap().to_owned();
+                for (var, choice) in parts[1].as_mapping().unwrap() {
+                    let Value::Tagged(choice) = choice else {
+                        panic!("each optional part is an !If")
+                    };
+                    let Value::Tagged(part) = &choice.value[1] else {
+                        panic!("each optional part is a !Sub")
+                    };
+                    assert_eq!(choice.value[2], "", "an optional part is empty when off");
+                    let placeholder = format!("${{{}}}", var.as_str().unwrap());
+                    text = text.replace(&placeholder, &fill(part.value.as_str().unwrap()));
+                }
+                text
+            }
+            text => text.as_str().unwrap().to_owned(),
+        };
         let placeholder = format!("${{{}}}", name.as_str().unwrap());
-        enabled = enabled.replace(&placeholder, &fill(hydrator.value.as_str().unwrap()));
+        enabled = enabled.replace(&placeholder, &fill(&text));
         disabled = disabled.replace(&placeholder, "null");
     }
     let all = hookcatch::config::ConsumerEnv::from_env(&|name: &str| match name {

@@ -90,6 +90,21 @@ impl HydrateConfig {
                 if http.requests.is_empty() {
                     return Err("hydrate.requests: name at least one request".into());
                 }
+                if let Some(renew) = &http.renew {
+                    if !(720..=43_200).contains(&renew.minutes) {
+                        return Err("hydrate.renew.minutes: between 720 (the 12 hours between \
+                                    renewals) and 43 200"
+                            .into());
+                    }
+                    let plain = |id: &String| {
+                        !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    };
+                    if renew.subscriptions.is_empty() || !renew.subscriptions.iter().all(plain) {
+                        return Err("hydrate.renew.subscriptions: one or more subscription ids \
+                                    (letters, digits and `-`)"
+                            .into());
+                    }
+                }
                 let mut names = std::collections::BTreeSet::new();
                 for request in &http.requests {
                     if !names.insert(request.name.as_str()) {
@@ -162,6 +177,26 @@ pub struct HttpHydration {
     pub concurrency: usize,
     #[serde(default = "zoho_timeout_ms")]
     pub timeout_ms: u64,
+    /// Microsoft Graph subscriptions kept alive: each renewal (the consumer Lambda's schedule, twice
+    /// a day; `serve` at start and then twice a day) PATCHes `{base_url}/subscriptions/{id}` with an
+    /// `expirationDateTime` `minutes` ahead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew: Option<GraphRenew>,
+}
+
+/// Graph subscriptions to renew, and for how long each time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraphRenew {
+    pub subscriptions: Vec<String>,
+    /// Each renewal's lifetime: at most the resource's maximum (4 230 minutes for most, 10 080
+    /// for Outlook messages, events and contacts); more than the 12 hours between renewals.
+    #[serde(default = "graph_renew_minutes")]
+    pub minutes: u32,
+}
+
+fn graph_renew_minutes() -> u32 {
+    4230
 }
 
 fn http_concurrency() -> usize {

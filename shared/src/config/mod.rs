@@ -17,7 +17,8 @@ use crate::model::value::ValueSource;
 use crate::secrets::SecretRef;
 pub use env::{ConsumerEnv, EnvLookup, IngestEnv};
 pub use hydrate::{
-    HttpAuth, HttpHydration, HttpRequestTemplate, HydrateConfig, ZohoHydration, ZohoRenew,
+    GraphRenew, HttpAuth, HttpHydration, HttpRequestTemplate, HydrateConfig, ZohoHydration,
+    ZohoRenew,
 };
 pub use resolved::RouteSettings;
 
@@ -512,6 +513,22 @@ mod tests {
             !err.contains("hunter2"),
             "the error must not echo the secret: {err}"
         );
+    }
+
+    #[test]
+    fn an_unprotected_catch_raw_route_json_must_say_open() {
+        let env = |route: &'static str| {
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
+                ("HOOKCATCH_ROUTE", route),
+                ("HOOKCATCH_QUEUE_URL", "http://q"),
+            ]));
+            IngestEnv::from_env(&env_of(pairs))
+        };
+        let error = env(r#"{"name":"raw","provider":"catch-raw"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("open = true"), "{error}");
+        assert!(env(r#"{"name":"raw","provider":"catch-raw","open":true}"#).is_ok());
     }
 
     #[test]

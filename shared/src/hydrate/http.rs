@@ -48,6 +48,7 @@ pub struct HttpHydrator {
     headers: Vec<(String, String)>,
     items: Option<String>,
     requests: Vec<Request>,
+    renew: Option<crate::config::GraphRenew>,
     concurrency: usize,
     http: reqwest::Client,
     auth: Authorizer,
@@ -153,6 +154,7 @@ impl HttpHydrator {
                 .collect(),
             items: config.items.clone(),
             requests,
+            renew: config.renew.clone(),
             concurrency: config.concurrency.max(1),
             http,
             auth,
@@ -294,7 +296,7 @@ impl HttpHydrator {
     }
 
     /// One call, authorized; a 401 with an OAuth token refreshes it once and tries again.
-    async fn call(&self, method: &reqwest::Method, url: &str) -> Answer {
+    async fn call(&self, method: &reqwest::Method, url: &str, body: Option<&Value>) -> Answer {
         let mut rejected: Option<String> = None;
         loop {
             let url = match &self.auth {
@@ -311,6 +313,11 @@ impl HttpHydrator {
                 .http
                 .request(method.clone(), &url)
                 .header("accept", "application/json");
+            if let Some(body) = body {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(body.to_string());
+            }
             for (name, value) in &self.headers {
                 request = request.header(name, value);
             }
@@ -358,6 +365,43 @@ impl Hydrator for HttpHydrator {
         true
     }
 
+    /// Graph subscriptions (`renew`): each one's expiry moved `minutes` ahead, one call each, so
+    /// one refusal does not hide the others.
+    async fn renew_subscriptions(&self) -> Vec<Result<String, HydrateError>> {
+        let Some(renew) = &self.renew else {
+            return Vec::new();
+        };
+        let until_ms = self.clock.now_ms() + i64::from(renew.minutes) * 60_000;
+        let until =
+            time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(until_ms) * 1_000_000)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_default();
+        let body = serde_json::json!({ "expirationDateTime": until });
+        let mut outcomes = Vec::with_capacity(renew.subscriptions.len());
+        for id in &renew.subscriptions {
+            let url = format!("{}/subscriptions/{id}", self.base_url);
+            let outcome = match self.call(&reqwest::Method::PATCH, &url, Some(&body)).await {
+                Ok(Some(_)) => Ok(format!("Graph subscription {id} until {until}")),
+                Ok(None) => Err(HydrateError::Failed(format!(
+                    "Graph subscription {id} is gone: create it again"
+                ))),
+                Err(error) => Err(error),
+            };
+            match &outcome {
+                Ok(done) => tracing::info!(route = %self.route, %done, "subscription renewed"),
+                Err(error) => {
+                    tracing::error!(route = %self.route, subscription = %id, %error, "Graph subscription renewal FAILED: notifications stop when it expires")
+                }
+            }
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
     async fn hydrate_batch(
         &self,
         items: &[HydrationItem<'_>],
@@ -375,7 +419,9 @@ impl Hydrator for HttpHydrator {
                 .iter()
                 .cloned()
                 .enumerate()
-                .map(|(at, (method, url))| async move { (at, self.call(&method, &url).await) }),
+                .map(
+                    |(at, (method, url))| async move { (at, self.call(&method, &url, None).await) },
+                ),
         )
         .buffer_unordered(self.concurrency);
         while let Some((at, answer)) = finished.next().await {
