@@ -240,7 +240,8 @@ fn reply(reply: Reply) -> Response<Body> {
 }
 
 /// Renews the hydrators' expiring subscriptions (a `hydrate.renew`: Zoho channels, Graph
-/// subscriptions) at start and then twice a day, as the consumer Lambda's schedule does; after a failure, again in ten minutes.
+/// subscriptions) at start and then twice a day, as the consumer Lambda's schedule does; after a
+/// failure, again in ten minutes.
 async fn renew_subscriptions(consumer: Arc<Consumer>, mut stop: watch::Receiver<bool>) {
     const EVERY: Duration = Duration::from_secs(12 * 3600);
     const AFTER_FAILURE: Duration = Duration::from_secs(600);
