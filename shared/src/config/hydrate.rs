@@ -189,8 +189,8 @@ pub struct HttpHydration {
 #[serde(deny_unknown_fields)]
 pub struct GraphRenew {
     pub subscriptions: Vec<String>,
-    /// Each renewal's lifetime: at most the resource's maximum (4 230 minutes for most, 10 080
-    /// for Outlook messages, events and contacts); more than the 12 hours between renewals.
+    /// Each renewal's lifetime: at most the resource's maximum (Graph refuses more), and more than
+    /// the 12 hours between renewals.
     #[serde(default = "graph_renew_minutes")]
     pub minutes: u32,
 }
