@@ -321,12 +321,20 @@ impl Consumer {
         mut records: Vec<RecordItem>,
     ) -> Result<Processed, ConsumeError> {
         let Prepared { envelope, body } = prepared;
+        // Ingest leaves the hash to the consumer (v2 envelopes on); hashed once, for the event and
+        // for a `sha256:body` dedup key alike.
+        let body_sha256 = if envelope.body_sha256.is_empty() {
+            crate::model::request::sha256_hex(&body)
+        } else {
+            envelope.body_sha256.clone()
+        };
         // Read by pointer, never built whole: a hostile body costs its bytes, not 20 times them.
         let json = Document::of(envelope.content_type(), &body);
         let source = Source {
             headers: &envelope.headers,
             raw_query: &envelope.query,
             body: &body,
+            body_sha256: Some(&body_sha256),
             json,
         };
         let dedup_key = envelope
@@ -369,11 +377,6 @@ impl Consumer {
             None => None,
             Some(Ok(parts)) => Some(parts),
             Some(Err(reason)) => Some(serde_json::json!({ "error": reason })),
-        };
-        let body_sha256 = if envelope.body_sha256.is_empty() {
-            crate::model::request::sha256_hex(&body)
-        } else {
-            envelope.body_sha256.clone()
         };
         let parts_len = parts.as_ref().map_or(0, |p| p.to_string().len());
         let stored_body = self.stored_body(&envelope, body, parts_len).await?;
@@ -463,8 +466,10 @@ fn record_from_rule(
     envelope: &Envelope,
     source: &Source<'_>,
 ) -> Result<RecordItem, &'static str> {
-    let record_type =
-        (rule.record_type.lookup_text(source)).ok_or("the record rule found no type")?;
+    let record_type = rule
+        .record_type
+        .lookup_text(source)
+        .ok_or("the record rule found no type")?;
     let record_id = rule
         .id
         .lookup_text(source)

@@ -196,6 +196,7 @@ impl HttpHydrator {
             headers: &envelope.headers,
             raw_query: &envelope.query,
             body: item.body,
+            body_sha256: None,
             json: Some(Document::Value(&json)),
         };
         let event_type = envelope
@@ -240,6 +241,7 @@ impl HttpHydrator {
                 headers: &envelope.headers,
                 raw_query: &envelope.query,
                 body: item.body,
+                body_sha256: None,
                 json: Some(Document::Value(element)),
             };
             let record_type = request

@@ -56,17 +56,23 @@ struct Notification {
     server_time: Option<i64>,
 }
 
-/// Zoho module API names (`Leads`, `Custom_Module1`): never a path of their own (`..`).
-fn plain_module(module: &str) -> bool {
-    !module.is_empty()
-        && module
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+/// Letters, digits and `_`: Zoho's module API names (`Leads`, `Custom_Module1`) and record ids
+/// (digits) are such names, and none is a path of its own (`..`).
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// Zoho record ids are decimal digits; letters and `_` are let through too (they cannot climb).
-fn plain_id(id: &str) -> bool {
-    plain_module(id)
+impl Notification {
+    /// Whether its module and every id are plain names, safe to put in a request path.
+    fn names_are_plain(&self) -> bool {
+        plain_name(&self.module)
+            && self
+                .ids
+                .0
+                .iter()
+                .filter_map(id_text)
+                .all(|id| plain_name(&id))
+    }
 }
 
 fn id_text(id: &Value) -> Option<String> {
@@ -305,13 +311,7 @@ impl Hydrator for ZohoHydrator {
         for notification in notifications.iter().flatten() {
             if notification.operation != "delete"
                 && notification.ids.0.len() <= MAX_IDS_PER_NOTIFICATION
-                && plain_module(&notification.module)
-                && notification
-                    .ids
-                    .0
-                    .iter()
-                    .filter_map(id_text)
-                    .all(|id| plain_id(&id))
+                && notification.names_are_plain()
             {
                 wanted
                     .entry(notification.module.as_str())
@@ -336,13 +336,7 @@ impl Hydrator for ZohoHydrator {
                 let notification = notification.as_ref().ok_or_else(|| {
                     HydrateError::Failed("body is not a Zoho CRM notification".into())
                 })?;
-                if !plain_module(&notification.module)
-                    || notification
-                        .ids
-                        .0
-                        .iter()
-                        .any(|id| id_text(id).is_some_and(|id| !plain_id(&id)))
-                {
+                if !notification.names_are_plain() {
                     return Err(HydrateError::Failed(
                         "the notification's module or ids are not plain names (letters, digits \
                          and `_`): nothing fetched"

@@ -152,6 +152,7 @@ mod tests {
                 headers,
                 raw_query: "shop=a%20b",
                 body: b"",
+                body_sha256: None,
                 json: Some(crate::model::document::Document::Value(item)),
             },
         }

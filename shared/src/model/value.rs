@@ -87,9 +87,10 @@ impl ValueSource {
             ValueSource::Query(name) => form_urlencoded::parse(source.raw_query.as_bytes())
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| Value::String(v.into_owned())),
-            ValueSource::Digest(Digested::Body) => Some(Value::String(
-                crate::model::request::sha256_hex(source.body),
-            )),
+            ValueSource::Digest(Digested::Body) => Some(Value::String(match source.body_sha256 {
+                Some(digest) => digest.to_owned(),
+                None => crate::model::request::sha256_hex(source.body),
+            })),
             ValueSource::Digest(Digested::Query) => Some(Value::String(
                 crate::model::request::sha256_hex(source.raw_query.as_bytes()),
             )),
@@ -138,6 +139,8 @@ pub struct Source<'a> {
     pub raw_query: &'a str,
     /// The exact bytes, for digests.
     pub body: &'a [u8],
+    /// The body's hex SHA-256 when the caller has it already (the consumer stores it anyway).
+    pub body_sha256: Option<&'a str>,
     pub json: Option<Document<'a>>,
 }
 
@@ -303,6 +306,7 @@ mod tests {
             headers: &headers,
             raw_query: "a=1&b=x%20y",
             body: b"{}",
+            body_sha256: None,
             json: Some(Document::Value(&body)),
         };
         assert_eq!(
