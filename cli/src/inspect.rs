@@ -19,8 +19,67 @@ pub struct EventView {
     pub status: &'static str,
     pub received_at_ms: i64,
     pub event_type: Option<String>,
+    /// The body as shown: the stored bytes, or their text with the provider's body secrets masked.
     pub body: Option<bytes::Bytes>,
+    pub body_masked: bool,
     pub detail: Value,
+}
+
+/// The body as it may be shown: secrets the provider writes into bodies masked (the stored bytes and
+/// their `body_sha256` stay exact).
+fn shown_body(provider: &str, body: Option<bytes::Bytes>) -> (Option<bytes::Bytes>, bool) {
+    let masked = body.as_ref().and_then(|bytes| {
+        hookcatch::ProviderKind::from_name(provider)
+            .and_then(|kind| hookcatch::providers::mask_body_secrets(kind, bytes))
+    });
+    match masked {
+        Some(text) => (Some(bytes::Bytes::from(text)), true),
+        None => (body, false),
+    }
+}
+
+/// A character a terminal may act on rather than print: C0 and C1 controls, DEL, and the bidi
+/// overrides that reorder what is shown.
+fn is_terminal_control(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Stored text for a table cell: controls shown as `\u{1b}`, so stored bytes cannot move the
+/// cursor, retitle the window or write the clipboard.
+pub fn terminal_safe(text: &str) -> String {
+    let mut safe = String::with_capacity(text.len());
+    for c in text.chars() {
+        if is_terminal_control(c) {
+            safe.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            safe.push(c);
+        }
+    }
+    safe
+}
+
+/// JSON for a terminal or a pipe: serde_json escapes C0 controls; DEL, C1 and bidi controls are
+/// escaped here too (`\u009b`), which only ever occur inside strings, so the JSON means the same.
+pub fn json_text(value: &Value, pretty: bool) -> String {
+    let text = if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
+    }
+    .unwrap_or_default();
+    if !text.chars().any(is_terminal_control) {
+        return text;
+    }
+    let mut safe = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        // Pretty output's newlines are outside strings (serde_json escapes those inside): keep them.
+        if is_terminal_control(c) && c != '\n' {
+            safe.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            safe.push(c);
+        }
+    }
+    safe
 }
 
 pub fn time_text(ms: i64) -> String {
@@ -66,6 +125,7 @@ impl EventView {
             StoredBody::Inline(bytes) => Some(bytes.clone()),
             StoredBody::External { .. } => None,
         };
+        let (body, body_masked) = shown_body(&event.provider, body);
         let detail = json!({
             "provider": event.provider,
             "method": event.method,
@@ -92,6 +152,7 @@ impl EventView {
             received_at_ms: event.received_at_ms,
             event_type: event.event_type,
             body,
+            body_masked,
             detail,
         }
     }
@@ -107,6 +168,7 @@ impl EventView {
             (Some(bytes), true) => hookcatch::model::request::sha256_hex(bytes),
             _ => envelope.body_sha256.clone(),
         };
+        let (body, body_masked) = shown_body(&envelope.provider, body);
         let status = match (entry.dead, entry.last_error.is_some()) {
             (true, _) => "dead",
             (false, true) => "retrying",
@@ -121,6 +183,7 @@ impl EventView {
             received_at_ms: envelope.received_at_ms,
             event_type: None,
             body,
+            body_masked,
             detail: json!({
                 "queue_seq": entry.seq,
                 "attempts": entry.attempts,
@@ -150,6 +213,9 @@ impl EventView {
             if let Some(body) = &self.body {
                 map.extend(body_json(body).as_object().cloned().unwrap_or_default());
             }
+            if self.body_masked {
+                map.insert("body_masked".into(), true.into());
+            }
         }
         value
     }
@@ -170,11 +236,11 @@ pub fn events_table(events: &[EventView]) -> String {
     for event in events {
         table.add_row([
             time_text(event.received_at_ms),
-            event.route.clone(),
+            terminal_safe(&event.route),
             event.status.to_owned(),
-            event.event_type.clone().unwrap_or_default(),
-            event.dedup_key.clone().unwrap_or_default(),
-            event.id.clone(),
+            terminal_safe(event.event_type.as_deref().unwrap_or_default()),
+            terminal_safe(event.dedup_key.as_deref().unwrap_or_default()),
+            terminal_safe(&event.id),
             event.detail["body_len"].to_string(),
         ]);
     }
@@ -216,12 +282,12 @@ pub fn records_table(records: &[RecordItem]) -> String {
         let row = record_json(record);
         table.add_row([
             time_text(record.updated_at_ms),
-            record.route.clone(),
-            record.record_type.clone(),
-            record.record_id.clone(),
-            row["version"].as_str().unwrap_or_default().to_owned(),
+            terminal_safe(&record.route),
+            terminal_safe(&record.record_type),
+            terminal_safe(&record.record_id),
+            terminal_safe(row["version"].as_str().unwrap_or_default()),
             record.deleted.to_string(),
-            data,
+            terminal_safe(&data),
         ]);
     }
     table.to_string()
@@ -243,6 +309,81 @@ mod tests {
         );
         assert!(parse_since("yesterday", 0).is_err());
         assert!(parse_since("5w", 0).is_err());
+    }
+
+    #[test]
+    fn stored_text_cannot_act_on_the_terminal() {
+        assert_eq!(terminal_safe("a\x1b[2Jb"), "a\\u{1b}[2Jb");
+        assert_eq!(
+            terminal_safe("\x1b]52;c;aGk=\x07\u{9b}\u{202e}x"),
+            "\\u{1b}]52;c;aGk=\\u{7}\\u{9b}\\u{202e}x"
+        );
+        let hostile = json!({"type": "order\u{9b}31m\x1b[2J\u{7f}\u{202e}", "ok": "é"});
+        for pretty in [false, true] {
+            let text = json_text(&hostile, pretty);
+            assert!(
+                !text.chars().any(|c| is_terminal_control(c) && c != '\n'),
+                "{text}"
+            );
+            let back: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, hostile, "the JSON means the same");
+        }
+        let mut view = EventView::from_stored(stored_event("catch-raw", b"{}"));
+        view.event_type = Some("\x1b[2Jpwned".into());
+        view.dedup_key = Some("\u{9b}31m".into());
+        let table = events_table(&[view]);
+        assert!(
+            !table.contains('\x1b') && !table.contains('\u{9b}'),
+            "{table}"
+        );
+        assert!(table.contains("\\u{1b}[2Jpwned"), "{table}");
+    }
+
+    fn stored_event(provider: &str, body: &'static [u8]) -> EventItem {
+        EventItem {
+            route: "r".into(),
+            dedup_key: "k".into(),
+            delivery_id: None,
+            event_id: "e1".into(),
+            provider: provider.into(),
+            event_type: None,
+            received_at_ms: 0,
+            test_ping: false,
+            method: "POST".into(),
+            path: "/".into(),
+            query: String::new(),
+            headers: vec![],
+            source_ip: None,
+            body_len: body.len() as u64,
+            body_sha256: hookcatch::model::request::sha256_hex(body),
+            body: StoredBody::Inline(bytes::Bytes::from_static(body)),
+            parts: None,
+            records: vec![],
+            expires_at: None,
+        }
+    }
+
+    #[test]
+    fn body_secrets_are_masked_in_every_display_and_the_hash_is_the_stored_bytes() {
+        let body: &'static [u8] =
+            br#"{"channel_id":"1","token":"dev-zoho-channel-token","ids":["2"]}"#;
+        let view = EventView::from_stored(stored_event("zoho-crm", body)).to_json();
+        assert_eq!(
+            view["body"],
+            r#"{"channel_id":"1","token":"REDACTED","ids":["2"]}"#
+        );
+        assert_eq!(view["body_masked"], true);
+        assert_eq!(
+            view["body_sha256"],
+            hookcatch::model::request::sha256_hex(body)
+        );
+        for pretty in [false, true] {
+            assert!(!json_text(&view, pretty).contains("dev-zoho-channel-token"));
+        }
+        // The same body on a route whose provider puts no secret in bodies is shown as stored.
+        let view = EventView::from_stored(stored_event("catch-raw", body)).to_json();
+        assert_eq!(view["body"], std::str::from_utf8(body).unwrap());
+        assert!(view.get("body_masked").is_none());
     }
 
     #[test]

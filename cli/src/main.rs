@@ -326,7 +326,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             views.truncate(limit);
             if output.json {
                 for view in &views {
-                    println!("{}", view.to_json());
+                    println!("{}", inspect::json_text(&view.to_json(), false));
                 }
             } else {
                 println!("{}", inspect::events_table(&views));
@@ -360,10 +360,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .map(EventView::from_stored),
             };
             let view = found.ok_or_else(|| format!("no event with id {id}"))?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&view.to_json()).unwrap_or_default()
-            );
+            println!("{}", inspect::json_text(&view.to_json(), true));
             Ok(())
         }
         Command::Records(RecordsCommand::List {
@@ -385,7 +382,10 @@ async fn run(cli: Cli) -> Result<(), String> {
             records.truncate(limit);
             if output.json {
                 for record in &records {
-                    println!("{}", inspect::record_json(record));
+                    println!(
+                        "{}",
+                        inspect::json_text(&inspect::record_json(record), false)
+                    );
                 }
             } else {
                 println!("{}", inspect::records_table(&records));
@@ -407,7 +407,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             .ok_or_else(|| format!("no {record_type} record {id} on route {route}"))?;
             println!(
                 "{}",
-                serde_json::to_string_pretty(&inspect::record_json(&record)).unwrap_or_default()
+                inspect::json_text(&inspect::record_json(&record), true)
             );
             Ok(())
         }

@@ -18,7 +18,7 @@ use hookcatch::{Consumer, Ingestor, Reply};
 use tokio::sync::watch;
 
 use crate::config::{ConfigFile, ServeConfig};
-use crate::store::{Claimed, LocalStore};
+use crate::store::{Claimed, DataDirLock, LocalStore};
 
 /// How long a claimed event may take before another delivery is attempted.
 const LEASE_MS: i64 = 60_000;
@@ -72,6 +72,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
             ));
         }
     }
+    let lock = DataDirLock::acquire(&serve.data)?;
     let store = LocalStore::open(&serve.data).map_err(|e| e.to_string())?;
     let recovered = store.recover_leases().await.map_err(|e| e.to_string())?;
     if recovered > 0 {
@@ -142,8 +143,9 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         })
         .await
         .map_err(|e| e.to_string());
-        // Requests are finished; let the worker finish its batch.
+        // Requests are finished; let the worker finish its batch, then give up the directory.
         let _ = worker.await;
+        drop(lock);
         result
     });
     tracing::info!(%addr, "hookcatch serve listening");

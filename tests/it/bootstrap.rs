@@ -20,11 +20,10 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
 
     let ingest_runtime = FakeRuntime::start().await;
     let started = Instant::now();
-    let (_ingest, ingest_stdout) = spawn(
-        "CatchRawFunction",
-        &ingest_runtime,
-        &stack.ingest_env(&route),
-    );
+    // TRACE, the most a deployer can set: still no credential may reach the logs.
+    let mut ingest_env = stack.ingest_env(&route);
+    ingest_env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into());
+    let (_ingest, ingest_stdout) = spawn("CatchRawFunction", &ingest_runtime, &ingest_env);
     ingest_runtime.wait_for_poll().await;
     let init_done = started.elapsed();
     let mut first_response = None;
@@ -36,6 +35,8 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
     for sample in samples {
         let mut event = load_event(sample);
         event["rawQueryString"] = "zapikey=dev-bootstrap-key".into();
+        event["headers"]["authorization"] = "Bearer dev-bootstrap-bearer".into();
+        event["headers"]["cookie"] = "sid=dev-bootstrap-cookie".into();
         let response = ingest_runtime.invoke(&event).await;
         first_response.get_or_insert(started.elapsed());
         assert_eq!(response["statusCode"], 200, "{sample}: {response}");
@@ -69,8 +70,9 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
 
     // The consumer binary gets the messages the ingest binary queued, plus the stored SQS sample.
     let consumer_runtime = FakeRuntime::start().await;
-    let (_consumer, consumer_stdout) =
-        spawn("ConsumerFunction", &consumer_runtime, &stack.consumer_env());
+    let mut consumer_env = stack.consumer_env();
+    consumer_env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into());
+    let (_consumer, consumer_stdout) = spawn("ConsumerFunction", &consumer_runtime, &consumer_env);
     let (batch, _) = stack.receive_batch(&stack.queue_url).await;
     let mut records = batch["Records"].as_array().unwrap().clone();
     while records.len() < samples.len() {
@@ -136,10 +138,17 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
         logged.contains("\"route\":\"catch-raw\""),
         "the JSON logs were captured: {logged}"
     );
-    assert!(
-        !logged.contains("dev-bootstrap-key"),
-        "the API key never reaches the Lambda's logs"
-    );
+    let consumed = consumer_stdout.lock().unwrap().join("\n");
+    for credential in [
+        "dev-bootstrap-key",
+        "dev-bootstrap-bearer",
+        "dev-bootstrap-cookie",
+    ] {
+        assert!(
+            !logged.contains(credential) && !consumed.contains(credential),
+            "{credential} reached a Lambda's TRACE logs"
+        );
+    }
 
     let stored = stack.event_items("catch-raw").await;
     assert_eq!(
@@ -152,6 +161,11 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
             .and_then(|q| q.as_s().ok())
             .is_none_or(|q| !q.contains("dev-bootstrap-key"))),
         "the API key is redacted before storage"
+    );
+    let raw_items = format!("{stored:?}");
+    assert!(
+        !raw_items.contains("dev-bootstrap-bearer") && !raw_items.contains("dev-bootstrap-cookie"),
+        "credential headers are redacted before storage"
     );
 }
 

@@ -1,6 +1,8 @@
 //! Requests an attacker would send to a running `hookcatch serve`, through the real ingest core and
-//! the local store: forged X events through the CRC answer, unsigned Twilio GET bodies, spoofed
-//! forwarded addresses, Graph echoes and overflowing timestamps. None may store anything.
+//! the local store, from all four parts of the security audit: forged X events through the CRC
+//! answer, unsigned Twilio GET bodies, spoofed forwarded addresses, Graph echoes, overflowing
+//! timestamps, oversize and over-many bodies, replayed deliveries, and credential headers. None may
+//! store anything hostile: refused, a duplicate, or stored with the credential redacted.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -14,6 +16,7 @@ use crate::support::unique;
 
 const X_SECRET: &str = "dev-test-x-consumer-secret";
 const TWILIO_TOKEN: &str = "dev-test-twilio-auth-token";
+const GITHUB_SECRET: &str = "dev-test-github-secret";
 
 fn config(data: &Path) -> String {
     format!(
@@ -48,6 +51,17 @@ allow_ips = ["10.0.0.0/8"]
 name = "stripe"
 provider = "stripe"
 secrets = ["whsec_test_stripe"]
+
+[[routes]]
+name = "github"
+provider = "github"
+secrets = ["{GITHUB_SECRET}"]
+
+[[routes]]
+name = "small"
+provider = "catch-raw"
+open = true
+max_body_bytes = 1024
 "#,
         data.display()
     )
@@ -221,12 +235,19 @@ async fn hostile_requests_are_refused_and_store_nothing() {
     )
     .await;
     assert_eq!(status, 403, "a client-written allowed address is ignored");
+    // Accepted, carrying a caller's credentials: they are redacted before anything is queued.
     let (status, _) = call(
         "office",
         request(
             "POST",
             "",
-            &[("x-forwarded-for", "203.0.113.9, 10.1.1.1")],
+            &[
+                ("x-forwarded-for", "203.0.113.9, 10.1.1.1"),
+                ("authorization", "Bearer dev-hostile-bearer"),
+                ("cookie", "sid=dev-hostile-cookie"),
+                ("proxy-authorization", "Basic dev-hostile-proxy"),
+                ("x-api-key", "dev-hostile-api-key"),
+            ],
             "{}",
         ),
     )
@@ -260,6 +281,73 @@ async fn hostile_requests_are_refused_and_store_nothing() {
         assert_eq!(status, 401, "{t}");
     }
 
+    // Oversize and over-many: refused before any secret is checked or anything is queued.
+    let (status, _) = call("small", request("POST", "", &[], &"x".repeat(1025))).await;
+    assert_eq!(status, 413);
+    let pairs = vec!["a=1"; 1001].join("&");
+    let (status, _) = call(
+        "twilio",
+        request(
+            "POST",
+            "",
+            &[("content-type", FORM), ("x-twilio-signature", &url_only)],
+            &pairs,
+        ),
+    )
+    .await;
+    assert_eq!(status, 400, "over 1 000 form pairs");
+    let items = vec![r#"{"clientState":"dev-test-client-state"}"#; 1001].join(",");
+    let (status, _) = call(
+        "graph",
+        request("POST", "", &[], &format!(r#"{{"value":[{items}]}}"#)),
+    )
+    .await;
+    assert_eq!(status, 401, "over 1 000 Graph notifications");
+
+    // Replays: GitHub signs no timestamp, so the same signed bytes are one event however often
+    // they arrive and whatever unsigned delivery id comes with them.
+    let push = r#"{"ref":"refs/heads/main","after":"abc"}"#;
+    let signature = format!(
+        "sha256={}",
+        hex::encode(hookcatch::providers::hmac_sha256(
+            GITHUB_SECRET.as_bytes(),
+            &[push.as_bytes()]
+        ))
+    );
+    for delivery in ["d-1", "d-1", "d-2-replayed"] {
+        let (status, body) = call(
+            "github",
+            request(
+                "POST",
+                "",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-github-event", "push"),
+                    ("x-github-delivery", delivery),
+                    ("x-hub-signature-256", &signature),
+                ],
+                push,
+            ),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    accepted += 1;
+    let (status, _) = call(
+        "github",
+        request(
+            "POST",
+            "",
+            &[
+                ("x-github-event", "push"),
+                ("x-hub-signature-256", &signature),
+            ],
+            r#"{"ref":"refs/heads/main","after":"evil"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, 401, "a replayed signature over other bytes");
+
     // Exactly the genuine requests were stored.
     let store = LocalStore::open(&dir.join("data")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -268,7 +356,24 @@ async fn hostile_requests_are_refused_and_store_nothing() {
         if stored.len() == accepted && store.queue_entries().await.unwrap().is_empty() {
             let mut routes: Vec<&str> = stored.iter().map(|e| e.route.as_str()).collect();
             routes.sort_unstable();
-            assert_eq!(routes, ["office", "twilio", "twilio", "x"]);
+            assert_eq!(routes, ["github", "office", "twilio", "twilio", "x"]);
+            let text = format!("{stored:?}");
+            for credential in [
+                "dev-hostile-bearer",
+                "dev-hostile-cookie",
+                "dev-hostile-proxy",
+                "dev-hostile-api-key",
+            ] {
+                assert!(!text.contains(credential), "{credential} was stored");
+            }
+            let office = stored.iter().find(|e| e.route == "office").unwrap();
+            let header = |name: &str| hookcatch::model::request::find_header(&office.headers, name);
+            assert_eq!(header("authorization"), Some("REDACTED"));
+            assert_eq!(header("cookie"), Some("REDACTED"));
+            assert_eq!(
+                office.body_sha256,
+                hookcatch::model::request::sha256_hex(b"{}")
+            );
             break;
         }
         assert!(

@@ -319,9 +319,10 @@ async fn one_token_refresh_per_expiry_across_concurrent_consumers() {
         .load_token(&format!("zoho-crm#{ROUTE}#{}", crate::fake_zoho::CLIENT_ID))
         .await
         .unwrap();
+    let cached = cached.expect("the token is shared through the local store");
     assert!(
-        cached.is_some(),
-        "the token is shared through the local store"
+        cached.access_token.starts_with("sealed1.") && !cached.access_token.contains("1000.access"),
+        "the shared access token is sealed at rest"
     );
 }
 
@@ -559,9 +560,10 @@ async fn deployed_consumer_hydrates_from_sqs_into_dynamodb() {
         .load_token(&format!("zoho-crm#{ROUTE}#{}", crate::fake_zoho::CLIENT_ID))
         .await
         .unwrap();
+    let cached = cached.expect("the access token is shared through DynamoDB");
     assert!(
-        cached.is_some(),
-        "the access token is shared through DynamoDB"
+        cached.access_token.starts_with("sealed1.") && !cached.access_token.contains("1000.access"),
+        "the access token is sealed in the table"
     );
 
     // The consumer's schedule re-enables the channel, pointing at the route's URL.

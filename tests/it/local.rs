@@ -290,6 +290,25 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
     let port = free_port();
     let mut server = spawn_serve(&config_path, port);
     wait_healthy(port).await;
+    // One serve owns a data directory, which only its user can read.
+    let second = tokio::process::Command::new(hookcatch_binary())
+        .args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&config_path)
+        .output()
+        .await
+        .unwrap();
+    let refusal = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        !second.status.success() && refusal.contains("in use by another `hookcatch serve`"),
+        "{refusal}"
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(dir.join("data")), 0o700);
+        assert_eq!(mode(dir.join("data/hookcatch.db")), 0o600);
+        assert_eq!(mode(dir.join("data/hookcatch.db-wal")), 0o600);
+    }
 
     // 600 requests for 400 deliveries (every third one is a retry of an earlier delivery), 32 at a
     // time; the server is killed with SIGKILL once 150 have been acknowledged.
@@ -325,7 +344,7 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
     let acked: HashSet<usize> = acknowledged.lock().unwrap().clone();
     assert!(acked.len() >= 150);
 
-    // Restart on the same data directory: everything acknowledged is processed, exactly once.
+    // Restart on the same data directory (the killed one's lock died with it): everything acknowledged is processed, exactly once.
     let _restarted = spawn_serve(&config_path, port);
     wait_healthy(port).await;
     let store = LocalStore::open(&dir.join("data")).unwrap();

@@ -5,8 +5,11 @@
 //! All writes go through one writer thread that takes whatever commands are waiting and commits
 //! them in one transaction: concurrent acknowledgements share one fsync instead of paying one each.
 
+mod files;
 mod schema;
 mod writer;
+
+pub use files::DataDirLock;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
@@ -72,6 +75,8 @@ pub struct OpenError {
 pub enum StoreOpenFailure {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Files(#[from] std::io::Error),
     /// Includes a store written by a newer hookcatch (its schema version is ahead of this build's).
     #[error("its schema cannot be brought to version {latest}: {0}", latest = schema::LATEST)]
     Schema(rusqlite_migration::Error),
@@ -87,15 +92,19 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
 }
 
 impl LocalStore {
-    /// Opens (or creates) `dir/hookcatch.db`.
+    /// Opens (or creates) `dir/hookcatch.db`, readable by its owner only.
     pub fn open(dir: &Path) -> Result<LocalStore, OpenError> {
         let path = dir.join("hookcatch.db");
         let error = |source: rusqlite::Error| OpenError {
             path: path.display().to_string(),
             source: source.into(),
         };
-        std::fs::create_dir_all(dir)
-            .map_err(|e| error(rusqlite::Error::InvalidPath(format!("{e}").into())))?;
+        let io_error = |source: std::io::Error| OpenError {
+            path: path.display().to_string(),
+            source: source.into(),
+        };
+        files::create_private_dir(dir).map_err(io_error)?;
+        files::make_private(&path).map_err(io_error)?;
         let mut writer_conn = open_connection(&path).map_err(error)?;
         schema::migrate(&mut writer_conn).map_err(|e| OpenError {
             path: path.display().to_string(),

@@ -87,6 +87,11 @@ impl ProviderKind {
         ProviderKind::Generic,
     ];
 
+    /// The provider a stored event names (its `as_str`), if this build knows it.
+    pub fn from_name(name: &str) -> Option<ProviderKind> {
+        ProviderKind::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ProviderKind::CatchRaw => "catch-raw",
@@ -281,6 +286,10 @@ pub struct RouteConfig {
     /// route without protection does not load unless it says so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub open: bool,
+    /// Store `Authorization`, `Cookie`, `X-Api-Key` and the other credential headers as sent.
+    /// Never implied: by default they are redacted before anything is queued.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keep_credential_headers: bool,
     /// meta: the `hub.verify_token` values accepted on the subscription GET.
     #[serde(default)]
     pub verify_tokens: Vec<SecretRef>,

@@ -224,6 +224,29 @@ pub(super) fn default_rules(provider: ProviderKind) -> Rules {
     }
 }
 
+/// Every notification's `clientState`, which Graph echoes: masked wherever the body is shown.
+pub(super) fn graph_body_secrets(text: &str) -> Vec<&serde_json::value::RawValue> {
+    #[derive(Deserialize)]
+    struct Item<'a> {
+        #[serde(borrow, default, rename = "clientState")]
+        client_state: Option<&'a serde_json::value::RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Delivery<'a> {
+        #[serde(borrow, default)]
+        value: Vec<Item<'a>>,
+    }
+    serde_json::from_str::<Delivery>(text)
+        .map(|delivery| {
+            delivery
+                .value
+                .into_iter()
+                .filter_map(|item| item.client_state)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Signs as these providers do: Meta and X sign POST bodies (their GET handshakes carry no
 /// signature); Graph puts the subscription's clientState into every notification.
 pub(super) fn sign(

@@ -6,6 +6,7 @@
 
 mod catch_raw;
 mod challenge;
+mod credentials;
 mod generic;
 mod mac;
 pub mod sign;
@@ -15,6 +16,7 @@ mod twilio;
 mod zoho;
 
 pub use challenge::x_signature;
+pub use credentials::{CREDENTIAL_HEADERS, mask_body_secrets};
 pub use mac::{hmac, hmac_sha256};
 use signed::standard_webhooks_key;
 pub use twilio::twilio_signature;
@@ -140,6 +142,11 @@ pub fn verifier_for(settings: &RouteSettings) -> Box<dyn Verifier> {
         }
         ProviderKind::Generic => Box::new(generic::GenericVerifier::new(settings)),
     };
+    let verifier: Box<dyn Verifier> = if settings.config.keep_credential_headers {
+        verifier
+    } else {
+        Box::new(credentials::RedactCredentials { inner: verifier })
+    };
     if settings.config.allow_ips.is_empty() {
         verifier
     } else {
@@ -221,8 +228,9 @@ pub fn check_secrets(route: &RouteSettings) -> Result<(), ConfigError> {
         .iter()
         .chain(&route.verify_tokens)
         .chain(route.channel_tokens.iter().map(|(_, t)| t));
-    if all.clone().any(|s| s.expose().is_empty()) {
-        return Err(fail("a secret resolved to an empty value"));
+    // Whitespace alone is as guessable as nothing (an env var set to " ", a blank SSM value).
+    if all.clone().any(|s| s.expose().trim().is_empty()) {
+        return Err(fail("a secret resolved to an empty or blank value"));
     }
     if route
         .channel_tokens
@@ -378,6 +386,18 @@ mod tests {
             "a=%2B1&zapikey=REDACTED&b"
         );
         assert_eq!(redact_query("", &["zapikey"]), "");
+    }
+
+    #[test]
+    fn blank_secrets_are_refused_at_start() {
+        let config: RouteConfig =
+            serde_json::from_str(r#"{"name":"gh","provider":"github"}"#).unwrap();
+        for blank in ["", " ", "\t\n"] {
+            let settings = RouteSettings::with_secrets(config.clone(), &[blank]);
+            let error = check_secrets(&settings).unwrap_err().to_string();
+            assert!(error.contains("empty or blank"), "{error}");
+        }
+        assert!(check_secrets(&RouteSettings::with_secrets(config, &[" dev-key "])).is_ok());
     }
 
     #[test]

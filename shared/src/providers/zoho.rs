@@ -66,6 +66,20 @@ impl Verifier for ZohoVerifier {
     }
 }
 
+/// The channel's `token`, which the body carries: masked wherever the body is shown.
+pub(super) fn body_secrets(text: &str) -> Vec<&serde_json::value::RawValue> {
+    #[derive(Deserialize)]
+    struct Secrets<'a> {
+        #[serde(borrow, default)]
+        token: Option<&'a serde_json::value::RawValue>,
+    }
+    serde_json::from_str::<Secrets>(text)
+        .ok()
+        .and_then(|secrets| secrets.token)
+        .into_iter()
+        .collect()
+}
+
 /// Zoho sends no delivery id; one notification is one channel, time, operation and ids.
 pub(super) fn default_rules() -> Rules {
     Rules {

@@ -4,7 +4,7 @@
 //! `regex-automata` and `regex-syntax`'s Unicode tables into every bootstrap for `RUST_LOG`
 //! directives a deployed function never gets (BENCHMARKS.md §3). Here the level is one level.
 
-use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 
 /// What the function logs and how, from its environment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +27,27 @@ impl LambdaLogging {
     /// Installs the global subscriber: stdout, no timestamps (CloudWatch stamps each line) and no
     /// module targets, as `lambda_runtime`'s default does.
     pub fn init(self) {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
         let builder = tracing_subscriber::fmt()
             .with_target(false)
             .without_time()
             .with_max_level(self.level)
             .with_writer(std::io::stdout);
         if self.json {
-            builder.json().init();
+            builder.json().finish().with(self.targets()).init();
         } else {
-            builder.init();
+            builder.finish().with(self.targets()).init();
         }
+    }
+
+    /// hookcatch's own lines at the configured level; its dependencies' at INFO at most, because at
+    /// DEBUG and TRACE they print what hookcatch keeps out of logs: `lambda_runtime` the raw
+    /// invocation (query keys, `Authorization`, bodies), the AWS SDK request bodies.
+    pub fn targets(self) -> Targets {
+        Targets::new()
+            .with_target("hookcatch", self.level)
+            .with_default(self.level.min(LevelFilter::INFO))
     }
 }
 
@@ -81,6 +92,36 @@ mod tests {
             logging(&[("RUST_LOG", "hookcatch=debug,warn")]).level,
             LevelFilter::INFO
         );
+    }
+
+    #[test]
+    fn dependencies_never_log_below_info() {
+        let targets = logging(&[("AWS_LAMBDA_LOG_LEVEL", "TRACE")]).targets();
+        for dependency in [
+            "lambda_runtime::layers::api_response",
+            "aws_smithy_runtime",
+            "hyper",
+        ] {
+            assert!(
+                !targets.would_enable(dependency, &tracing::Level::DEBUG),
+                "{dependency}"
+            );
+            assert!(
+                targets.would_enable(dependency, &tracing::Level::INFO),
+                "{dependency}"
+            );
+        }
+        for own in [
+            "hookcatch::consume",
+            "hookcatch_consumer",
+            "hookcatch_ingest",
+        ] {
+            assert!(targets.would_enable(own, &tracing::Level::TRACE), "{own}");
+        }
+        let quiet = logging(&[("AWS_LAMBDA_LOG_LEVEL", "WARN")]).targets();
+        assert!(!quiet.would_enable("hookcatch::consume", &tracing::Level::INFO));
+        assert!(!quiet.would_enable("aws_smithy_runtime", &tracing::Level::INFO));
+        assert!(quiet.would_enable("aws_smithy_runtime", &tracing::Level::WARN));
     }
 
     #[test]
