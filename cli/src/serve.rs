@@ -18,7 +18,7 @@ use hookcatch::{Consumer, Ingestor, Reply};
 use tokio::sync::watch;
 
 use crate::config::{ConfigFile, ServeConfig};
-use crate::store::{Claimed, DataDirLock, LocalStore};
+use crate::store::{Claimed, DataDirLock, LocalStore, Settlement};
 
 /// How long a claimed event may take before another delivery is attempted.
 const LEASE_MS: i64 = 60_000;
@@ -26,6 +26,9 @@ const LEASE_MS: i64 = 60_000;
 /// (`consume::retry_delay`): here a retry is a row update while the user watches, there a billed
 /// invocation.
 const MAX_BACKOFF_MS: i64 = 5 * 60_000;
+/// Events claimed, processed and stored together: one transaction for their writes and one for
+/// their acknowledgements, so the consumer keeps up with ingest's group commits.
+const CLAIM_BATCH: usize = 256;
 
 struct App {
     routes: HashMap<String, Ingestor>,
@@ -269,70 +272,254 @@ async fn renew_subscriptions(consumer: Arc<Consumer>, mut stop: watch::Receiver<
     }
 }
 
-/// Claims due events, runs them through the consume core, and acknowledges, retries with growing
-/// delay, or dead-letters each one.
+/// Claims due events, runs them through the consume core, and settles the batch: acknowledged,
+/// retried with growing delay, or dead-lettered.
 async fn run_worker(
     store: LocalStore,
     consumer: Arc<Consumer>,
     serve: ServeConfig,
     mut stop: watch::Receiver<bool>,
 ) {
-    let clock = SystemClock;
     while !*stop.borrow() {
-        let claimed = match store
-            .claim(serve.concurrency, clock.now_ms(), LEASE_MS)
-            .await
-        {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::error!(%error, "claiming events failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if claimed.is_empty() {
-            tokio::select! {
-                _ = store.enqueued() => {}
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                _ = stop.changed() => {}
-            }
-            continue;
-        }
-        let messages = claimed.iter().map(Claimed::to_message).collect();
-        let failures = consumer.process_batch_detailed(messages).await;
-        for entry in claimed {
-            let outcome = match failures.iter().find(|f| f.id == entry.seq.to_string()) {
-                None => store.ack(entry.seq).await,
-                Some(failure) => {
-                    let dead = !failure.retryable || entry.attempts >= serve.max_attempts;
-                    let backoff = (1000i64 << entry.attempts.min(20)).min(MAX_BACKOFF_MS);
-                    if dead {
-                        tracing::error!(
-                            seq = entry.seq,
-                            attempts = entry.attempts,
-                            "event dead-lettered; `hookcatch replay` re-queues it"
-                        );
-                    }
-                    store
-                        .retry(
-                            entry.seq,
-                            failure.error.clone(),
-                            clock.now_ms() + backoff,
-                            dead,
-                        )
-                        .await
+        match work_once(&store, &consumer, serve.max_attempts, &SystemClock).await {
+            Ok(0) => {
+                tokio::select! {
+                    _ = store.enqueued() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => {}
                 }
-            };
-            if let Err(error) = outcome {
-                tracing::error!(seq = entry.seq, %error, "recording the outcome failed; the event will be delivered again");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(%error, "claiming or settling events failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
 }
 
+/// One batch: up to [`CLAIM_BATCH`] due events claimed, processed (their writes in one transaction)
+/// and settled in one more. Returns how many were claimed.
+pub(crate) async fn work_once(
+    store: &LocalStore,
+    consumer: &Consumer,
+    max_attempts: u32,
+    clock: &dyn Clock,
+) -> Result<usize, hookcatch::ports::StoreError> {
+    let claimed = store.claim(CLAIM_BATCH, clock.now_ms(), LEASE_MS).await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let messages = claimed.iter().map(Claimed::to_message).collect();
+    let failures = consumer.process_batch_detailed(messages).await;
+    let settled = claimed
+        .iter()
+        .map(|entry| {
+            let Some(failure) = failures.iter().find(|f| f.id == entry.seq.to_string()) else {
+                return Settlement::Done { seq: entry.seq };
+            };
+            let dead = !failure.retryable || entry.attempts >= max_attempts;
+            let backoff = (1000i64 << entry.attempts.min(20)).min(MAX_BACKOFF_MS);
+            if dead {
+                tracing::error!(
+                    seq = entry.seq,
+                    attempts = entry.attempts,
+                    "event dead-lettered; `hookcatch replay` re-queues it"
+                );
+            }
+            Settlement::Retry {
+                seq: entry.seq,
+                error: failure.error.clone(),
+                available_at: clock.now_ms() + backoff,
+                dead,
+            }
+        })
+        .collect();
+    if let Err(error) = store.settle(settled).await {
+        tracing::error!(%error, "recording the batch's outcome failed; its events will be delivered again");
+    }
+    Ok(claimed.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    struct StepClock(AtomicI64);
+
+    impl Clock for StepClock {
+        fn now_ms(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// An order for the `orders` route, its event id `id`, record `order/{order}` at version `v`.
+    fn order(id: &str, order: &str, v: u32) -> hookcatch::InboundRequest {
+        hookcatch::InboundRequest {
+            method: "POST".into(),
+            path: "/".into(),
+            raw_query: String::new(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: format!(r#"{{"id":"{id}","order":{{"id":"{order}","v":{v}}}}}"#).into(),
+            source_ip: None,
+            called_url: None,
+        }
+    }
+
+    fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
+        db.query_row(sql, [], |row| row.get(0)).unwrap()
+    }
+
+    /// Batching changed how writes are committed, not what they mean: within a batch and across
+    /// batches, dedup and newer-wins hold; a message whose record write fails is retried alone,
+    /// and dead-lettered after `max_attempts`.
+    #[tokio::test]
+    async fn a_batch_keeps_dedup_newer_wins_retries_and_dead_letters() {
+        let dir = std::env::temp_dir().join(format!("hookcatch-batch-{}", uuid::Uuid::now_v7()));
+        let config = ConfigFile::parse(
+            r#"
+            [[routes]]
+            name = "orders"
+            provider = "catch-raw"
+            open = true
+            dedup = "/id"
+            records = [{ type = "order", id = "/order/id", version = "/order/v", data = "/order" }]
+            "#,
+            "test.toml",
+        )
+        .unwrap();
+        let settings = config.resolve().await.unwrap();
+        let store = LocalStore::open(&dir).unwrap();
+        let clock = Arc::new(StepClock(AtomicI64::new(SystemClock.now_ms() + 60_000)));
+        let ingest = Ingestor::new(
+            &settings[0],
+            Arc::new(store.clone()),
+            None,
+            clock.clone(),
+            Duration::from_secs(10),
+        );
+        let consumer = Consumer::new(Arc::new(store.clone()), None, clock.clone(), 0, 16);
+        // (The clock runs a minute ahead of the queue's, which stamps entries with the real time.)
+        // A real SQLite failure for one record id, as a full disk or a constraint would raise.
+        let db = rusqlite::Connection::open(dir.join("hookcatch.db")).unwrap();
+        db.execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON records WHEN NEW.record_id = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+        let send = |request| async { assert_eq!(ingest.handle(request).await.status, 200) };
+
+        // One batch: a newer version before an older one of the same record, a redelivery, and
+        // one message whose record write fails.
+        send(order("a1", "x", 2)).await;
+        send(order("a2", "x", 1)).await;
+        send(order("a1", "x", 2)).await;
+        send(order("p1", "poison", 1)).await;
+        send(order("b1", "y", 1)).await;
+        assert_eq!(
+            work_once(&store, &consumer, 2, clock.as_ref())
+                .await
+                .unwrap(),
+            5
+        );
+        assert_eq!(count(&db, "SELECT count(*) FROM events"), 3, "a1, a2, b1");
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM events WHERE dedup_key = 'p1'"),
+            0
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT CAST(version_text AS INTEGER) FROM records WHERE record_id = 'x'"
+            ),
+            2,
+            "the newer version won inside the batch"
+        );
+        let left = store.queue_entries().await.unwrap();
+        assert_eq!(left.len(), 1, "only the failed message stays queued");
+        assert!(!left[0].dead && left[0].attempts == 1);
+        assert!(
+            left[0]
+                .last_error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("injected failure"),
+            "{left:?}"
+        );
+
+        // The next batch: a redelivery of a1 and an older x stay without effect; the failed
+        // message is not due yet (it backs off).
+        send(order("a1", "x", 2)).await;
+        send(order("a3", "x", 1)).await;
+        assert_eq!(
+            work_once(&store, &consumer, 2, clock.as_ref())
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM events"),
+            4,
+            "a3 added, a1 once"
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT CAST(version_text AS INTEGER) FROM records WHERE record_id = 'x'"
+            ),
+            2
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM records JOIN events USING (event_id) WHERE record_id = 'x'
+                 AND dedup_key = 'a1'"
+            ),
+            1,
+            "the record names the stored event that wrote it, not a redelivery"
+        );
+
+        // Due again after its backoff, it fails a second time: dead at max_attempts = 2.
+        clock.0.fetch_add(2_000, Ordering::SeqCst);
+        assert_eq!(
+            work_once(&store, &consumer, 2, clock.as_ref())
+                .await
+                .unwrap(),
+            1
+        );
+        let dead = store.queue_entries().await.unwrap();
+        assert!(dead[0].dead && dead[0].attempts == 2, "{dead:?}");
+        assert_eq!(
+            work_once(&store, &consumer, 2, clock.as_ref())
+                .await
+                .unwrap(),
+            0
+        );
+
+        // Once the cause is gone, a replay stores it.
+        db.execute_batch("DROP TRIGGER poison").unwrap();
+        store.requeue(None, clock.now_ms()).await.unwrap();
+        assert_eq!(
+            work_once(&store, &consumer, 2, clock.as_ref())
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM events WHERE dedup_key = 'p1'"),
+            1
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM records WHERE record_id = 'poison'"
+            ),
+            1
+        );
+        assert!(store.queue_entries().await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -17,8 +17,9 @@ use crate::model::envelope::body_key;
 use crate::model::envelope::{BodyLocation, Envelope, EnvelopeError};
 use crate::model::value::{RecordVersion, Source};
 use crate::ports::{
-    BlobError, BlobStore, EventItem, EventStore, HydrateError, HydrationItem, Hydrator, PutOutcome,
-    RecordItem, Redelivery, StoreError, StoredBody, UpsertOutcome,
+    BlobError, BlobStore, EventItem, EventStore, EventWrites, HydrateError, HydrationItem,
+    Hydrator, PutOutcome, RecordItem, Redelivery, StoreError, StoredBody, UpsertOutcome,
+    WritesOutcome,
 };
 
 /// Largest record data written (its JSON text): DynamoDB refuses items over 400 KB, and a record
@@ -209,22 +210,21 @@ impl Consumer {
         let mut hydrated = self
             .hydrate(prepared.iter().map(|(_, p)| p.as_ref().ok()))
             .await;
-        let results = futures::stream::iter(prepared.into_iter().zip(hydrated.drain(..)))
-            .map(|((id, prepared), records)| async move {
-                let route = prepared.as_ref().ok().map(|p| p.envelope.route.clone());
-                let span = tracing::info_span!("message", message_id = %id);
-                let result = match (prepared, records) {
-                    (Ok(prepared), Ok(records)) => {
-                        tracing::Instrument::instrument(self.finish(prepared, records), span).await
-                    }
-                    (Err(error), _) => Err(error),
-                    (_, Err(error)) => Err(ConsumeError::Hydrate(error)),
-                };
-                (id, route, result)
-            })
-            .buffer_unordered(self.concurrency)
-            .collect::<Vec<_>>()
-            .await;
+        let planned: Vec<Planned> =
+            futures::stream::iter(prepared.into_iter().zip(hydrated.drain(..)))
+                .map(|((id, prepared), records)| async move {
+                    let route = prepared.as_ref().ok().map(|p| p.envelope.route.clone());
+                    let result = match (prepared, records) {
+                        (Ok(prepared), Ok(records)) => self.plan(prepared, records).await,
+                        (Err(error), _) => Err(error),
+                        (_, Err(error)) => Err(ConsumeError::Hydrate(error)),
+                    };
+                    (id, route, result)
+                })
+                .buffered(self.concurrency)
+                .collect()
+                .await;
+        let results = self.store_planned(planned).await;
         results
             .into_iter()
             .filter_map(|(id, route, result)| {
@@ -250,6 +250,43 @@ impl Consumer {
             .collect()
     }
 
+    /// Stores every planned message's writes as one batch (one transaction where the store can),
+    /// and reports each message's outcome, in order.
+    async fn store_planned(
+        &self,
+        planned: Vec<Planned>,
+    ) -> Vec<(String, Option<String>, Result<Processed, ConsumeError>)> {
+        let mut batch = Vec::new();
+        let mut failed = Vec::with_capacity(planned.len());
+        for (id, route, plan) in planned {
+            match plan {
+                Ok(writes) => {
+                    batch.push(writes);
+                    failed.push((id, route, None));
+                }
+                Err(error) => failed.push((id, route, Some(error))),
+            }
+        }
+        let outcomes = self.store.store_batch(&batch, self.concurrency).await;
+        let mut stored = batch.iter().zip(outcomes);
+        failed
+            .into_iter()
+            .map(|(id, route, error)| {
+                let result = match error {
+                    Some(error) => Err(error),
+                    None => {
+                        let (writes, outcome) =
+                            stored.next().expect("one outcome per stored message");
+                        outcome
+                            .map(|outcome| log_stored(&id, writes, &outcome))
+                            .map_err(ConsumeError::from)
+                    }
+                };
+                (id, route, result)
+            })
+            .collect()
+    }
+
     /// Processes one queue message (the unit tests' entry; batches go through `process_batch`).
     #[cfg(test)]
     pub async fn process(&self, message: &str) -> Result<Processed, ConsumeError> {
@@ -259,7 +296,13 @@ impl Consumer {
             .await
             .pop()
             .expect("one result per message")?;
-        self.finish(prepared, records).await
+        let planned = vec![(
+            String::from("one"),
+            None,
+            self.plan(prepared, records).await,
+        )];
+        let (_, _, result) = self.store_planned(planned).await.pop().expect("one result");
+        result
     }
 
     async fn prepare(&self, message: &str) -> Result<Prepared, ConsumeError> {
@@ -314,12 +357,13 @@ impl Consumer {
         results
     }
 
-    /// Stores one message's records (hydrated ones first, then its route's record rule) and event.
-    async fn finish(
+    /// One message's writes: its records (hydrated ones first, then its route's rule's) and its
+    /// event, its body put in object storage when it is too large for the event.
+    async fn plan(
         &self,
         prepared: Prepared,
         mut records: Vec<RecordItem>,
-    ) -> Result<Processed, ConsumeError> {
+    ) -> Result<EventWrites, ConsumeError> {
         let Prepared { envelope, body } = prepared;
         // Ingest leaves the hash to the consumer (v2 envelopes on); hashed once, for the event and
         // for a `sha256:body` dedup key alike.
@@ -363,15 +407,10 @@ impl Consumer {
                 }
             }
         }
-        let mut record_keys = Vec::with_capacity(records.len());
-        for record in &records {
-            let outcome = self.store.upsert_record(record).await?;
-            if outcome == UpsertOutcome::KindChanged {
-                tracing::warn!(route = %record.route, record_type = %record.record_type, record_id = %record.record_id, "record version changed kind (number vs text); the later-received state was kept");
-            }
-            tracing::debug!(route = %record.route, record_type = %record.record_type, ?outcome, "record upsert");
-            record_keys.push(format!("{}/{}", record.record_type, record.record_id));
-        }
+        let record_keys = records
+            .iter()
+            .map(|record| format!("{}/{}", record.record_type, record.record_id))
+            .collect();
 
         let parts = match crate::model::multipart::summarize(envelope.content_type(), &body).await {
             None => None,
@@ -403,13 +442,7 @@ impl Consumer {
                 self.clock.now_ms() / 1000 + i64::from(self.event_retention_days) * 86_400
             }),
         };
-        let outcome = self.store.put_event(&event).await?;
-        let processed = match outcome {
-            PutOutcome::Inserted => Processed::Stored,
-            PutOutcome::Duplicate => Processed::Duplicate,
-        };
-        tracing::info!(route = %event.route, event_id = %event.event_id, outcome = ?processed, "event processed");
-        Ok(processed)
+        Ok(EventWrites { records, event })
     }
 
     async fn load_body(&self, envelope: &Envelope) -> Result<Bytes, ConsumeError> {
@@ -461,6 +494,26 @@ impl Consumer {
 }
 
 /// The record a rule makes of an event, or why it makes none.
+/// A message's id, its route (once decoded), and its writes or why there are none.
+type Planned = (String, Option<String>, Result<EventWrites, ConsumeError>);
+
+/// Logs what storing one message did, and returns its outcome as the consumer reports it.
+fn log_stored(message_id: &str, writes: &EventWrites, outcome: &WritesOutcome) -> Processed {
+    for (record, upsert) in writes.records.iter().zip(&outcome.records) {
+        if *upsert == UpsertOutcome::KindChanged {
+            tracing::warn!(route = %record.route, record_type = %record.record_type, record_id = %record.record_id, "record version changed kind (number vs text); the later-received state was kept");
+        }
+        tracing::debug!(route = %record.route, record_type = %record.record_type, outcome = ?upsert, "record upsert");
+    }
+    let processed = match outcome.event {
+        PutOutcome::Inserted => Processed::Stored,
+        PutOutcome::Duplicate => Processed::Duplicate,
+    };
+    let event = &writes.event;
+    tracing::info!(%message_id, route = %event.route, event_id = %event.event_id, outcome = ?processed, "event processed");
+    processed
+}
+
 fn record_from_rule(
     rule: &RecordRule,
     envelope: &Envelope,

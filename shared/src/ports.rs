@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use serde_json::Value;
 
 use crate::model::envelope::Envelope;
@@ -149,6 +150,36 @@ pub enum StoreError {
     Refused(String),
 }
 
+/// One message's writes: its records (hydrated ones first, then its route's rule's), then its
+/// event, which marks the message done.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventWrites {
+    pub records: Vec<RecordItem>,
+    pub event: EventItem,
+}
+
+/// What storing one message's [`EventWrites`] did, record by record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WritesOutcome {
+    pub records: Vec<UpsertOutcome>,
+    pub event: PutOutcome,
+}
+
+/// Stores one message's writes through [`EventStore::upsert_record`] and
+/// [`EventStore::put_event`]: the records first, so a failure leaves no event and the redelivery
+/// completes them.
+pub async fn store_writes<S: EventStore + ?Sized>(
+    store: &S,
+    writes: &EventWrites,
+) -> Result<WritesOutcome, StoreError> {
+    let mut records = Vec::with_capacity(writes.records.len());
+    for record in &writes.records {
+        records.push(store.upsert_record(record).await?);
+    }
+    let event = store.put_event(&writes.event).await?;
+    Ok(WritesOutcome { records, event })
+}
+
 /// The event log and the record table.
 #[async_trait]
 pub trait EventStore: Send + Sync {
@@ -158,6 +189,21 @@ pub trait EventStore: Send + Sync {
     async fn put_event(&self, event: &EventItem) -> Result<PutOutcome, StoreError>;
     /// Writes the record unless the stored one is newer (atomically).
     async fn upsert_record(&self, record: &RecordItem) -> Result<UpsertOutcome, StoreError>;
+    /// Stores a batch of messages' writes, one result per message in order; each message's writes
+    /// succeed or fail alone. By default `concurrency` messages at a time through
+    /// [`store_writes`]; a store that commits many writes at once overrides it.
+    async fn store_batch(
+        &self,
+        batch: &[EventWrites],
+        concurrency: usize,
+    ) -> Vec<Result<WritesOutcome, StoreError>> {
+        // By index: a closure taking `&EventWrites` would not be general enough to be `Send`.
+        futures::stream::iter(0..batch.len())
+            .map(|i| store_writes(self, &batch[i]))
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
+    }
     async fn get_event(
         &self,
         route: &str,

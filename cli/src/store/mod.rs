@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hookcatch::model::value::RecordVersion;
 use hookcatch::ports::{
-    CachedToken, EventItem, EventStore, PutOutcome, Queue, QueueError, RecordItem, StoreError,
-    StoredBody, TokenCache, UpsertOutcome,
+    CachedToken, EventItem, EventStore, EventWrites, PutOutcome, Queue, QueueError, RecordItem,
+    StoreError, StoredBody, TokenCache, UpsertOutcome, WritesOutcome,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -45,6 +45,20 @@ impl Claimed {
             receive_count: self.attempts + 1,
         }
     }
+}
+
+/// What became of one claimed entry, settled with the rest of its batch.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settlement {
+    /// Processed: it leaves the queue.
+    Done { seq: i64 },
+    /// Failed: due again at `available_at`, or dead.
+    Retry {
+        seq: i64,
+        error: String,
+        available_at: i64,
+        dead: bool,
+    },
 }
 
 /// A queue entry as listed by `events list` and `replay`.
@@ -179,6 +193,14 @@ impl LocalStore {
             reply,
         })
         .await
+    }
+
+    /// Settles a worker's batch in one transaction.
+    pub async fn settle(&self, settled: Vec<Settlement>) -> Result<(), StoreError> {
+        if settled.is_empty() {
+            return Ok(());
+        }
+        self.call(|reply| Command::Settle(settled, reply)).await
     }
 
     /// Makes dead (and failing) entries due now; `None` requeues every dead entry.
@@ -393,6 +415,28 @@ impl EventStore for LocalStore {
         let record = Box::new(record.clone());
         self.call(|reply| Command::UpsertRecord(record, reply))
             .await
+    }
+
+    /// The whole batch in one transaction of the writer (one commit, one fsync), each message in a
+    /// savepoint of its own.
+    async fn store_batch(
+        &self,
+        batch: &[EventWrites],
+        _concurrency: usize,
+    ) -> Vec<Result<WritesOutcome, StoreError>> {
+        if batch.is_empty() {
+            return Vec::new();
+        }
+        let count = batch.len();
+        match self
+            .call(|reply| Command::StoreBatch(batch.to_vec(), reply))
+            .await
+        {
+            Ok(results) => results,
+            Err(error) => (0..count)
+                .map(|_| Err(StoreError::Failed(error.to_string())))
+                .collect(),
+        }
     }
 
     async fn get_event(

@@ -5,12 +5,13 @@ use std::sync::mpsc;
 
 use hookcatch::model::value::RecordVersion;
 use hookcatch::ports::{
-    CachedToken, EventItem, PutOutcome, RecordItem, StoreError, StoredBody, UpsertOutcome,
+    CachedToken, EventItem, EventWrites, PutOutcome, RecordItem, StoreError, StoredBody,
+    UpsertOutcome, WritesOutcome,
 };
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 
-use super::Claimed;
+use super::{Claimed, Settlement};
 
 /// Commands in one group commit are at most this many.
 const MAX_GROUP: usize = 512;
@@ -21,6 +22,13 @@ pub(super) enum Command {
     Enqueue(String, i64, Reply<()>),
     PutEvent(Box<EventItem>, Reply<PutOutcome>),
     UpsertRecord(Box<RecordItem>, Reply<UpsertOutcome>),
+    /// Each message's records and event, every message in a savepoint of its own.
+    StoreBatch(
+        Vec<EventWrites>,
+        Reply<Vec<Result<WritesOutcome, StoreError>>>,
+    ),
+    /// A worker's batch settled at once: acknowledged entries leave, failed ones wait or die.
+    Settle(Vec<Settlement>, Reply<()>),
     Claim {
         limit: usize,
         now_ms: i64,
@@ -58,6 +66,10 @@ enum Done {
     Upsert(Reply<UpsertOutcome>, Result<UpsertOutcome, StoreError>),
     Claimed(Reply<Vec<Claimed>>, Result<Vec<Claimed>, StoreError>),
     Count(Reply<usize>, Result<usize, StoreError>),
+    Batch(
+        Reply<Vec<Result<WritesOutcome, StoreError>>>,
+        Result<Vec<Result<WritesOutcome, StoreError>>, StoreError>,
+    ),
 }
 
 impl Done {
@@ -78,6 +90,7 @@ impl Done {
             Done::Upsert(r, v) => pass(r, v, commit),
             Done::Claimed(r, v) => pass(r, v, commit),
             Done::Count(r, v) => pass(r, v, commit),
+            Done::Batch(r, v) => pass(r, v, commit),
         }
     }
 }
@@ -121,7 +134,9 @@ fn execute_nothing(command: Command) -> Done {
         Command::Enqueue(_, _, r)
         | Command::Ack(_, r)
         | Command::Retry { reply: r, .. }
-        | Command::StoreToken(_, _, r) => Done::Unit(r, error()),
+        | Command::StoreToken(_, _, r)
+        | Command::Settle(_, r) => Done::Unit(r, error()),
+        Command::StoreBatch(_, r) => Done::Batch(r, error()),
         Command::PutEvent(_, r) => Done::Put(r, error()),
         Command::UpsertRecord(_, r) => Done::Upsert(r, error()),
         Command::Claim { reply, .. } => Done::Claimed(reply, error()),
@@ -135,15 +150,23 @@ fn execute(tx: &Transaction<'_>, command: Command) -> Done {
     match command {
         Command::Enqueue(message, now_ms, reply) => {
             let result = tx
-                .execute(
+                .prepare_cached(
                     "INSERT INTO queue (message, available_at, enqueued_at) VALUES (?1, ?2, ?2)",
-                    params![message, now_ms],
                 )
+                .and_then(|mut statement| statement.execute(params![message, now_ms]))
                 .map(|_| ())
                 .map_err(failed);
             Done::Unit(reply, result)
         }
         Command::PutEvent(event, reply) => Done::Put(reply, insert_event(tx, &event)),
+        Command::StoreBatch(batch, reply) => {
+            let results = batch
+                .iter()
+                .map(|writes| store_writes(tx, writes))
+                .collect();
+            Done::Batch(reply, Ok(results))
+        }
+        Command::Settle(settled, reply) => Done::Unit(reply, settle(tx, &settled)),
         Command::StoreToken(key, token, reply) => {
             let result = tx
                 .execute(
@@ -182,10 +205,12 @@ fn execute(tx: &Transaction<'_>, command: Command) -> Done {
             reply,
         } => {
             let result = (|| {
-                let mut statement = tx.prepare(
+                // In the index's order (due time, then arrival): ordering by seq alone sorted every
+                // due entry of the backlog for each claim.
+                let mut statement = tx.prepare_cached(
                     "UPDATE queue SET available_at = ?1, attempts = attempts + 1, leased = 1
                      WHERE seq IN (SELECT seq FROM queue WHERE state = 'queued' AND available_at <= ?2
-                                   ORDER BY seq LIMIT ?3)
+                                   ORDER BY available_at, seq LIMIT ?3)
                      RETURNING seq, message, attempts",
                 )?;
                 let rows = statement.query_map(params![now_ms + lease_ms, now_ms, limit as i64], |row| {
@@ -258,13 +283,14 @@ fn insert_event(tx: &Transaction<'_>, event: &EventItem) -> Result<PutOutcome, S
         StoredBody::External { bucket, key } => (None, Some(bucket.clone()), Some(key.clone())),
     };
     let inserted = tx
-        .execute(
+        .prepare_cached(
             "INSERT INTO events (route, dedup_key, event_id, provider, event_type, received_at, test_ping,
                 method, path, query, headers, source_ip, body_len, body_sha256, body, body_bucket, body_key,
                 parts, records, expires_at, delivery_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
              ON CONFLICT (route, dedup_key) DO NOTHING",
-            params![
+        )
+        .and_then(|mut statement| statement.execute(params![
                 event.route,
                 event.dedup_key,
                 event.event_id,
@@ -286,8 +312,7 @@ fn insert_event(tx: &Transaction<'_>, event: &EventItem) -> Result<PutOutcome, S
                 serde_json::to_string(&event.records).unwrap_or_default(),
                 event.expires_at,
                 event.delivery_id,
-            ],
-        )
+            ]))
         .map_err(failed)?;
     Ok(if inserted == 1 {
         PutOutcome::Inserted
@@ -300,13 +325,18 @@ fn upsert_record(tx: &Transaction<'_>, record: &RecordItem) -> Result<UpsertOutc
     // The rule is decided in Rust ([`RecordItem::upsert_over`], exact decimals), inside the writer's
     // transaction: SQLite would compare numbers as REAL, and 2^53 + 1 would equal 2^53.
     let stored: Option<(String, String, i64)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT version_kind, version_text, updated_at FROM records
              WHERE route = ?1 AND record_type = ?2 AND record_id = ?3",
-            params![record.route, record.record_type, record.record_id],
-            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
         )
-        .optional()
+        .and_then(|mut statement| {
+            statement
+                .query_row(
+                    params![record.route, record.record_type, record.record_id],
+                    |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+                )
+                .optional()
+        })
         .map_err(failed)?;
     let outcome = match stored {
         None => UpsertOutcome::Written,
@@ -326,11 +356,13 @@ fn upsert_record(tx: &Transaction<'_>, record: &RecordItem) -> Result<UpsertOutc
         RecordVersion::Number(text) => ("n", text.parse::<f64>().ok(), text.clone()),
         RecordVersion::Text(text) => ("t", None, text.clone()),
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR REPLACE INTO records (route, record_type, record_id, version_kind, version_num,
             version_text, data, deleted, event_id, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
             record.route,
             record.record_type,
             record.record_id,
@@ -341,8 +373,64 @@ fn upsert_record(tx: &Transaction<'_>, record: &RecordItem) -> Result<UpsertOutc
             record.deleted,
             record.event_id,
             record.updated_at_ms,
-        ],
-    )
+        ])
+    })
     .map_err(failed)?;
     Ok(outcome)
+}
+
+/// One message's event and records inside a savepoint, so they commit together or not at all (a
+/// message whose writes fail leaves nothing behind; the rest of the batch is kept). The event goes
+/// first: a duplicate's records were written with the event it duplicates, and are not rewritten
+/// (a record names the stored event that last wrote it).
+fn store_writes(tx: &Transaction<'_>, writes: &EventWrites) -> Result<WritesOutcome, StoreError> {
+    tx.execute_batch("SAVEPOINT message").map_err(failed)?;
+    let result = (|| {
+        let event = insert_event(tx, &writes.event)?;
+        let records = match event {
+            PutOutcome::Duplicate => Vec::new(),
+            PutOutcome::Inserted => writes
+                .records
+                .iter()
+                .map(|record| upsert_record(tx, record))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        Ok(WritesOutcome { records, event })
+    })();
+    let end = if result.is_ok() {
+        "RELEASE message"
+    } else {
+        "ROLLBACK TO message; RELEASE message"
+    };
+    tx.execute_batch(end).map_err(failed)?;
+    result
+}
+
+fn settle(tx: &Transaction<'_>, settled: &[Settlement]) -> Result<(), StoreError> {
+    let mut ack = tx
+        .prepare_cached("DELETE FROM queue WHERE seq = ?1")
+        .map_err(failed)?;
+    let mut retry = tx
+        .prepare_cached(
+            "UPDATE queue SET available_at = ?2, last_error = ?3, state = ?4, leased = 0 WHERE seq = ?1",
+        )
+        .map_err(failed)?;
+    for settlement in settled {
+        match settlement {
+            Settlement::Done { seq } => ack.execute([seq]),
+            Settlement::Retry {
+                seq,
+                error,
+                available_at,
+                dead,
+            } => retry.execute(params![
+                seq,
+                available_at,
+                error,
+                if *dead { "dead" } else { "queued" }
+            ]),
+        }
+        .map_err(failed)?;
+    }
+    Ok(())
 }
