@@ -107,7 +107,8 @@ async fn load(
     let measuring = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for connection in 0..connections {
-        let client = reqwest::Client::builder()
+        // The same builder the CLI uses (it installs the TLS provider reqwest is built without).
+        let client = hookcatch::tls::https_client_builder()
             .pool_max_idle_per_host(1)
             .build()
             .unwrap();
