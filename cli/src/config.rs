@@ -9,6 +9,8 @@ use hookcatch::config::RouteConfig;
 use hookcatch::secrets::SecretRef;
 use serde::Deserialize;
 
+use crate::secrets_file::LocalSecrets;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
     #[error("cannot read {path}: {source}")]
@@ -22,7 +24,7 @@ pub enum ConfigFileError {
     Invalid { path: String, message: String },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeConfig {
     #[serde(default = "default_addr")]
@@ -86,6 +88,12 @@ pub struct ConfigFile {
     #[serde(default)]
     pub serve: ServeConfig,
     pub routes: Vec<RouteConfig>,
+    /// The file it was loaded from (`serve` watches it); None when parsed from text.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+    /// What `local:NAME` references read: the secrets file beside the configuration.
+    #[serde(skip)]
+    pub local_secrets: LocalSecrets,
 }
 
 impl ConfigFile {
@@ -95,7 +103,15 @@ impl ConfigFile {
             path: shown.clone(),
             source,
         })?;
-        Self::parse(&text, &shown)
+        let mut config = Self::parse(&text, &shown)?;
+        let secrets = LocalSecrets::path_beside(path);
+        config.local_secrets =
+            LocalSecrets::load(&secrets).map_err(|e| ConfigFileError::Invalid {
+                path: secrets.display().to_string(),
+                message: e.to_string(),
+            })?;
+        config.source = Some(path.to_path_buf());
+        Ok(config)
     }
 
     pub fn parse(text: &str, shown: &str) -> Result<ConfigFile, ConfigFileError> {
@@ -135,9 +151,91 @@ impl ConfigFile {
         self.routes.iter().find(|r| r.name == name)
     }
 
+    /// Whether `route`'s secrets can be resolved here: `set`, `not needed`, `missing: …` (the
+    /// references that are not), or `in SSM (read by serve)`. Never a value.
+    pub fn secrets_status(
+        &self,
+        route: &RouteConfig,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> String {
+        let refs = route.secret_refs();
+        if refs.is_empty() {
+            return "not needed".into();
+        }
+        let missing: Vec<String> = refs
+            .iter()
+            .filter_map(|r| match r {
+                SecretRef::Env(name) => env(name)
+                    .filter(|v| !v.trim().is_empty())
+                    .is_none()
+                    .then(|| format!("env:{name}")),
+                SecretRef::Local(name) => self
+                    .local_secrets
+                    .values(&route.name, name)
+                    .is_none()
+                    .then(|| format!("local:{name}")),
+                SecretRef::Ssm(_) | SecretRef::Literal(_) => None,
+            })
+            .collect();
+        if !missing.is_empty() {
+            format!("missing: {}", missing.join(", "))
+        } else if refs.iter().any(|r| matches!(r, SecretRef::Ssm(_))) {
+            "in SSM (read by serve)".into()
+        } else {
+            "set".into()
+        }
+    }
+
+    /// `route` with its `local:NAME` references replaced by the secrets file's values: every value
+    /// (newest first) in `secrets`, where a rotation keeps two; the newest elsewhere.
+    fn with_local_secrets(&self, route: &RouteConfig) -> Result<RouteConfig, String> {
+        let mut route = route.clone();
+        let name = route.name.clone();
+        let missing = |secret: &str| {
+            format!(
+                "route `{name}`: `local:{secret}` is not in {} (`hookcatch secrets set {name} {secret} --stdin`)",
+                crate::secrets_file::FILE_NAME
+            )
+        };
+        let mut expanded = Vec::with_capacity(route.secrets.len());
+        for secret in &route.secrets {
+            match secret {
+                SecretRef::Local(secret) => {
+                    let values = self
+                        .local_secrets
+                        .values(&name, secret)
+                        .ok_or_else(|| missing(secret))?;
+                    expanded.extend(values.iter().cloned().map(SecretRef::Literal));
+                }
+                other => expanded.push(other.clone()),
+            }
+        }
+        route.secrets = expanded;
+        let mut absent = None;
+        route.map_secret_refs(|secret| match secret {
+            SecretRef::Local(secret) => match self.local_secrets.values(&name, secret) {
+                Some(values) => SecretRef::Literal(values[0].clone()),
+                None => {
+                    absent.get_or_insert_with(|| missing(secret));
+                    SecretRef::Local(secret.clone())
+                }
+            },
+            other => other.clone(),
+        });
+        match absent {
+            Some(message) => Err(message),
+            None => Ok(route),
+        }
+    }
+
     /// Resolves every route's secrets once (SSM only when a route references it).
     pub async fn resolve(&self) -> Result<Vec<RouteSettings>, String> {
-        let needs_ssm = self.routes.iter().any(|r| {
+        let routes = self
+            .routes
+            .iter()
+            .map(|route| self.with_local_secrets(route))
+            .collect::<Result<Vec<_>, _>>()?;
+        let needs_ssm = routes.iter().any(|r| {
             r.secret_refs()
                 .iter()
                 .any(|s| matches!(s, SecretRef::Ssm(_)))
@@ -151,8 +249,8 @@ impl ConfigFile {
             None
         };
         let env = |name: &str| std::env::var(name).ok();
-        let mut resolved = Vec::with_capacity(self.routes.len());
-        for route in &self.routes {
+        let mut resolved = Vec::with_capacity(routes.len());
+        for route in routes {
             let secrets = hookcatch::secrets::resolve(
                 &route.secret_refs(),
                 &env,
@@ -161,7 +259,7 @@ impl ConfigFile {
             )
             .await
             .map_err(|e| format!("route `{}`: {e}", route.name))?;
-            let settings = RouteSettings::new(route.clone(), secrets);
+            let settings = RouteSettings::new(route, secrets);
             hookcatch::providers::check_secrets(&settings).map_err(|e| e.to_string())?;
             resolved.push(settings);
         }

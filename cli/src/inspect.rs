@@ -187,6 +187,7 @@ impl EventView {
             detail: json!({
                 "queue_seq": entry.seq,
                 "attempts": entry.attempts,
+                "test_ping": envelope.test_ping,
                 "last_error": entry.last_error,
                 "method": envelope.method,
                 "path": envelope.path,
@@ -228,6 +229,7 @@ pub fn events_table(events: &[EventView]) -> String {
         "received",
         "route",
         "status",
+        "test",
         "type",
         "dedup key",
         "id",
@@ -238,6 +240,12 @@ pub fn events_table(events: &[EventView]) -> String {
             time_text(event.received_at_ms),
             terminal_safe(&event.route),
             event.status.to_owned(),
+            if event.detail["test_ping"] == true {
+                "test"
+            } else {
+                ""
+            }
+            .to_owned(),
             terminal_safe(event.event_type.as_deref().unwrap_or_default()),
             terminal_safe(event.dedup_key.as_deref().unwrap_or_default()),
             terminal_safe(&event.id),

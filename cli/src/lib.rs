@@ -3,6 +3,9 @@
 pub mod aws;
 pub mod config;
 pub mod inspect;
+pub mod reload;
+pub mod routes;
+pub mod secrets_file;
 pub mod send;
 pub mod serve;
 pub mod store;

@@ -7,8 +7,9 @@ use clap::{Args, Parser, Subcommand};
 use hookcatch::clock::{Clock, SystemClock};
 use hookcatch_cli::config::ConfigFile;
 use hookcatch_cli::inspect::{self, EventView};
+use hookcatch_cli::secrets_file::{LocalSecrets, SetMode};
 use hookcatch_cli::store::LocalStore;
-use hookcatch_cli::{send, serve};
+use hookcatch_cli::{routes, send, serve};
 
 #[derive(Parser)]
 #[command(
@@ -56,6 +57,12 @@ enum Command {
     /// List or get stored records.
     #[command(subcommand)]
     Records(RecordsCommand),
+    /// Add, edit, remove, list and Test routes (edits hookcatch.toml; a running `serve` reloads).
+    #[command(subcommand)]
+    Routes(RoutesCommand),
+    /// Set a route's secret in the local secrets file (hookcatch.secrets.toml, mode 0600).
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Zoho CRM: enable or renew a zoho-crm route's notification channels.
     #[command(subcommand)]
     Zoho(ZohoCommand),
@@ -71,6 +78,99 @@ enum Command {
         queue_url: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutesCommand {
+    /// Each route: provider, local URL, secrets set or missing, last event received.
+    List {
+        #[command(flatten)]
+        output: OutputArgs,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+    },
+    /// Add a route: `routes add orders --provider catch-raw --open true --dedup /id`.
+    #[command(
+        after_help = "Any route key is a flag: --event-type /event, --open true, \
+                      --records '[{ type = \"order\", id = \"/order/id\" }]'. A value that reads \
+                      as TOML is TOML; anything else is text."
+    )]
+    Add {
+        name: String,
+        /// The route's provider: catch-raw, github, stripe, … (`routes add --help`).
+        #[arg(long)]
+        provider: Option<String>,
+        /// The signing secret (or API key): a value, `env:NAME` or `ssm:/name`.
+        #[arg(long)]
+        secret: Option<String>,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+        /// Route keys, `--key value` each.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--KEY VALUE"
+        )]
+        keys: Vec<String>,
+    },
+    /// Change keys of a route: `routes edit orders --dedup header:x-delivery-id --unset open`.
+    Edit {
+        name: String,
+        /// Replaces the route's `secrets`: a value, `env:NAME` or `ssm:/name`.
+        #[arg(long)]
+        secret: Option<String>,
+        /// A key to remove (repeatable).
+        #[arg(long)]
+        unset: Vec<String>,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--KEY VALUE"
+        )]
+        keys: Vec<String>,
+    },
+    /// Remove a route (its stored events and records stay).
+    #[command(alias = "remove")]
+    Rm {
+        name: String,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+    },
+    /// The settings page's Test button: send what the provider's own test sends, signed.
+    Test {
+        name: String,
+        /// A full route URL (local or a Function URL); default: `serve` at the configured address.
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Write a route's secret NAME (`local:NAME` in hookcatch.toml) from an environment variable or
+    /// standard input, never from the command line.
+    Set {
+        route: String,
+        name: String,
+        /// Put the new value first and keep the old (a rotation's overlap).
+        #[arg(long, conflicts_with = "replace")]
+        add: bool,
+        /// The new value alone.
+        #[arg(long)]
+        replace: bool,
+        /// Read the value from this environment variable.
+        #[arg(long, conflicts_with = "stdin", required_unless_present = "stdin")]
+        from_env: Option<String>,
+        /// Read the value from standard input (one line).
+        #[arg(long)]
+        stdin: bool,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
     },
 }
 
@@ -214,6 +314,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                     route.name, running.addr, route.name
                 );
             }
+            println!(
+                "routes reload when {} changes (`hookcatch routes add|edit|rm`)",
+                config.display()
+            );
             let shutdown = running.shutdown_handle();
             tokio::spawn(async move {
                 wait_for_signal().await;
@@ -411,6 +515,54 @@ async fn run(cli: Cli) -> Result<(), String> {
             );
             Ok(())
         }
+        Command::Routes(command) => routes_command(command).await,
+        Command::Secrets(SecretsCommand::Set {
+            route,
+            name,
+            add,
+            replace,
+            from_env,
+            stdin,
+            config,
+        }) => {
+            let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
+            let route_config = file
+                .route(&route)
+                .ok_or_else(|| format!("no route `{route}` in {}", config.display()))?;
+            // Never from the command line, where it would stay in the shell's history.
+            let value = match (from_env, stdin) {
+                (Some(var), _) => std::env::var(&var)
+                    .map_err(|_| format!("environment variable `{var}` is not set"))?,
+                (None, true) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .map_err(|e| format!("reading standard input: {e}"))?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+                (None, false) => return Err("give the value with --from-env VAR or --stdin".into()),
+            };
+            let mode = match (add, replace) {
+                (true, _) => SetMode::Add,
+                (_, true) => SetMode::Replace,
+                _ => SetMode::New,
+            };
+            let secrets_path = LocalSecrets::path_beside(&config);
+            let count =
+                hookcatch_cli::secrets_file::set(&secrets_path, &route, &name, &value, mode)
+                    .map_err(|e| e.to_string())?;
+            println!(
+                "route `{route}`: secret `{name}` now has {count} value(s) in {}",
+                secrets_path.display()
+            );
+            let reference = hookcatch::secrets::SecretRef::Local(name.clone());
+            if !route_config.secret_refs().contains(&reference) {
+                routes::edit(&config, &route, Some(&format!("local:{name}")), &[], &[])
+                    .map_err(|e| e.to_string())?;
+                println!("route `{route}` now reads its secrets from `local:{name}`");
+            }
+            Ok(())
+        }
         Command::Zoho(ZohoCommand::Renew {
             route,
             notify_url,
@@ -466,6 +618,116 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("re-queued {count} event(s); a running `hookcatch serve` processes them now");
             Ok(())
+        }
+    }
+}
+
+async fn routes_command(command: RoutesCommand) -> Result<(), String> {
+    match command {
+        RoutesCommand::List { output, config } => {
+            let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
+            // The last event of each route, when a local store exists.
+            let last = if file.serve.data.join("hookcatch.db").is_file() {
+                LocalStore::open(&file.serve.data)
+                    .map_err(|e| e.to_string())?
+                    .last_received_by_route()
+                    .await
+                    .map_err(|e| e.to_string())?
+            } else {
+                Default::default()
+            };
+            let rows = routes::rows(&file, &last);
+            if output.json {
+                for row in &rows {
+                    let value = serde_json::to_value(row).map_err(|e| e.to_string())?;
+                    println!("{}", inspect::json_text(&value, false));
+                }
+            } else {
+                println!("{}", routes::rows_table(&rows));
+            }
+            Ok(())
+        }
+        RoutesCommand::Add {
+            name,
+            provider,
+            secret,
+            config,
+            keys,
+        } => {
+            let trailing = routes::parse_trailing(&keys).map_err(|e| e.to_string())?;
+            let config = trailing.config.unwrap_or(config);
+            let provider = trailing.provider.or(provider).ok_or_else(|| {
+                format!(
+                    "`routes add` needs --provider, one of: {}",
+                    hookcatch::ProviderKind::ALL.map(|p| p.as_str()).join(", ")
+                )
+            })?;
+            let secret = trailing.secret.or(secret);
+            let file = routes::add(&config, &name, &provider, secret.as_deref(), &trailing.keys)
+                .map_err(|e| e.to_string())?;
+            let route = file.route(&name).ok_or("the added route is missing")?;
+            println!(
+                "added route `{name}`: http://{}/hooks/{name} (a running serve picks it up)",
+                file.serve.addr
+            );
+            println!(
+                "paste its URL into: {}",
+                hookcatch::providers::paste_hint(route.provider)
+            );
+            Ok(())
+        }
+        RoutesCommand::Edit {
+            name,
+            secret,
+            unset,
+            config,
+            keys,
+        } => {
+            let mut trailing = routes::parse_trailing(&keys).map_err(|e| e.to_string())?;
+            let config = trailing.config.unwrap_or(config);
+            let secret = trailing.secret.or(secret);
+            let mut unset = unset;
+            unset.append(&mut trailing.unset);
+            if let Some(provider) = trailing.provider {
+                trailing.keys.push(routes::RouteKey {
+                    name: "provider".into(),
+                    value: provider.as_str().into(),
+                });
+            }
+            routes::edit(&config, &name, secret.as_deref(), &trailing.keys, &unset)
+                .map_err(|e| e.to_string())?;
+            println!("changed route `{name}` (a running serve picks it up)");
+            Ok(())
+        }
+        RoutesCommand::Rm { name, config } => {
+            let file = routes::remove(&config, &name).map_err(|e| e.to_string())?;
+            println!(
+                "removed route `{name}`: it answers 404 once serve reloads; its stored events and \
+                 records stay in {}",
+                file.serve.data.display()
+            );
+            Ok(())
+        }
+        RoutesCommand::Test { name, to, config } => {
+            let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
+            if file.route(&name).is_none() {
+                return Err(format!("no route `{name}` in {}", config.display()));
+            }
+            let settings = file
+                .resolve()
+                .await?
+                .into_iter()
+                .find(|s| s.config.name == name)
+                .ok_or_else(|| format!("route `{name}` vanished while resolving secrets"))?;
+            let url = to.unwrap_or_else(|| format!("http://{}/hooks/{name}", file.serve.addr));
+            let outcome = routes::test(&settings, &url).await?;
+            let summary = outcome.summary(&name, &url);
+            if outcome.passed() {
+                println!("{}", inspect::terminal_safe(&summary));
+                Ok(())
+            } else {
+                Err(inspect::terminal_safe(&summary))
+            }
         }
     }
 }

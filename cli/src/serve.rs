@@ -13,11 +13,13 @@ use axum::http::{HeaderMap, Request, Response};
 use axum::routing::{any, get};
 use hookcatch::clock::{Clock, SystemClock};
 
+use arc_swap::ArcSwap;
 use hookcatch::edge::http::{inbound_from_http, response_from_reply};
-use hookcatch::{Consumer, Ingestor, Reply};
-use tokio::sync::watch;
+use hookcatch::{Consumer, Ingestor, Reply, RouteSettings};
+use tokio::sync::{Notify, watch};
 
 use crate::config::{ConfigFile, ServeConfig};
+use crate::reload::Triggers;
 use crate::store::{Claimed, DataDirLock, LocalStore, Settlement};
 
 /// How long a claimed event may take before another delivery is attempted.
@@ -31,7 +33,8 @@ const MAX_BACKOFF_MS: i64 = 5 * 60_000;
 const CLAIM_BATCH: usize = 256;
 
 struct App {
-    routes: HashMap<String, Ingestor>,
+    /// Swapped whole when the configuration is reloaded; a request keeps the map it started with.
+    routes: ArcSwap<HashMap<String, Ingestor>>,
     /// How many proxies of the user's append `X-Forwarded-*` entries; None trusts none.
     trusted_proxy_hops: Option<usize>,
 }
@@ -61,22 +64,10 @@ impl Running {
 }
 
 pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, String> {
-    let settings = config.resolve().await?;
-    for route in &settings {
-        if route.config.provider == hookcatch::ProviderKind::Twilio
-            && route.config.public_url.is_none()
-            && !serve.trust_forwarded
-        {
-            return Err(format!(
-                "route `{}`: Twilio signs the URL it calls, which serve cannot know: set \
-                 `public_url` to the URL configured in Twilio (your tunnel's), or \
-                 `trust_forwarded = true` behind your own proxy",
-                route.config.name
-            ));
-        }
-    }
     let lock = DataDirLock::acquire(&serve.data)?;
     let store = LocalStore::open(&serve.data).map_err(|e| e.to_string())?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let built = Built::from(config, serve, &store, &clock).await?;
     let recovered = store.recover_leases().await.map_err(|e| e.to_string())?;
     if recovered > 0 {
         tracing::warn!(
@@ -84,40 +75,12 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
             "events claimed by a previous run that did not finish are due again"
         );
     }
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let routes = settings
-        .iter()
-        .map(|route| {
-            let ingestor = Ingestor::new(
-                route,
-                Arc::new(store.clone()),
-                None,
-                clock.clone(),
-                Duration::from_secs(10),
-            );
-            (route.config.name.clone(), ingestor)
-        })
-        .collect();
-    let mut consumer = Consumer::new(
-        Arc::new(store.clone()),
-        None,
-        clock.clone(),
-        serve.event_retention_days,
-        serve.concurrency,
-    );
-    // Hydrators keep their access tokens in the local store, like the consumer Lambda in DynamoDB.
-    for route in &settings {
-        if let Some(hydrator) =
-            hookcatch::hydrate::hydrator_for(route, Arc::new(store.clone()), clock.clone())
-        {
-            consumer = consumer.with_hydrator(&route.config.name, hydrator);
-        }
-    }
-    let consumer = Arc::new(consumer);
+    let consumer = Arc::new(ArcSwap::from_pointee(built.consumer));
     let app = Arc::new(App {
-        routes,
+        routes: ArcSwap::from_pointee(built.routes),
         trusted_proxy_hops: serve.trust_forwarded.then_some(serve.trusted_proxy_hops),
     });
+    let renew_now = Arc::new(Notify::new());
     let router = Router::new()
         .route(
             "/healthz",
@@ -126,14 +89,42 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         .route("/hooks/{route}", any(hook))
         .route("/hooks/{route}/{*rest}", any(hook_with_path))
         .fallback(|| async { reply(Reply::error(404, "unknown_route")) })
-        .with_state(app);
+        .with_state(app.clone());
 
     let listener = tokio::net::TcpListener::bind(serve.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", serve.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let (shutdown, stopped) = watch::channel(false);
-    tokio::spawn(renew_subscriptions(consumer.clone(), stopped.clone()));
+    if let Some(path) = &config.source {
+        match Triggers::watch(path) {
+            Ok(triggers) => {
+                let live = Live {
+                    app: app.clone(),
+                    consumer: consumer.clone(),
+                    renew_now: renew_now.clone(),
+                    store: store.clone(),
+                    clock: clock.clone(),
+                    serve: serve.clone(),
+                    file_serve: config.serve.clone(),
+                };
+                tokio::spawn(reload_on_change(
+                    path.clone(),
+                    triggers,
+                    live,
+                    stopped.clone(),
+                ));
+            }
+            Err(error) => {
+                tracing::warn!(%error, "routes will not reload when the file changes: restart serve after editing it");
+            }
+        }
+    }
+    tokio::spawn(renew_subscriptions(
+        consumer.clone(),
+        renew_now,
+        stopped.clone(),
+    ));
     let worker = tokio::spawn(run_worker(store, consumer, serve.clone(), stopped.clone()));
     let mut server_stopped = stopped.clone();
     let server = tokio::spawn(async move {
@@ -157,6 +148,116 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         shutdown,
         server,
     })
+}
+
+/// What a configuration builds: each route's ingestor, and the consumer with the routes' hydrators.
+struct Built {
+    routes: HashMap<String, Ingestor>,
+    consumer: Consumer,
+}
+
+impl Built {
+    async fn from(
+        config: &ConfigFile,
+        serve: &ServeConfig,
+        store: &LocalStore,
+        clock: &Arc<dyn Clock>,
+    ) -> Result<Built, String> {
+        let settings = config.resolve().await?;
+        for route in &settings {
+            check_twilio(route, serve)?;
+        }
+        let routes = settings
+            .iter()
+            .map(|route| {
+                let ingestor = Ingestor::new(
+                    route,
+                    Arc::new(store.clone()),
+                    None,
+                    clock.clone(),
+                    Duration::from_secs(10),
+                );
+                (route.config.name.clone(), ingestor)
+            })
+            .collect();
+        let mut consumer = Consumer::new(
+            Arc::new(store.clone()),
+            None,
+            clock.clone(),
+            serve.event_retention_days,
+            serve.concurrency,
+        );
+        // Hydrators keep their access tokens in the local store, like the consumer Lambda in DynamoDB.
+        for route in &settings {
+            if let Some(hydrator) =
+                hookcatch::hydrate::hydrator_for(route, Arc::new(store.clone()), clock.clone())
+            {
+                consumer = consumer.with_hydrator(&route.config.name, hydrator);
+            }
+        }
+        Ok(Built { routes, consumer })
+    }
+}
+
+fn check_twilio(route: &RouteSettings, serve: &ServeConfig) -> Result<(), String> {
+    if route.config.provider == hookcatch::ProviderKind::Twilio
+        && route.config.public_url.is_none()
+        && !serve.trust_forwarded
+    {
+        return Err(format!(
+            "route `{}`: Twilio signs the URL it calls, which serve cannot know: set \
+             `public_url` to the URL configured in Twilio (your tunnel's), or \
+             `trust_forwarded = true` behind your own proxy",
+            route.config.name
+        ));
+    }
+    Ok(())
+}
+
+/// What a reload replaces, and what it builds the replacement with.
+struct Live {
+    app: Arc<App>,
+    consumer: Arc<ArcSwap<Consumer>>,
+    renew_now: Arc<Notify>,
+    store: LocalStore,
+    clock: Arc<dyn Clock>,
+    /// The running settings (the file's, with the command line's overrides).
+    serve: ServeConfig,
+    /// `[serve]` as the file said at start: a change to it needs a restart.
+    file_serve: ServeConfig,
+}
+
+/// Reloads the routes whenever `hookcatch.toml` or its secrets file changes, or on SIGHUP. An
+/// invalid file keeps the running routes. Requests in flight finish on the routes they started
+/// with; a removed route's queued events are still processed, since their rules travel with them.
+async fn reload_on_change(
+    path: std::path::PathBuf,
+    mut triggers: Triggers,
+    live: Live,
+    mut stop: watch::Receiver<bool>,
+) {
+    while triggers.next(&mut stop).await {
+        let loaded = ConfigFile::load(&path).map_err(|e| e.to_string());
+        let built = match &loaded {
+            Ok(file) => Built::from(file, &live.serve, &live.store, &live.clock).await,
+            Err(error) => Err(error.clone()),
+        };
+        match built {
+            Ok(built) => {
+                let names: Vec<&String> = built.routes.keys().collect();
+                tracing::info!(routes = ?names, "configuration reloaded");
+                if loaded.is_ok_and(|file| file.serve != live.file_serve) {
+                    tracing::warn!("[serve] changed: its settings apply when serve restarts");
+                }
+                live.app.routes.store(Arc::new(built.routes));
+                live.consumer.store(Arc::new(built.consumer));
+                live.renew_now.notify_one();
+            }
+            Err(error) => {
+                tracing::error!(%error, "configuration NOT reloaded; the running routes stay");
+            }
+        }
+    }
 }
 
 async fn hook(
@@ -184,7 +285,8 @@ async fn handle(
     peer: SocketAddr,
     request: Request<Body>,
 ) -> Response<Body> {
-    let Some(ingestor) = app.routes.get(&route) else {
+    let routes = app.routes.load_full();
+    let Some(ingestor) = routes.get(&route) else {
         return reply(Reply::error(404, "unknown_route"));
     };
     let (parts, body) = request.into_parts();
@@ -247,11 +349,15 @@ fn reply(reply: Reply) -> Response<Body> {
 /// Renews the hydrators' expiring subscriptions (a `hydrate.renew`: Zoho channels, Graph
 /// subscriptions) at start and then twice a day, as the consumer Lambda's schedule does; after a
 /// failure, again in ten minutes.
-async fn renew_subscriptions(consumer: Arc<Consumer>, mut stop: watch::Receiver<bool>) {
+async fn renew_subscriptions(
+    consumer: Arc<ArcSwap<Consumer>>,
+    renew_now: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
     const EVERY: Duration = Duration::from_secs(12 * 3600);
     const AFTER_FAILURE: Duration = Duration::from_secs(600);
     while !*stop.borrow() {
-        let next = match consumer.renew_subscriptions().await {
+        let next = match consumer.load_full().renew_subscriptions().await {
             Ok(renewed) => {
                 for done in renewed {
                     tracing::info!(subscription = %done, "subscription renewed");
@@ -267,6 +373,8 @@ async fn renew_subscriptions(consumer: Arc<Consumer>, mut stop: watch::Receiver<
         };
         tokio::select! {
             _ = tokio::time::sleep(next) => {}
+            // A reload may have added a route whose subscriptions need renewing.
+            _ = renew_now.notified() => {}
             _ = stop.changed() => {}
         }
     }
@@ -276,12 +384,14 @@ async fn renew_subscriptions(consumer: Arc<Consumer>, mut stop: watch::Receiver<
 /// retried with growing delay, or dead-lettered.
 async fn run_worker(
     store: LocalStore,
-    consumer: Arc<Consumer>,
+    consumer: Arc<ArcSwap<Consumer>>,
     serve: ServeConfig,
     mut stop: watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
-        match work_once(&store, &consumer, serve.max_attempts, &SystemClock).await {
+        // The consumer of the current configuration (its hydrators), for this batch.
+        let current = consumer.load_full();
+        match work_once(&store, &current, serve.max_attempts, &SystemClock).await {
             Ok(0) => {
                 tokio::select! {
                     _ = store.enqueued() => {}

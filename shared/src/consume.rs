@@ -325,7 +325,11 @@ impl Consumer {
                 .enumerate()
                 .filter_map(|(i, m)| {
                     let m = (*m)?;
-                    (m.envelope.route == *route && hydrator.wants(&m.envelope)).then_some((
+                    // A Test names nothing to fetch (Zoho's has no ids).
+                    (m.envelope.route == *route
+                        && !m.envelope.test_ping
+                        && hydrator.wants(&m.envelope))
+                    .then_some((
                         i,
                         HydrationItem {
                             envelope: &m.envelope,
@@ -348,6 +352,7 @@ impl Consumer {
         for message in messages.iter().flatten() {
             let envelope = &message.envelope;
             if envelope.hydrate.is_some()
+                && !envelope.test_ping
                 && !self.hydrators.iter().any(|(r, _)| *r == envelope.route)
             {
                 // The event itself is kept (ids and all); a hydrator configured later can replay it.
@@ -394,10 +399,15 @@ impl Consumer {
             .as_ref()
             .and_then(|t| t.lookup_text(&source));
 
+        // A settings page's Test is stored as the event it is, and produces no record.
+        if envelope.test_ping {
+            records.clear();
+        }
         let rule = envelope
             .rules
             .records
             .iter()
+            .filter(|_| !envelope.test_ping)
             .find(|rule| rule.applies(event_type.as_deref(), json));
         if let Some(rule) = rule {
             match record_from_rule(rule, &envelope, &source) {

@@ -13,6 +13,9 @@ use subtle::ConstantTimeEq;
 pub enum SecretRef {
     Ssm(String),
     Env(String),
+    /// `local:NAME`: the route's secret NAME in the secrets file beside `hookcatch.toml`, which
+    /// only `hookcatch` on your machine reads.
+    Local(String),
     Literal(String),
 }
 
@@ -22,6 +25,8 @@ impl SecretRef {
             SecretRef::Ssm(name.to_owned())
         } else if let Some(name) = text.strip_prefix("env:") {
             SecretRef::Env(name.to_owned())
+        } else if let Some(name) = text.strip_prefix("local:") {
+            SecretRef::Local(name.to_owned())
         } else {
             SecretRef::Literal(text.to_owned())
         }
@@ -36,6 +41,7 @@ impl SecretRef {
         match self {
             SecretRef::Ssm(_) => "an SSM parameter",
             SecretRef::Env(_) => "an environment variable",
+            SecretRef::Local(_) => "the local secrets file",
             SecretRef::Literal(_) => "a literal value",
         }
     }
@@ -46,6 +52,7 @@ impl fmt::Debug for SecretRef {
         match self {
             SecretRef::Ssm(name) => write!(f, "ssm:{name}"),
             SecretRef::Env(name) => write!(f, "env:{name}"),
+            SecretRef::Local(name) => write!(f, "local:{name}"),
             SecretRef::Literal(_) => f.write_str("<literal redacted>"),
         }
     }
@@ -56,6 +63,7 @@ impl Serialize for SecretRef {
         match self {
             SecretRef::Ssm(name) => serializer.serialize_str(&format!("ssm:{name}")),
             SecretRef::Env(name) => serializer.serialize_str(&format!("env:{name}")),
+            SecretRef::Local(name) => serializer.serialize_str(&format!("local:{name}")),
             SecretRef::Literal(value) => serializer.serialize_str(value),
         }
     }
@@ -106,6 +114,11 @@ pub enum SecretError {
     Store(String),
     #[error("secret reference `ssm:{0}` needs a parameter store, and none is configured")]
     NoStore(String),
+    #[error(
+        "`local:{0}` names a secret in the local secrets file, which only `hookcatch` on your \
+         machine reads; on AWS use `ssm:/name`"
+    )]
+    LocalOnly(String),
 }
 
 /// Where `ssm:` references are read from: SSM Parameter Store on AWS, a fake in unit tests.
@@ -118,7 +131,7 @@ pub trait ParameterStore: Send + Sync {
 /// Resolves every reference, in order. SSM references are fetched in one call.
 pub async fn resolve(
     refs: &[SecretRef],
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
     store: Option<&dyn ParameterStore>,
 ) -> Result<Vec<Secret>, SecretError> {
     let ssm_names: Vec<String> = refs
@@ -141,6 +154,7 @@ pub async fn resolve(
             SecretRef::Env(name) => env(name)
                 .map(Secret::new)
                 .ok_or_else(|| SecretError::MissingEnv(name.clone())),
+            SecretRef::Local(name) => Err(SecretError::LocalOnly(name.clone())),
             SecretRef::Ssm(name) => ssm_values
                 .next()
                 .map(Secret::new)

@@ -34,6 +34,10 @@ pub struct Zoho {
     pub base_url: String,
     /// Bodies of `actions/watch` calls.
     pub watches: Vec<Value>,
+    /// The scopes of the refresh token, given to every access token issued from it.
+    pub scopes: String,
+    /// Each issued token's scopes.
+    pub token_scopes: BTreeMap<String, String>,
     pub in_flight: usize,
     pub max_in_flight: usize,
 }
@@ -58,7 +62,11 @@ impl FakeZoho {
         let addr: SocketAddr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let url = format!("http://{addr}");
-        state.lock().unwrap().base_url = url.clone();
+        {
+            let mut zoho = state.lock().unwrap();
+            zoho.base_url = url.clone();
+            zoho.scopes = "ZohoCRM.modules.READ,ZohoCRM.notifications.ALL".into();
+        }
         FakeZoho { state, url }
     }
 
@@ -69,6 +77,11 @@ impl FakeZoho {
                    "Owner": {"name": "Patricia Boyle", "id": "5725767000000411001"},
                    "Modified_Time": modified}),
         );
+    }
+
+    /// The refresh token's scopes from now on (comma-separated, as Zoho writes them).
+    pub fn grant_scopes(&self, scopes: &str) {
+        self.state.lock().unwrap().scopes = scopes.to_owned();
     }
 
     /// Every issued token stops working (as when they expire mid-batch).
@@ -127,8 +140,10 @@ async fn token(
     zoho.tokens_issued += 1;
     let token = format!("1000.access-{}", zoho.tokens_issued);
     zoho.live_tokens.push(token.clone());
+    let scopes = zoho.scopes.clone();
+    zoho.token_scopes.insert(token.clone(), scopes.clone());
     // api_domain points back at this server, so the hydrator must use what the token response says.
-    Json(json!({"access_token": token, "expires_in": 3600, "api_domain": zoho.base_url, "token_type": "Bearer", "scope": "ZohoCRM.modules.ALL"}))
+    Json(json!({"access_token": token, "expires_in": 3600, "api_domain": zoho.base_url, "token_type": "Bearer", "scope": scopes}))
         .into_response()
 }
 
@@ -256,6 +271,29 @@ async fn watch(
 ) -> Response {
     if let Some(early) = gate(&state, &headers, "actions/watch", Vec::new()).await {
         return early;
+    }
+    // Enabling a channel needs a notifications scope; ZohoCRM.modules.* does not grant it.
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Zoho-oauthtoken "))
+        .unwrap_or_default();
+    let scopes = state
+        .lock()
+        .unwrap()
+        .token_scopes
+        .get(token)
+        .cloned()
+        .unwrap_or_default();
+    if !scopes
+        .split(',')
+        .any(|s| s == "ZohoCRM.notifications.ALL" || s == "ZohoCRM.notifications.CREATE")
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"code": "OAUTH_SCOPE_MISMATCH", "details": {}, "message": "invalid oauth scope to access this URL", "status": "error"})),
+        )
+            .into_response();
     }
     state.lock().unwrap().watches.push(body.clone());
     let entry = &body["watch"][0];

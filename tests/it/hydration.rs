@@ -702,6 +702,19 @@ hydrate = {{ kind = "zoho-crm", accounts_url = "{url}", client_id = "{id}", clie
         error.contains("1000000068002") && error.contains("INVALID_DATA"),
         "{error}"
     );
+
+    // A refresh token with only the records scope cannot enable channels, and the error says
+    // which scope is missing.
+    fake.grant_scopes("ZohoCRM.modules.READ");
+    let file = hookcatch_cli::config::ConfigFile::parse(&toml, "test.toml").unwrap();
+    let fresh = std::env::temp_dir().join(unique("hookcatch-renew"));
+    let error = hookcatch_cli::zoho::renew(&file, None, notify, 7, &fresh)
+        .await
+        .unwrap_err();
+    assert!(
+        error.contains("OAUTH_SCOPE_MISMATCH") && error.contains("ZohoCRM.notifications.ALL"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

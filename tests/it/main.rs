@@ -23,5 +23,6 @@ mod local;
 mod logs;
 mod pipeline;
 mod replays;
+mod routes;
 mod support;
 mod template;

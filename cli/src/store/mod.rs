@@ -248,6 +248,19 @@ impl LocalStore {
         .await
     }
 
+    /// When each route last received an event that was stored (ms).
+    pub async fn last_received_by_route(
+        &self,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        self.read(|conn| {
+            let mut statement =
+                conn.prepare("SELECT route, MAX(received_at) FROM events GROUP BY route")?;
+            let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// Events, newest first, filtered by route and received time (ms, inclusive).
     pub async fn list_events(
         &self,

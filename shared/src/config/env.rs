@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{ConfigError, HydrateConfig, RouteConfig};
 
 /// Reads an environment variable through a lookup function, so tests need not touch the process env.
-pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
 
 fn required(env: EnvLookup<'_>, name: &'static str) -> Result<String, ConfigError> {
     env(name)

@@ -204,7 +204,13 @@ impl ZohoHydrator {
                     .find_map(|c| c.as_str())
                     .unwrap_or_default()
                     .to_owned();
-                    return Err(if status == 401 {
+                    return Err(if code == "OAUTH_SCOPE_MISMATCH" {
+                        HydrateError::Failed(format!(
+                            "Zoho HTTP {status} {code}: the refresh token's scopes do not cover \
+                             this call (fetching records needs ZohoCRM.modules.READ; enabling or \
+                             renewing channels ZohoCRM.notifications.ALL or .CREATE)"
+                        ))
+                    } else if status == 401 {
                         HydrateError::Transient(format!("Zoho refused a fresh token: {code}"))
                     } else {
                         HydrateError::Failed(format!("Zoho HTTP {status} {code}"))

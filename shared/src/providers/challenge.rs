@@ -6,7 +6,7 @@
 //! - microsoft-graph: `validationToken` in the query → echoed as text/plain; notifications carry the
 //!   subscription's `clientState` in every item, compared in constant time. Id-only: hydrated.
 
-use super::sign::{SignError, first_secret, rewrite_json, set_header};
+use super::sign::{SignError, TestExpect, TestRequest, first_secret, rewrite_json, set_header};
 use base64::Engine;
 use serde::Deserialize;
 
@@ -278,6 +278,43 @@ pub(super) fn sign(
         _ => {}
     }
     Ok(())
+}
+
+/// Each provider's endpoint check: Meta's `hub.challenge` GET with the route's verify token, X's
+/// CRC GET (answered with the token's HMAC), Graph's `validationToken` POST (echoed).
+pub(super) fn test_request(
+    settings: &RouteSettings,
+    nonce: &str,
+) -> Result<TestRequest, SignError> {
+    let mut request = super::sign::empty_post(&[]);
+    let expect = match settings.config.provider {
+        ProviderKind::Meta => {
+            let token = settings
+                .verify_tokens
+                .first()
+                .ok_or_else(|| SignError::NoSecret(settings.config.name.clone()))?;
+            request.method = "GET".into();
+            request.raw_query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("hub.mode", "subscribe")
+                .append_pair("hub.verify_token", token.expose())
+                .append_pair("hub.challenge", nonce)
+                .finish();
+            nonce.to_owned()
+        }
+        ProviderKind::X => {
+            request.method = "GET".into();
+            request.raw_query = format!("crc_token={nonce}");
+            x_signature(first_secret(settings)?.as_bytes(), nonce.as_bytes())
+        }
+        _ => {
+            request.raw_query = format!("validationToken={nonce}");
+            nonce.to_owned()
+        }
+    };
+    Ok(TestRequest {
+        request,
+        expect: TestExpect::Answer(expect),
+    })
 }
 
 /// Where each of these providers takes the route's URL.

@@ -33,7 +33,8 @@ pub struct VerifiedRequest {
     request: InboundRequest,
     /// The provider's delivery id when it sends one in a header (dedup key).
     delivery_id: Option<String>,
-    /// An empty "Test" ping from a settings page: recorded, flagged as a test.
+    /// A settings page's Test (an empty body, or a provider's own test in its signed body):
+    /// stored, flagged, and never turned into records, hydration or actions.
     test_ping: bool,
     /// Set for id-only notifications: the hydrator that fetches what they point to.
     hydrate: Option<&'static str>,
@@ -48,6 +49,13 @@ impl VerifiedRequest {
             test_ping,
             hydrate: None,
         }
+    }
+
+    /// Marks the request a Test when its provider's signed body says so (never from a header a
+    /// replayer could add).
+    fn test_if(mut self, signed_body_says_test: bool) -> Self {
+        self.test_ping |= signed_body_says_test;
+        self
     }
 
     fn id_only(mut self, hydrator: &'static str) -> Self {

@@ -37,6 +37,84 @@ pub fn sign(
     }
 }
 
+/// What a route's Test sends, before [`sign`] adds the credentials.
+#[derive(Debug)]
+pub struct TestRequest {
+    pub request: InboundRequest,
+    pub expect: TestExpect,
+}
+
+/// What proves a Test arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TestExpect {
+    /// Accepted (2xx), and stored as an event with `test_ping: true`.
+    Stored,
+    /// A handshake, answered: the reply contains this (the challenge, echoed or signed).
+    Answer(String),
+}
+
+/// The request the provider's own Test (or endpoint check) sends, each provider's file saying what:
+/// GitHub a `ping`; Stripe a synthetic event of type `hookcatch.test`; Zoho a notification with
+/// `ids: []` and `operation: "test"`; Slack, Zoom, Meta, X and Graph their handshake; every other
+/// provider an empty body. Test-ness is read back from signed material only
+/// ([`crate::providers::VerifiedRequest::is_test_ping`]).
+pub fn test_request(settings: &RouteSettings, now_ms: i64) -> Result<TestRequest, SignError> {
+    // A fresh value per Test: a second press is a second event, and a challenge cannot be canned.
+    let nonce = uuid::Uuid::now_v7().simple().to_string();
+    let stored = |request| {
+        Ok(TestRequest {
+            request,
+            expect: TestExpect::Stored,
+        })
+    };
+    match settings.config.provider {
+        ProviderKind::Github | ProviderKind::Stripe => stored(super::signed::test_request(
+            settings.config.provider,
+            &nonce,
+            now_ms,
+        )),
+        ProviderKind::Zoom => super::signed::zoom_test_request(settings, &nonce, now_ms),
+        ProviderKind::Slack => Ok(super::slack::test_request(&nonce)),
+        ProviderKind::ZohoCrm => stored(super::zoho::test_request(settings, &nonce, now_ms)),
+        ProviderKind::Meta | ProviderKind::X | ProviderKind::MicrosoftGraph => {
+            super::challenge::test_request(settings, &nonce)
+        }
+        ProviderKind::CatchRaw
+        | ProviderKind::Shopify
+        | ProviderKind::StandardWebhooks
+        | ProviderKind::Twilio
+        | ProviderKind::Generic => stored(empty_post(&[])),
+    }
+}
+
+/// A POST with these headers and no body.
+pub(super) fn empty_post(headers: &[(&str, &str)]) -> InboundRequest {
+    InboundRequest {
+        method: "POST".into(),
+        path: "/".into(),
+        raw_query: String::new(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
+        body: bytes::Bytes::new(),
+        source_ip: None,
+        called_url: None,
+    }
+}
+
+/// A JSON POST of `body` with these headers.
+pub(super) fn json_post(headers: &[(&str, &str)], body: serde_json::Value) -> InboundRequest {
+    let mut request = empty_post(headers);
+    request
+        .headers
+        .push(("content-type".into(), "application/json".into()));
+    request.body = serde_json::to_vec(&body)
+        .expect("a JSON value serializes")
+        .into();
+    request
+}
+
 /// Edits a JSON object body in place (a non-object body is replaced by an object).
 pub(super) fn rewrite_json(
     request: &mut InboundRequest,
@@ -126,6 +204,67 @@ mod tests {
                 verifier.inspect(tampered, now_ms).is_err(),
                 "{provider:?}: tampered body must fail"
             );
+        }
+    }
+
+    /// Every provider's Test is what its verifier takes for a test (stored with `test_ping`) or
+    /// answers as the handshake it is; real deliveries are not tests, whatever their headers say.
+    #[test]
+    fn each_providers_test_is_a_test_and_nothing_else_is() {
+        let now_ms = 1_700_000_000_000;
+        for settings in crate::testing::fuzzing::example_routes() {
+            let provider = settings.config.provider;
+            let verifier = verifier_for(&settings);
+            let prepared = test_request(&settings, now_ms).unwrap();
+            let mut request = prepared.request;
+            request.called_url = settings.config.public_url.clone();
+            sign(&settings, &mut request, now_ms).unwrap();
+            match (verifier.inspect(request, now_ms), &prepared.expect) {
+                (Ok(Inspection::Accept(verified)), TestExpect::Stored) => {
+                    assert!(verified.is_test_ping(), "{provider:?}")
+                }
+                (Ok(Inspection::Answer(reply)), TestExpect::Answer(expected)) => {
+                    let body = String::from_utf8_lossy(&reply.body);
+                    assert!(body.contains(expected.as_str()), "{provider:?}: {body}");
+                }
+                (verdict, expect) => panic!("{provider:?}: {verdict:?} for {expect:?}"),
+            }
+            // Two Tests are two events (or two challenges), not one redelivered.
+            let again = test_request(&settings, now_ms).unwrap().request;
+            let first = test_request(&settings, now_ms).unwrap().request;
+            if !first.body.is_empty() || !first.raw_query.is_empty() {
+                assert!(
+                    again.body != first.body || again.raw_query != first.raw_query,
+                    "{provider:?}"
+                );
+            }
+        }
+        // A real GitHub delivery sent again as a "ping" is still the delivery it is.
+        let github = crate::testing::fuzzing::example_routes()
+            .into_iter()
+            .find(|s| s.config.provider == ProviderKind::Github)
+            .unwrap();
+        let mut real = request();
+        real.body = Bytes::from_static(br#"{"action":"opened","zen":"not a ping"}"#);
+        set_header(&mut real, "x-github-event", "ping");
+        sign(&github, &mut real, now_ms).unwrap();
+        match verifier_for(&github).inspect(real, now_ms) {
+            Ok(Inspection::Accept(verified)) => assert!(!verified.is_test_ping()),
+            other => panic!("{other:?}"),
+        }
+        // Stripe: only the synthetic type is a test, not a real event that mentions it.
+        let stripe = crate::testing::fuzzing::example_routes()
+            .into_iter()
+            .find(|s| s.config.provider == ProviderKind::Stripe)
+            .unwrap();
+        let mut real = request();
+        real.body = Bytes::from_static(
+            br#"{"id":"evt_1","type":"charge.succeeded","data":{"object":{"description":"hookcatch.test"}}}"#,
+        );
+        sign(&stripe, &mut real, now_ms).unwrap();
+        match verifier_for(&stripe).inspect(real, now_ms) {
+            Ok(Inspection::Accept(verified)) => assert!(!verified.is_test_ping()),
+            other => panic!("{other:?}"),
         }
     }
 

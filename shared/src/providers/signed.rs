@@ -3,7 +3,7 @@
 //! signature check, since Zoom signs it). Each checks the exact raw body against every secret.
 
 use super::hmac_sha256;
-use super::sign::{SignError, first_secret, set_header};
+use super::sign::{SignError, TestExpect, TestRequest, first_secret, json_post, set_header};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;
@@ -94,6 +94,38 @@ fn is_stripe_thin_event(body: &[u8]) -> bool {
         .ok()
         .and_then(|o| o.object)
         .is_some_and(|o| o == "v2.core.event")
+}
+
+/// The event type of the synthetic Stripe event `hookcatch routes test` sends (Stripe's own
+/// dashboard test events are ordinary signed events, stored as such).
+pub const STRIPE_TEST_TYPE: &str = "hookcatch.test";
+
+/// Whether an authentic body is a Test: GitHub's `ping` (only it carries `zen` and `hook_id`) or
+/// the synthetic Stripe event.
+fn is_test_body(scheme: &Scheme, body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Ping {
+        zen: Option<serde::de::IgnoredAny>,
+        hook_id: Option<serde::de::IgnoredAny>,
+    }
+    #[derive(Deserialize)]
+    struct Typed<'a> {
+        #[serde(borrow, rename = "type")]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    match scheme {
+        Scheme::Github => {
+            super::mentions(body, "\"hook_id\"")
+                && serde_json::from_slice::<Ping>(body)
+                    .is_ok_and(|p| p.zen.is_some() && p.hook_id.is_some())
+        }
+        Scheme::Stripe => {
+            super::mentions(body, STRIPE_TEST_TYPE)
+                && serde_json::from_slice::<Typed<'_>>(body)
+                    .is_ok_and(|t| t.kind.as_deref() == Some(STRIPE_TEST_TYPE))
+        }
+        _ => false,
+    }
 }
 
 impl Verifier for SignedVerifier {
@@ -188,10 +220,10 @@ impl Verifier for SignedVerifier {
                 None
             }
         };
-        Ok(Inspection::Accept(VerifiedRequest::new(
-            request,
-            delivery_id,
-        )))
+        let test = is_test_body(&self.scheme, &body);
+        Ok(Inspection::Accept(
+            VerifiedRequest::new(request, delivery_id).test_if(test),
+        ))
     }
 }
 
@@ -318,6 +350,62 @@ pub(super) fn sign(
         other => unreachable!("{other:?} is not a signed-body provider"),
     }
     Ok(())
+}
+
+/// GitHub's `ping` (what it sends when a webhook is created or tested) and, since Stripe has no
+/// test delivery of its own, a synthetic event of type [`STRIPE_TEST_TYPE`].
+pub(super) fn test_request(provider: ProviderKind, nonce: &str, now_ms: i64) -> InboundRequest {
+    match provider {
+        ProviderKind::Github => json_post(
+            &[
+                ("x-github-event", "ping"),
+                ("x-github-delivery", nonce),
+                ("user-agent", "GitHub-Hookshot/hookcatch-test"),
+            ],
+            serde_json::json!({
+                "zen": "Keep it logically awesome.",
+                "hook_id": 0,
+                "hook": { "type": "Repository", "active": true, "events": ["*"],
+                          "config": { "content_type": "json", "insecure_ssl": "0" } },
+                "hookcatch_test": nonce,
+            }),
+        ),
+        _ => json_post(
+            &[],
+            serde_json::json!({
+                "id": format!("evt_test_{nonce}"),
+                "object": "event",
+                "type": STRIPE_TEST_TYPE,
+                "created": now_ms.div_euclid(1000),
+                "livemode": false,
+                "data": { "object": {} },
+            }),
+        ),
+    }
+}
+
+/// Zoom's endpoint check, `endpoint.url_validation`: answered with `plainToken`'s HMAC under the
+/// newest secret.
+pub(super) fn zoom_test_request(
+    settings: &RouteSettings,
+    nonce: &str,
+    now_ms: i64,
+) -> Result<TestRequest, SignError> {
+    let answer = hex::encode(hmac_sha256(
+        first_secret(settings)?.as_bytes(),
+        &[nonce.as_bytes()],
+    ));
+    Ok(TestRequest {
+        request: json_post(
+            &[],
+            serde_json::json!({
+                "event": "endpoint.url_validation",
+                "payload": { "plainToken": nonce },
+                "event_ts": now_ms,
+            }),
+        ),
+        expect: TestExpect::Answer(answer),
+    })
 }
 
 /// Where each of these providers takes the route's URL.

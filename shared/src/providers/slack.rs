@@ -2,7 +2,7 @@
 //! `v0:{X-Slack-Request-Timestamp}:{raw body}` within ±5 minutes. `url_verification` (JSON) and
 //! `ssl_check` (form) are answered here, after the signature check, and never enqueued.
 
-use super::sign::{SignError, first_secret, set_header};
+use super::sign::{SignError, TestExpect, TestRequest, first_secret, json_post, set_header};
 use serde::Deserialize;
 
 use super::mac::Keys;
@@ -169,6 +169,17 @@ pub(super) fn sign(
         &format!("v0={}", hex::encode(mac)),
     );
     Ok(())
+}
+
+/// Slack's Request URL check, `url_verification`: answered with its `challenge`.
+pub(super) fn test_request(nonce: &str) -> TestRequest {
+    TestRequest {
+        request: json_post(
+            &[],
+            serde_json::json!({ "token": "hookcatch-test", "challenge": nonce, "type": "url_verification" }),
+        ),
+        expect: TestExpect::Answer(nonce.to_owned()),
+    }
 }
 
 /// Where a Slack route's URL goes in the app's settings.

@@ -3,7 +3,7 @@
 //! constant time with the one configured for that channel; an unknown channel is refused. A route
 //! may add a secret in the notify URL's query string (`auth`), checked first and redacted.
 
-use super::sign::{SignError, rewrite_json};
+use super::sign::{SignError, json_post, rewrite_json};
 use crate::model::rules::Rules;
 use crate::model::value::ValueSource;
 use serde::Deserialize;
@@ -38,6 +38,17 @@ struct Notification {
     channel_id: String,
     #[serde(default)]
     token: Option<String>,
+    #[serde(default)]
+    operation: Option<String>,
+    #[serde(default)]
+    ids: Option<Vec<serde::de::IgnoredAny>>,
+}
+
+impl Notification {
+    /// `hookcatch routes test`'s notification: no ids, operation `test` (Zoho sends neither).
+    fn is_test(&self) -> bool {
+        self.operation.as_deref() == Some("test") && self.ids.as_ref().is_some_and(Vec::is_empty)
+    }
 }
 
 impl Verifier for ZohoVerifier {
@@ -48,6 +59,7 @@ impl Verifier for ZohoVerifier {
         }
         let notification: Notification =
             json_body(&request).ok_or(Refusal::Unauthorized("not a Zoho CRM notification"))?;
+        let test = notification.is_test();
         let token = notification
             .token
             .ok_or(Refusal::Unauthorized("token missing"))?;
@@ -61,7 +73,9 @@ impl Verifier for ZohoVerifier {
             return Err(Refusal::Unauthorized("token mismatch"));
         }
         Ok(Inspection::Accept(
-            VerifiedRequest::new(request, None).id_only("zoho-crm"),
+            VerifiedRequest::new(request, None)
+                .id_only("zoho-crm")
+                .test_if(test),
         ))
     }
 }
@@ -105,6 +119,32 @@ pub(super) fn sign(
         body["token"] = token.expose().into();
     });
     super::catch_raw::sign(settings, request)
+}
+
+/// A notification with `ids: []` and `operation: "test"`, for the first channel's module; [`sign`]
+/// fills in the channel and its token.
+pub(super) fn test_request(settings: &RouteSettings, nonce: &str, now_ms: i64) -> InboundRequest {
+    let module = settings
+        .config
+        .channels
+        .first()
+        .and_then(|c| c.events.first())
+        .and_then(|e| e.split('.').next())
+        .unwrap_or("Leads")
+        .to_owned();
+    json_post(
+        &[],
+        serde_json::json!({
+            "server_time": now_ms,
+            "query_params": {},
+            "module": module,
+            "resource_uri": "",
+            "ids": [],
+            "affected_fields": [],
+            "operation": "test",
+            "hookcatch_test": nonce,
+        }),
+    )
 }
 
 /// Where a Zoho CRM route's URL goes.
