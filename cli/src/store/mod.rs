@@ -174,27 +174,6 @@ impl LocalStore {
         .await
     }
 
-    pub async fn ack(&self, seq: i64) -> Result<(), StoreError> {
-        self.call(|reply| Command::Ack(seq, reply)).await
-    }
-
-    pub async fn retry(
-        &self,
-        seq: i64,
-        error: String,
-        available_at: i64,
-        dead: bool,
-    ) -> Result<(), StoreError> {
-        self.call(|reply| Command::Retry {
-            seq,
-            error,
-            available_at,
-            dead,
-            reply,
-        })
-        .await
-    }
-
     /// Settles a worker's batch in one transaction.
     pub async fn settle(&self, settled: Vec<Settlement>) -> Result<(), StoreError> {
         if settled.is_empty() {
@@ -620,7 +599,12 @@ mod tests {
             1
         );
         store
-            .retry(claimed[0].seq, "boom".into(), 0, true)
+            .settle(vec![Settlement::Retry {
+                seq: claimed[0].seq,
+                error: "boom".into(),
+                available_at: 0,
+                dead: true,
+            }])
             .await
             .unwrap();
         assert!(
@@ -637,7 +621,10 @@ mod tests {
         assert_eq!(store.requeue(None, 0).await.unwrap(), 1);
         let again = store.claim(10, 1, 1000).await.unwrap();
         assert_eq!(again.len(), 1);
-        store.ack(again[0].seq).await.unwrap();
+        store
+            .settle(vec![Settlement::Done { seq: again[0].seq }])
+            .await
+            .unwrap();
         assert!(store.queue_entries().await.unwrap().is_empty());
     }
 

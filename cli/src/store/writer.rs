@@ -35,14 +35,6 @@ pub(super) enum Command {
         lease_ms: i64,
         reply: Reply<Vec<Claimed>>,
     },
-    Ack(i64, Reply<()>),
-    Retry {
-        seq: i64,
-        error: String,
-        available_at: i64,
-        dead: bool,
-        reply: Reply<()>,
-    },
     Requeue {
         seqs: Option<Vec<i64>>,
         now_ms: i64,
@@ -131,11 +123,9 @@ fn execute_nothing(command: Command) -> Done {
         Err(StoreError::Failed("transaction did not start".into()))
     }
     match command {
-        Command::Enqueue(_, _, r)
-        | Command::Ack(_, r)
-        | Command::Retry { reply: r, .. }
-        | Command::StoreToken(_, _, r)
-        | Command::Settle(_, r) => Done::Unit(r, error()),
+        Command::Enqueue(_, _, r) | Command::StoreToken(_, _, r) | Command::Settle(_, r) => {
+            Done::Unit(r, error())
+        }
         Command::StoreBatch(_, r) => Done::Batch(r, error()),
         Command::PutEvent(_, r) => Done::Put(r, error()),
         Command::UpsertRecord(_, r) => Done::Upsert(r, error()),
@@ -220,29 +210,6 @@ fn execute(tx: &Transaction<'_>, command: Command) -> Done {
             })()
             .map_err(failed);
             Done::Claimed(reply, result)
-        }
-        Command::Ack(seq, reply) => {
-            let result = tx
-                .execute("DELETE FROM queue WHERE seq = ?1", [seq])
-                .map(|_| ())
-                .map_err(failed);
-            Done::Unit(reply, result)
-        }
-        Command::Retry {
-            seq,
-            error,
-            available_at,
-            dead,
-            reply,
-        } => {
-            let result = tx
-                .execute(
-                    "UPDATE queue SET available_at = ?2, last_error = ?3, state = ?4, leased = 0 WHERE seq = ?1",
-                    params![seq, available_at, error, if dead { "dead" } else { "queued" }],
-                )
-                .map(|_| ())
-                .map_err(failed);
-            Done::Unit(reply, result)
         }
         Command::RecoverLeases(reply) => {
             let result = tx
