@@ -22,7 +22,9 @@ sam_build_host() {
     aarch64 | arm64) arch=arm64 ;;
     *) arch=x86_64 ;;
   esac
-  sam build --beta-features --parameter-overrides "Architecture=$arch"
+  # The template tests and the bootstrap tests use these three routes (two Slack apps and a GitHub),
+  # by id: their names without `-`.
+  sam build --beta-features --parameter-overrides "Architecture=$arch" "Routes=slacka,slackb,github"
   export HOOKCATCH_SAM_BUILD_DIR="$PWD/.aws-sam/build"
 }
 

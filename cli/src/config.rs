@@ -132,6 +132,31 @@ impl ConfigFile {
                 });
             }
         }
+        // A stack's logical ids keep only letters and digits (`Fn::ForEach`'s `&{Route}`).
+        let mut ids = std::collections::HashMap::new();
+        for route in &config.routes {
+            let id = hookcatch::config::logical_id(&route.name);
+            if let Some(other) = ids.insert(id, route.name.as_str()) {
+                return Err(ConfigFileError::Invalid {
+                    path: shown.to_owned(),
+                    message: format!(
+                        "routes `{other}` and `{}` differ only in `-` or `_`, which a deployed \
+                         stack's names drop: rename one",
+                        route.name
+                    ),
+                });
+            }
+        }
+        if config.routes.len() > hookcatch::config::MAX_DEPLOYED_ROUTES {
+            return Err(ConfigFileError::Invalid {
+                path: shown.to_owned(),
+                message: format!(
+                    "{} routes: at most {} fit in one stack (CloudFormation's 500 resources)",
+                    config.routes.len(),
+                    hookcatch::config::MAX_DEPLOYED_ROUTES
+                ),
+            });
+        }
         if !(1..=16).contains(&config.serve.trusted_proxy_hops) {
             return Err(ConfigFileError::Invalid {
                 path: shown.to_owned(),
@@ -324,6 +349,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("open = true"), "{error}");
+        let colliding = "[[routes]]\nname = \"slack-a\"\nprovider = \"catch-raw\"\nopen = true\n[[routes]]\nname = \"slack_a\"\nprovider = \"catch-raw\"\nopen = true\n";
+        let error = ConfigFile::parse(colliding, "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("differ only in"), "{error}");
+        let too_many: String = (0..=hookcatch::config::MAX_DEPLOYED_ROUTES)
+            .map(|i| {
+                format!("[[routes]]\nname = \"r{i}\"\nprovider = \"catch-raw\"\nopen = true\n")
+            })
+            .collect();
+        assert!(ConfigFile::parse(&too_many, "x.toml").is_err());
         let needless = "[[routes]]\nname = \"a\"\nprovider = \"catch-raw\"\nopen = true\nallow_ips = [\"10.0.0.0/8\"]\n";
         assert!(ConfigFile::parse(needless, "x.toml").is_err());
     }

@@ -66,6 +66,25 @@ enum Command {
     /// Zoho CRM: enable or renew a zoho-crm route's notification channels.
     #[command(subcommand)]
     Zoho(ZohoCommand),
+    /// Print the `sam local invoke --env-vars` file of a route's function (or `consumer`): SSM
+    /// paths and resource names, never a secret value.
+    EnvJson {
+        /// A route name, or `consumer`.
+        function: String,
+        #[arg(long, default_value = "hookcatch")]
+        stack: String,
+        /// The events queue (stack output EventsQueueUrl).
+        #[arg(long, env = "HOOKCATCH_QUEUE_URL")]
+        queue_url: String,
+        /// The bodies bucket (stack output BodiesBucketName).
+        #[arg(long, env = "HOOKCATCH_BUCKET")]
+        bucket: Option<String>,
+        /// The events table (stack output EventsTableName); the consumer needs it.
+        #[arg(long, env = "HOOKCATCH_TABLE")]
+        table: Option<String>,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+    },
     /// Re-queue dead-lettered events so the consumer tries them again (--aws: redrive the SQS DLQ).
     Replay {
         /// Queue sequence numbers to re-queue (see `events list --json`); default: every dead event.
@@ -139,6 +158,18 @@ enum RoutesCommand {
         #[arg(long, default_value = "hookcatch.toml")]
         config: PathBuf,
     },
+    /// Write every route's configuration to the stack's SSM path (removing routes that are gone)
+    /// and print the `sam deploy` parameters that roll it out.
+    Push {
+        /// The CloudFormation stack (its routes live under /hookcatch/STACK/routes).
+        #[arg(long, default_value = "hookcatch")]
+        stack: String,
+        /// Print what would be written and removed; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+    },
     /// The settings page's Test button: send what the provider's own test sends, signed.
     Test {
         name: String,
@@ -169,6 +200,12 @@ enum SecretsCommand {
         /// Read the value from standard input (one line).
         #[arg(long)]
         stdin: bool,
+        /// Write it to the deployed stack's SSM path as a SecureString instead of the local file.
+        #[arg(long)]
+        aws: bool,
+        /// With --aws: the CloudFormation stack.
+        #[arg(long, default_value = "hookcatch", requires = "aws")]
+        stack: String,
         #[arg(long, default_value = "hookcatch.toml")]
         config: PathBuf,
     },
@@ -516,6 +553,28 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Routes(command) => routes_command(command).await,
+        Command::EnvJson {
+            function,
+            stack,
+            queue_url,
+            bucket,
+            table,
+            config,
+        } => {
+            let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
+            let plan = hookcatch_cli::deployment::Plan::new(&file, &stack)?;
+            let resources = hookcatch_cli::deployment::StackResources {
+                queue_url,
+                bucket,
+                table,
+            };
+            let json = hookcatch_cli::deployment::env_json(&plan, &function, &resources)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?
+            );
+            Ok(())
+        }
         Command::Secrets(SecretsCommand::Set {
             route,
             name,
@@ -523,6 +582,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             replace,
             from_env,
             stdin,
+            aws,
+            stack,
             config,
         }) => {
             let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
@@ -547,6 +608,27 @@ async fn run(cli: Cli) -> Result<(), String> {
                 (_, true) => SetMode::Replace,
                 _ => SetMode::New,
             };
+            if aws {
+                let layout = hookcatch::config::SsmLayout::new(&stack)?;
+                let sdk = hookcatch_cli::aws::sdk().await;
+                let count = hookcatch_cli::deployment::set_secret(
+                    &sdk, &layout, &route, &name, &value, mode,
+                )
+                .await?;
+                println!(
+                    "route `{route}`: secret `{name}` now has {count} value(s) in {} \
+                     (`hookcatch routes push --stack {stack}` and a deploy roll it out)",
+                    layout.secret_name(&route, &name)
+                );
+                let reference = hookcatch::secrets::SecretRef::Local(name.clone());
+                if !route_config.secret_refs().contains(&reference) {
+                    println!(
+                        "route `{route}` does not read `local:{name}` yet: `hookcatch secrets set \
+                         {route} {name} --stdin` sets it locally and points the route at it"
+                    );
+                }
+                return Ok(());
+            }
             let secrets_path = LocalSecrets::path_beside(&config);
             let count =
                 hookcatch_cli::secrets_file::set(&secrets_path, &route, &name, &value, mode)
@@ -705,6 +787,33 @@ async fn routes_command(command: RoutesCommand) -> Result<(), String> {
                 "removed route `{name}`: it answers 404 once serve reloads; its stored events and \
                  records stay in {}",
                 file.serve.data.display()
+            );
+            Ok(())
+        }
+        RoutesCommand::Push {
+            stack,
+            dry_run,
+            config,
+        } => {
+            let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
+            let plan = hookcatch_cli::deployment::Plan::new(&file, &stack)?;
+            let sdk = hookcatch_cli::aws::sdk().await;
+            let pushed = hookcatch_cli::deployment::push(&sdk, &plan, dry_run).await?;
+            let verb = if dry_run { "would write" } else { "wrote" };
+            for name in &pushed.written {
+                println!("{verb} {name}");
+            }
+            let verb = if dry_run { "would remove" } else { "removed" };
+            for name in &pushed.removed {
+                println!("{verb} {name}");
+            }
+            println!(
+                "deploy it with:\n  sam build && sam deploy --stack-name {stack} --parameter-overrides {}",
+                plan.parameter_overrides(&pushed.digest)
+                    .iter()
+                    .map(|p| format!("\"{p}\""))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             );
             Ok(())
         }

@@ -104,11 +104,6 @@ pub fn set(
     mode: SetMode,
 ) -> Result<usize, SecretsFileError> {
     let shown = path.display().to_string();
-    if value.trim().is_empty() {
-        return Err(SecretsFileError::Refused(
-            "the secret is empty or blank".into(),
-        ));
-    }
     let (text, new_file) = match std::fs::read_to_string(path) {
         Ok(text) => (text, false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
@@ -125,7 +120,7 @@ pub fn set(
     })?;
     let routes = implicit_table(document.as_table_mut(), "routes", &shown)?;
     let secrets = implicit_table(routes, route, &shown)?;
-    let mut values: Vec<String> = secrets
+    let values: Vec<String> = secrets
         .get(name)
         .and_then(Item::as_array)
         .map(|a| {
@@ -134,19 +129,7 @@ pub fn set(
                 .collect()
         })
         .unwrap_or_default();
-    match mode {
-        SetMode::New if !values.is_empty() => {
-            return Err(SecretsFileError::Refused(format!(
-                "route `{route}` already has a `{name}` secret: --add keeps it beside the new one \
-                 (a rotation), --replace drops it"
-            )));
-        }
-        SetMode::Add => {
-            values.retain(|v| v != value);
-            values.insert(0, value.to_owned());
-        }
-        SetMode::New | SetMode::Replace => values = vec![value.to_owned()],
-    }
+    let values = next_values(values, value, mode, route, name)?;
     let count = values.len();
     secrets.insert(name, toml_edit::value(Array::from_iter(values)));
     // A new file starts with what it is; an existing one keeps its comments where they are.
@@ -160,6 +143,36 @@ pub fn set(
         source,
     })?;
     Ok(count)
+}
+
+/// A secret's values after a `secrets set` (here or in SSM), newest first: `--add` keeps the old
+/// beside the new (a rotation), `--replace` drops them, neither refuses to overwrite.
+pub fn next_values(
+    mut values: Vec<String>,
+    value: &str,
+    mode: SetMode,
+    route: &str,
+    name: &str,
+) -> Result<Vec<String>, SecretsFileError> {
+    if value.trim().is_empty() || value.contains(['\n', '\r']) {
+        return Err(SecretsFileError::Refused(
+            "the secret is empty, blank or more than one line".into(),
+        ));
+    }
+    match mode {
+        SetMode::New if !values.is_empty() => {
+            return Err(SecretsFileError::Refused(format!(
+                "route `{route}` already has a `{name}` secret: --add keeps it beside the new one \
+                 (a rotation), --replace drops it"
+            )));
+        }
+        SetMode::Add => {
+            values.retain(|v| v != value);
+            values.insert(0, value.to_owned());
+        }
+        SetMode::New | SetMode::Replace => values = vec![value.to_owned()],
+    }
+    Ok(values)
 }
 
 fn implicit_table<'a>(

@@ -126,6 +126,9 @@ pub enum SecretError {
 pub trait ParameterStore: Send + Sync {
     /// Decrypted values in the order of `names`.
     async fn get_decrypted(&self, names: &[String]) -> Result<Vec<String>, SecretError>;
+
+    /// Every parameter under `path` (recursively), decrypted, as (full name, value).
+    async fn get_by_path(&self, path: &str) -> Result<Vec<(String, String)>, SecretError>;
 }
 
 /// Resolves every reference, in order. SSM references are fetched in one call.
@@ -173,6 +176,10 @@ mod tests {
     impl ParameterStore for FixedStore {
         async fn get_decrypted(&self, names: &[String]) -> Result<Vec<String>, SecretError> {
             Ok(names.iter().map(|n| format!("value-of-{n}")).collect())
+        }
+
+        async fn get_by_path(&self, path: &str) -> Result<Vec<(String, String)>, SecretError> {
+            Ok(vec![(format!("{path}/x"), "value-of-x".into())])
         }
     }
 

@@ -207,7 +207,7 @@ async fn main() {
         .collect();
     measure(
         "ingest (github, 1 event)",
-        "GithubFunction",
+        "Routegithub",
         &ingest_env,
         |n| events[n % events.len()].clone(),
     )

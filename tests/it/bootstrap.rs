@@ -23,7 +23,8 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
     // TRACE, the most a deployer can set: still no credential may reach the logs.
     let mut ingest_env = stack.ingest_env(&route);
     ingest_env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into());
-    let (_ingest, ingest_stdout) = spawn("CatchRawFunction", &ingest_runtime, &ingest_env);
+    // Any route function runs the one route binary; HOOKCATCH_ROUTE makes this one catch-raw.
+    let (_ingest, ingest_stdout) = spawn("Routegithub", &ingest_runtime, &ingest_env);
     ingest_runtime.wait_for_poll().await;
     let init_done = started.elapsed();
     let mut first_response = None;
@@ -73,20 +74,7 @@ async fn release_bootstraps_ingest_and_consume_the_event_samples() {
     let mut consumer_env = stack.consumer_env();
     consumer_env.insert("AWS_LAMBDA_LOG_LEVEL".into(), "TRACE".into());
     let (_consumer, consumer_stdout) = spawn("ConsumerFunction", &consumer_runtime, &consumer_env);
-    let (batch, _) = stack.receive_batch(&stack.queue_url).await;
-    let mut records = batch["Records"].as_array().unwrap().clone();
-    while records.len() < samples.len() {
-        let (more, _) = stack.receive_batch(&stack.queue_url).await;
-        records.extend(more["Records"].as_array().unwrap().iter().cloned());
-    }
-    let response = consumer_runtime
-        .invoke(&serde_json::json!({ "Records": records }))
-        .await;
-    assert_eq!(
-        response["batchItemFailures"],
-        serde_json::json!([]),
-        "{response}"
-    );
+    stack.consume_all(&consumer_runtime, samples.len()).await;
     let sample_batch = load_event("consumer-sqs-batch.json");
     let response = consumer_runtime.invoke(&sample_batch).await;
     assert_eq!(

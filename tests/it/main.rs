@@ -8,6 +8,7 @@
 mod bootstrap;
 mod cli_aws;
 mod conformance;
+mod deployed;
 mod event_samples;
 mod fake_api;
 mod fake_runtime;

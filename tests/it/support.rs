@@ -221,6 +221,24 @@ impl Stack {
 
     /// Runs the consumer handler over one received batch and, as Lambda's SQS poller does, deletes
     /// the messages that were not reported as failed. Returns the failed message ids.
+    /// Receives `count` messages from the events queue and hands them to a consumer bootstrap as
+    /// one SQS batch, which must fail none of them.
+    pub async fn consume_all(&self, consumer: &crate::fake_runtime::FakeRuntime, count: usize) {
+        let mut records = Vec::new();
+        while records.len() < count {
+            let (batch, _) = self.receive_batch(&self.queue_url).await;
+            records.extend(batch["Records"].as_array().unwrap().iter().cloned());
+        }
+        let response = consumer
+            .invoke(&serde_json::json!({ "Records": records }))
+            .await;
+        assert_eq!(
+            response["batchItemFailures"],
+            serde_json::json!([]),
+            "{response}"
+        );
+    }
+
     pub async fn consume_once(&self, consumer: &hookcatch::Consumer) -> (usize, Vec<String>) {
         let (event, handles) = self.receive_batch(&self.queue_url).await;
         let ids: Vec<String> = event["Records"]

@@ -1,14 +1,58 @@
-//! Checks on `template.yaml` that cfn-lint does not make: SAM enum values, least privilege, secrets,
-//! and the queue/consumer timing rule.
+//! Checks on `template.yaml` that cfn-lint does not make: the looped route functions as SAM and
+//! CloudFormation expand them, SAM enum values, least privilege, and the queue/consumer timing rule.
 
-use hookcatch::ProviderKind;
+use std::collections::BTreeSet;
+
 use serde_yaml_ng::Value;
 
 use crate::support::repo_root;
 
+/// What the expansion tests deploy: two Slack apps and a GitHub, by route id (`slack-a` is
+/// `slacka`), as `routes push` prints them.
+const THREE_ROUTES: &str = "slacka,slackb,github";
+
+/// The template as written (its loops unexpanded).
 fn template() -> Value {
     let text = std::fs::read_to_string(repo_root().join("template.yaml")).unwrap();
     serde_yaml_ng::from_str(&text).unwrap()
+}
+
+/// The template as the pinned SAM CLI's language-extension expander leaves it for `Routes`, and
+/// with `translate` after the SAM transform too (`scripts/expand_template.py`; the test command
+/// puts the pinned tools' Python first on PATH).
+fn expand(template: &std::path::Path, routes: Option<&str>, translate: bool) -> serde_json::Value {
+    let mut command = std::process::Command::new("python3");
+    command
+        .arg(repo_root().join("scripts/expand_template.py"))
+        .arg(template);
+    if translate {
+        command.arg("--translate");
+    }
+    if let Some(routes) = routes {
+        command.arg(format!("Routes={routes}"));
+    }
+    let output = command.output().expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "expanding the template failed (run the tests through scripts/test, which installs the \
+         pinned SAM CLI): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn translated(routes: Option<&str>) -> serde_json::Value {
+    expand(&repo_root().join("template.yaml"), routes, true)
+}
+
+/// The expanded (not yet translated) template, for the checks written against SAM resources.
+fn expanded(routes: &str) -> Value {
+    serde_yaml_ng::to_value(expand(
+        &repo_root().join("template.yaml"),
+        Some(routes),
+        false,
+    ))
+    .unwrap()
 }
 
 /// Resources of one type, by logical id.
@@ -41,7 +85,7 @@ fn number(value: &Value) -> u64 {
 
 #[test]
 fn functions_build_with_cargo_lambda_from_the_two_binaries() {
-    let template = template();
+    let template = expanded(THREE_ROUTES);
     let functions = resources(&template, "AWS::Serverless::Function");
     assert!(functions.len() >= 2);
     for (id, function) in functions {
@@ -62,51 +106,6 @@ fn functions_build_with_cargo_lambda_from_the_two_binaries() {
         template["Globals"]["Function"]["LoggingConfig"]["LogFormat"],
         "JSON"
     );
-}
-
-#[test]
-fn every_route_has_a_public_url_an_invoke_permission_and_an_output() {
-    let template = template();
-    let permissions = resources(&template, "AWS::Lambda::Permission");
-    let mut routes = 0;
-    for (id, function) in resources(&template, "AWS::Serverless::Function") {
-        let Some(url) = function["Properties"].get("FunctionUrlConfig") else {
-            continue;
-        };
-        routes += 1;
-        assert_eq!(
-            url["AuthType"], "NONE",
-            "{id}: third parties cannot sign with IAM"
-        );
-        assert!(
-            function["Properties"]["Environment"]["Variables"]
-                .get("HOOKCATCH_ROUTE")
-                .is_some(),
-            "{id}"
-        );
-        let permitted = permissions.iter().any(|(_, p)| {
-            let mut names = Vec::new();
-            strings(&p["Properties"]["FunctionName"], &mut names);
-            names.iter().any(|n| n == id)
-                && p["Properties"]["Action"] == "lambda:InvokeFunction"
-                && p["Properties"]["InvokedViaFunctionUrl"] == true
-        });
-        assert!(
-            permitted,
-            "{id}: Function URLs need lambda:InvokeFunction via the URL"
-        );
-        let outputs = template["Outputs"].as_mapping().unwrap();
-        let has_output = outputs.values().any(|o| {
-            let mut values = Vec::new();
-            strings(&o["Value"], &mut values);
-            values.iter().any(|v| v == &format!("{id}Url.FunctionUrl"))
-        });
-        assert!(
-            has_output,
-            "{id}: its URL is in Outputs, to paste into the provider"
-        );
-    }
-    assert!(routes >= 1);
 }
 
 #[test]
@@ -147,7 +146,7 @@ fn consumer_reports_partial_batch_failures_and_queue_outlasts_it() {
 
 #[test]
 fn policies_are_least_privilege() {
-    let template = template();
+    let template = expanded(THREE_ROUTES);
     for (id, function) in resources(&template, "AWS::Serverless::Function") {
         let mut texts = Vec::new();
         strings(&function["Properties"]["Policies"], &mut texts);
@@ -164,185 +163,6 @@ fn policies_are_least_privilege() {
             "{id}: managed full-access policy"
         );
     }
-}
-
-#[test]
-fn every_provider_has_a_route_and_enabling_one_requires_its_secrets() {
-    let template = template();
-    let mut routes = Vec::new();
-    for (_, function) in resources(&template, "AWS::Serverless::Function") {
-        let mut values = Vec::new();
-        let Some(route) = function["Properties"]["Environment"]["Variables"].get("HOOKCATCH_ROUTE")
-        else {
-            continue;
-        };
-        strings(route, &mut values);
-        for value in values.iter().filter(|v| v.trim_start().starts_with('{')) {
-            let route: serde_json::Value = serde_json::from_str(value).unwrap();
-            routes.push(route["provider"].as_str().unwrap().to_owned());
-        }
-    }
-    for provider in hookcatch::ProviderKind::ALL {
-        assert!(
-            routes.iter().any(|r| r == provider.as_str()),
-            "{provider:?} has a route function"
-        );
-    }
-    // Each secret parameter of an Enable* route is asserted non-empty by a Rule.
-    let rules = template["Rules"].as_mapping().expect("a Rules section");
-    let parameters = template["Parameters"].as_mapping().unwrap();
-    for (name, _) in parameters {
-        let name = name.as_str().unwrap();
-        let is_route_secret = (name.ends_with("SecretParameter")
-            || name.ends_with("TokenParameter")
-            || name.ends_with("ClientStateParameter"))
-            && name != "CatchRawApiKeyParameter";
-        if !is_route_secret {
-            continue;
-        }
-        let guarded = rules.values().any(|rule| {
-            let mut texts = Vec::new();
-            strings(&rule["Assertions"], &mut texts);
-            texts.iter().any(|t| t == name)
-        });
-        assert!(guarded, "{name}: an enabled route must require it");
-    }
-}
-
-#[test]
-fn secrets_are_only_ssm_references() {
-    let template = template();
-    let mut routes_checked = 0;
-    for (id, function) in resources(&template, "AWS::Serverless::Function") {
-        let mut values = Vec::new();
-        // Hydrators (HOOKCATCH_HYDRATORS) are evaluated by the test below.
-        strings(
-            &function["Properties"]["Environment"]["Variables"]["HOOKCATCH_ROUTE"],
-            &mut values,
-        );
-        for value in values.iter().filter(|v| v.trim_start().starts_with('{')) {
-            // `${Param}` placeholders stand for SSM parameter names in the `ssm:` prefix.
-            let route: serde_json::Value = serde_json::from_str(value)
-                .unwrap_or_else(|e| panic!("{id}: HOOKCATCH_ROUTE is not JSON ({e}): {value}"));
-            routes_checked += 1;
-            let channel_tokens = route["channels"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|c| &c["token"]);
-            let all = route["secrets"]
-                .as_array()
-                .into_iter()
-                .chain(route["verify_tokens"].as_array())
-                .flatten()
-                .chain(channel_tokens);
-            for secret in all {
-                let secret = secret.as_str().unwrap();
-                assert!(
-                    secret.starts_with("ssm:"),
-                    "{id}: plain secret in the template"
-                );
-            }
-        }
-    }
-    assert!(
-        routes_checked >= ProviderKind::ALL.len(),
-        "{routes_checked} routes"
-    );
-}
-
-#[test]
-fn consumer_hydrators_parse_and_take_secrets_only_from_ssm() {
-    let template = template();
-    let consumer = &template["Resources"]["ConsumerFunction"]["Properties"];
-    // `!Sub [object, {Route: !If [condition, !Sub hydrator, "null"]}]`: evaluate it as a deploy
-    // that enables every hydrator would, with each parameter at its default or a sample value.
-    let Value::Tagged(sub) = &consumer["Environment"]["Variables"]["HOOKCATCH_HYDRATORS"] else {
-        panic!("HOOKCATCH_HYDRATORS is a !Sub");
-    };
-    let object = sub.value[0].as_str().unwrap();
-    let parameter = |name: &str| {
-        template["Parameters"][name]["Default"]
-            .as_str()
-            .filter(|d| !d.is_empty())
-            .map(str::to_owned)
-            .unwrap_or_else(|| match name {
-                "MicrosoftGraphSubscriptionId" => "f2a5d1b3-0000-4000-8000-000000000001".into(),
-                _ => format!("/sample/{name}"),
-            })
-    };
-    let fill = |text: &str| {
-        let mut out = text.to_owned();
-        while let Some(start) = out.find("${") {
-            let end = start + out[start..].find('}').unwrap();
-            let name = out[start + 2..end].to_owned();
-            let value = if name.contains('.') {
-                "https://sample.lambda-url.us-east-1.on.aws/".to_owned()
-            } else {
-                parameter(&name)
-            };
-            out.replace_range(start..=end, &value);
-        }
-        out
-    };
-    let mut enabled = object.to_owned();
-    let mut disabled = object.to_owned();
-    for (name, choice) in sub.value[1].as_mapping().unwrap() {
-        let Value::Tagged(choice) = choice else {
-            panic!("each hydrator is an !If")
-        };
-        let Value::Tagged(hydrator) = &choice.value[1] else {
-            panic!("each hydrator is a !Sub")
-        };
-        assert_eq!(
-            choice.value[2], "null",
-            "a route without a hydrator is null"
-        );
-        // `!Sub text`, or `!Sub [text, {Var: !If [condition, !Sub part, ""]}]`: the parts enabled.
-        let text = match &hydrator.value {
-            Value::Sequence(parts) => {
-                let mut text = parts[0].as_str().unwrap().to_owned();
-                for (var, choice) in parts[1].as_mapping().unwrap() {
-                    let Value::Tagged(choice) = choice else {
-                        panic!("each optional part is an !If")
-                    };
-                    let Value::Tagged(part) = &choice.value[1] else {
-                        panic!("each optional part is a !Sub")
-                    };
-                    assert_eq!(choice.value[2], "", "an optional part is empty when off");
-                    let placeholder = format!("${{{}}}", var.as_str().unwrap());
-                    text = text.replace(&placeholder, &fill(part.value.as_str().unwrap()));
-                }
-                text
-            }
-            text => text.as_str().unwrap().to_owned(),
-        };
-        let placeholder = format!("${{{}}}", name.as_str().unwrap());
-        enabled = enabled.replace(&placeholder, &fill(&text));
-        disabled = disabled.replace(&placeholder, "null");
-    }
-    let all = hookcatch::config::ConsumerEnv::from_env(&|name: &str| match name {
-        "HOOKCATCH_TABLE" => Some("t".to_owned()),
-        "HOOKCATCH_HYDRATORS" => Some(enabled.clone()),
-        _ => None,
-    })
-    .unwrap_or_else(|e| panic!("{e}: {enabled}"));
-    assert_eq!(
-        all.hydrators.keys().collect::<Vec<_>>(),
-        ["microsoft-graph", "stripe", "zoho-crm"]
-    );
-    for hydrator in all.hydrators.values() {
-        for secret in hydrator.secret_refs() {
-            assert!(secret.is_external(), "{secret:?}");
-        }
-    }
-    let none = hookcatch::config::ConsumerEnv::from_env(&|name: &str| match name {
-        "HOOKCATCH_TABLE" => Some("t".to_owned()),
-        "HOOKCATCH_HYDRATORS" => Some(disabled.clone()),
-        _ => None,
-    })
-    .unwrap();
-    assert!(none.hydrators.is_empty());
 }
 
 #[test]
@@ -474,56 +294,6 @@ fn log_level_never_filters_out_the_metric_lines() {
 }
 
 #[test]
-fn no_route_is_open_by_default_and_every_route_json_loads() {
-    let template = template();
-    for (id, function) in resources(&template, "AWS::Serverless::Function") {
-        let mut values = Vec::new();
-        strings(
-            &function["Properties"]["Environment"]["Variables"]["HOOKCATCH_ROUTE"],
-            &mut values,
-        );
-        for value in values.iter().filter(|v| v.trim_start().starts_with('{')) {
-            // A deploy fills each `${Parameter}`: its default, else a URL or an SSM name.
-            let mut value = value.clone();
-            while let Some(start) = value.find("${") {
-                let end = start + value[start..].find('}').unwrap();
-                let name = &value[start + 2..end];
-                let filled = match template["Parameters"][name]["Default"].as_str() {
-                    Some(default) if !default.is_empty() => default.to_owned(),
-                    _ if name.ends_with("Url") => "https://hooks.test/r".to_owned(),
-                    _ => "/filled".to_owned(),
-                };
-                value.replace_range(start..=end, &filled);
-            }
-            let route: hookcatch::RouteConfig = serde_json::from_str(&value)
-                .unwrap_or_else(|e| panic!("{id}: HOOKCATCH_ROUTE does not load ({e}): {value}"));
-            route
-                .validate()
-                .unwrap_or_else(|e| panic!("{id}: HOOKCATCH_ROUTE is refused ({e}): {value}"));
-        }
-    }
-    let parameters = &template["Parameters"];
-    assert_eq!(
-        parameters["EnableCatchRaw"]["Default"].as_str(),
-        Some("false")
-    );
-    assert_eq!(
-        parameters["CatchRawOpen"]["Default"].as_str(),
-        Some("false")
-    );
-    // Enabling catch-raw needs a key or an explicit `CatchRawOpen=true`.
-    let rule = &template["Rules"]["CatchRawNeedsAKeyOrOpen"];
-    let mut texts = Vec::new();
-    strings(&rule["Assertions"], &mut texts);
-    for needed in ["CatchRawApiKeyParameter", "CatchRawOpen"] {
-        assert!(
-            texts.iter().any(|t| t == needed),
-            "the rule checks {needed}"
-        );
-    }
-}
-
-#[test]
 fn claim_checked_bodies_outlive_the_queues_and_routes_may_reserve_concurrency() {
     let template = template();
     // The bodies' lifecycle is max(EventRetentionDays, 15): 15 exactly when the retention is 1-14.
@@ -561,82 +331,311 @@ fn claim_checked_bodies_outlive_the_queues_and_routes_may_reserve_concurrency() 
         template["Parameters"]["RouteReservedConcurrency"]["Default"].as_str(),
         Some("")
     );
+    // The expander drops the property where the default leaves it empty: check the loop as written.
+    let looped = &template["Resources"]["Fn::ForEach::RouteFunctions"][2]["Route${RouteId}"];
+    let mut texts = Vec::new();
+    strings(
+        &looped["Properties"]["ReservedConcurrentExecutions"],
+        &mut texts,
+    );
+    assert!(
+        texts.iter().any(|t| t == "RouteReservedConcurrency"),
+        "{texts:?}"
+    );
     for (id, function) in resources(&template, "AWS::Serverless::Function") {
-        let reserved = &function["Properties"]["ReservedConcurrentExecutions"];
-        if function["Properties"]["CodeUri"].as_str() == Some("functions/ingest") {
-            let mut texts = Vec::new();
-            strings(reserved, &mut texts);
+        assert!(
+            function["Properties"]["ReservedConcurrentExecutions"].is_null(),
+            "{id}: the consumer scales by its event source"
+        );
+    }
+}
+
+/// Every `Ref`, `Fn::GetAtt` and `${…}` of `Fn::Sub` in `value`, as the logical id it names.
+fn references(value: &serde_json::Value, out: &mut BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("Ref", serde_json::Value::String(name)) => {
+                        out.insert(name.clone());
+                    }
+                    ("Fn::GetAtt", serde_json::Value::Array(parts)) => {
+                        if let Some(name) = parts.first().and_then(|p| p.as_str()) {
+                            out.insert(name.to_owned());
+                        }
+                    }
+                    ("Fn::GetAtt", serde_json::Value::String(dotted)) => {
+                        out.insert(dotted.split('.').next().unwrap().to_owned());
+                    }
+                    ("Fn::Sub", sub) => {
+                        let (text, bound) = match sub {
+                            serde_json::Value::Array(parts) => (
+                                parts[0].as_str().unwrap_or_default(),
+                                parts.get(1).and_then(|b| b.as_object()),
+                            ),
+                            other => (other.as_str().unwrap_or_default(), None),
+                        };
+                        let mut rest = text;
+                        while let Some(start) = rest.find("${") {
+                            let end = start + rest[start..].find('}').unwrap();
+                            let name = rest[start + 2..end].split('.').next().unwrap();
+                            if !name.starts_with('!')
+                                && !bound.is_some_and(|b| b.contains_key(name))
+                            {
+                                out.insert(name.to_owned());
+                            }
+                            rest = &rest[end..];
+                        }
+                        if let serde_json::Value::Array(parts) = sub {
+                            parts.iter().skip(1).for_each(|p| references(p, out));
+                        }
+                    }
+                    _ => references(inner, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| references(v, out)),
+        _ => {}
+    }
+}
+
+fn logical_id(route: &str) -> String {
+    hookcatch::config::logical_id(route)
+}
+
+#[test]
+fn every_reference_of_three_looped_routes_names_something_that_exists() {
+    let template = translated(Some(THREE_ROUTES));
+    let resources = template["Resources"].as_object().unwrap();
+    let parameters = template["Parameters"].as_object().unwrap();
+    let mut named = BTreeSet::new();
+    references(&template["Resources"], &mut named);
+    references(&template["Outputs"], &mut named);
+    assert!(named.contains("Routeslacka") && named.contains("RoutegithubUrl"));
+    for name in &named {
+        assert!(
+            resources.contains_key(name)
+                || parameters.contains_key(name)
+                || name.starts_with("AWS::"),
+            "`{name}` is referenced but is no resource or parameter"
+        );
+    }
+    for resource in resources.values() {
+        for depends in resource["DependsOn"].as_array().into_iter().flatten() {
             assert!(
-                texts.iter().any(|t| t == "RouteReservedConcurrency"),
-                "{id}"
-            );
-        } else {
-            assert!(
-                reserved.is_null(),
-                "{id}: the consumer scales by its event source"
+                resources.contains_key(depends.as_str().unwrap()),
+                "{depends}"
             );
         }
     }
 }
 
 #[test]
-fn parameters_spliced_into_json_cannot_break_it() {
-    let template = template();
-    let parameters = template["Parameters"].as_mapping().unwrap();
-    // Every `!Sub` text that is JSON, and the parameters it splices in.
-    fn subs(value: &Value, out: &mut Vec<String>) {
-        match value {
-            Value::Tagged(tagged) if tagged.tag == "!Sub" => {
-                let mut texts = Vec::new();
-                strings(&tagged.value, &mut texts);
-                out.extend(texts);
-            }
-            Value::Tagged(tagged) => subs(&tagged.value, out),
-            Value::Sequence(items) => items.iter().for_each(|v| subs(v, out)),
-            Value::Mapping(map) => map.values().for_each(|v| subs(v, out)),
-            _ => {}
+fn each_route_gets_its_function_public_url_and_output_reading_only_its_own_path() {
+    let template = translated(Some(THREE_ROUTES));
+    let resources = template["Resources"].as_object().unwrap();
+    let of_type = |kind: &str| {
+        resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == kind)
+            .map(|(id, r)| (id.as_str(), r))
+            .collect::<Vec<_>>()
+    };
+    let functions = of_type("AWS::Lambda::Function");
+    assert_eq!(functions.len(), 4, "three routes and the consumer");
+    for route in THREE_ROUTES.split(',') {
+        let id = logical_id(route);
+        let function = &resources[&id];
+        assert_eq!(function["Type"], "AWS::Lambda::Function", "{route}");
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        assert_eq!(
+            variables["HOOKCATCH_ROUTE_PATH"],
+            format!("/hookcatch/hookcatch/routes/{route}"),
+            "{route}: reads its configuration from its own path"
+        );
+        assert_eq!(
+            variables["HOOKCATCH_ROUTE"], "",
+            "{route}: no whole-route override"
+        );
+        let url = &resources[&format!("{id}Url")];
+        assert_eq!(
+            url["Properties"]["AuthType"], "NONE",
+            "{route}: third parties cannot sign with IAM"
+        );
+        let invokes = |action: &str| {
+            of_type("AWS::Lambda::Permission").iter().any(|(_, p)| {
+                p["Properties"]["FunctionName"]["Ref"] == id.as_str()
+                    && p["Properties"]["Action"] == action
+                    && p["Properties"]["Principal"] == "*"
+            })
+        };
+        assert!(invokes("lambda:InvokeFunctionUrl"), "{route}");
+        assert!(
+            invokes("lambda:InvokeFunction"),
+            "{route}: a public URL needs lambda:InvokeFunction through the URL as well"
+        );
+        let output = &template["Outputs"][format!("{id}Url")];
+        assert_eq!(
+            output["Value"]["Fn::GetAtt"],
+            serde_json::json!([format!("{id}Url"), "FunctionUrl"])
+        );
+        // Its role reads its own path and nothing else of SSM.
+        let role = &resources[&format!("{id}Role")];
+        let mut texts = Vec::new();
+        json_strings(&role["Properties"]["Policies"], &mut texts);
+        let ssm: Vec<&String> = texts.iter().filter(|t| t.contains(":parameter")).collect();
+        assert!(!ssm.is_empty(), "{route}");
+        for arn in ssm {
+            assert!(
+                // The expander fills the stack name (`hookcatch`) in.
+                arn.ends_with(&format!(":parameter/hookcatch/hookcatch/routes/{route}"))
+                    || arn.ends_with(&format!(":parameter/hookcatch/hookcatch/routes/{route}/*")),
+                "{route}: {arn}"
+            );
         }
     }
-    let mut texts = Vec::new();
-    subs(&template["Resources"], &mut texts);
-    let mut checked = 0;
-    for text in texts.iter().filter(|t| t.contains("{\"")) {
-        let mut rest = text.as_str();
-        while let Some(start) = rest.find("${") {
-            let end = start + rest[start..].find('}').unwrap();
-            let name = &rest[start + 2..end];
-            rest = &rest[end..];
-            let Some(parameter) = parameters.get(name) else {
-                continue; // a resource attribute or a pseudo parameter
-            };
-            checked += 1;
-            let probes = [
-                "a\"b",
-                "/a\"b",
-                "https://x\"",
-                "a\\b",
-                "/a\\b",
-                "https://x\\",
-                "1\"",
-            ];
-            if let Some(values) = parameter["AllowedValues"].as_sequence() {
-                for value in values {
-                    let value = value.as_str().unwrap_or_default();
-                    assert!(!value.contains(['"', '\\']), "{name}: {value}");
-                }
-                continue;
-            }
-            let pattern = parameter["AllowedPattern"]
-                .as_str()
-                .unwrap_or_else(|| panic!("{name} is spliced into JSON without an AllowedPattern"));
-            let pattern = regex_lite::Regex::new(pattern).unwrap();
-            for probe in probes {
-                assert!(
-                    !pattern.is_match(probe),
-                    "{name} admits {probe:?}, which breaks the JSON"
-                );
-            }
-        }
+    let consumer = &resources["ConsumerFunction"]["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        consumer["HOOKCATCH_ROUTES_PATH"],
+        "/hookcatch/hookcatch/routes"
+    );
+}
+
+fn json_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_strings(v, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|v| json_strings(v, out)),
+        _ => {}
     }
-    assert!(checked > 10, "{checked} spliced parameters");
+}
+
+#[test]
+fn removing_a_route_removes_its_function_url_and_output_and_nothing_else() {
+    let three = translated(Some(THREE_ROUTES));
+    let two = translated(Some("slacka,github"));
+    let keys = |t: &serde_json::Value, section: &str| -> BTreeSet<String> {
+        t[section].as_object().unwrap().keys().cloned().collect()
+    };
+    let gone: Vec<String> = keys(&three, "Resources")
+        .difference(&keys(&two, "Resources"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        gone,
+        [
+            "Routeslackb",
+            "RouteslackbRole",
+            "RouteslackbURLInvokeAllowPublicAccess",
+            "RouteslackbUrl",
+            "RouteslackbUrlPublicPermissions"
+        ]
+    );
+    assert!(keys(&two, "Resources").is_subset(&keys(&three, "Resources")));
+    for id in keys(&two, "Resources") {
+        assert_eq!(
+            two["Resources"][&id], three["Resources"][&id],
+            "{id} changed"
+        );
+    }
+    let gone: Vec<String> = keys(&three, "Outputs")
+        .difference(&keys(&two, "Outputs"))
+        .cloned()
+        .collect();
+    assert_eq!(gone, ["RouteslackbUrl"]);
+}
+
+#[test]
+fn the_default_deploys_no_route_and_ninety_fit_under_the_resource_limit() {
+    // An empty list still expands once, with an empty name: HasRoutes keeps that one out.
+    let default = translated(None);
+    assert_eq!(
+        default["Conditions"]["HasRoutes"],
+        serde_json::json!({"Fn::Not": [{"Fn::Equals": ["", ""]}]})
+    );
+    let resources = default["Resources"].as_object().unwrap();
+    for (id, resource) in resources.iter().filter(|(id, _)| id.starts_with("Route")) {
+        assert_eq!(resource["Condition"], "HasRoutes", "{id}");
+    }
+    for (id, output) in default["Outputs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(id, _)| id.starts_with("Route"))
+    {
+        assert_eq!(output["Condition"], "HasRoutes", "{id}");
+    }
+    let base = resources
+        .iter()
+        .filter(|(id, _)| !id.starts_with("Route"))
+        .count();
+    let names: Vec<String> = (0..hookcatch::config::MAX_DEPLOYED_ROUTES)
+        .map(|i| format!("route{i}"))
+        .collect();
+    let most = translated(Some(&names.join(",")));
+    let count = most["Resources"].as_object().unwrap().len();
+    assert!(
+        count <= 500,
+        "{} routes make {count} resources ({base} without routes)",
+        names.len()
+    );
+    assert!(most["Outputs"].as_object().unwrap().len() <= 200);
+}
+
+#[test]
+fn samconfig_switches_language_extensions_on_for_every_sam_command() {
+    let text = std::fs::read_to_string(repo_root().join("samconfig.toml")).unwrap();
+    let config: toml::Table = toml::from_str(&text).unwrap();
+    for command in ["build", "validate", "deploy", "package", "local_invoke"] {
+        assert_eq!(
+            config["default"][command]["parameters"]["language_extensions"].as_bool(),
+            Some(true),
+            "sam {command}"
+        );
+    }
+}
+
+/// What `sam build` made (the test command builds with the three routes): the route binary built
+/// once for every route, and the built template still looping for CloudFormation, with one URL
+/// Output per route when expanded.
+#[test]
+fn sam_build_builds_the_route_binary_once_with_one_url_output_per_route() {
+    let dir = std::path::PathBuf::from(
+        std::env::var("HOOKCATCH_SAM_BUILD_DIR")
+            .expect("HOOKCATCH_SAM_BUILD_DIR is unset: run the tests through scripts/test"),
+    );
+    let ids: Vec<&str> = THREE_ROUTES.split(',').collect();
+    let paths: BTreeSet<std::path::PathBuf> = ids
+        .iter()
+        .map(|id| crate::fake_runtime::bootstrap(&logical_id(id)))
+        .collect();
+    assert_eq!(paths.len(), 1, "one artifact for every route: {paths:?}");
+    let artifacts: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("bootstrap").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        artifacts.len(),
+        2,
+        "the route binary and the consumer: {artifacts:?}"
+    );
+    let route_binary = std::fs::read(paths.first().unwrap()).unwrap();
+    assert_ne!(
+        route_binary,
+        std::fs::read(crate::fake_runtime::bootstrap("ConsumerFunction")).unwrap()
+    );
+    let built = expand(&dir.join("template.yaml"), Some(THREE_ROUTES), false);
+    let outputs: BTreeSet<&String> = built["Outputs"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|k| k.starts_with("Route"))
+        .collect();
+    let expected: BTreeSet<String> = ids
+        .iter()
+        .map(|id| format!("{}Url", logical_id(id)))
+        .collect();
+    assert_eq!(outputs, expected.iter().collect());
 }

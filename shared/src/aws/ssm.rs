@@ -42,4 +42,25 @@ impl ParameterStore for SsmParameters {
         }
         Ok(values)
     }
+
+    async fn get_by_path(&self, path: &str) -> Result<Vec<(String, String)>, SecretError> {
+        let mut found = Vec::new();
+        let mut pages = self
+            .client
+            .get_parameters_by_path()
+            .path(path)
+            .recursive(true)
+            .with_decryption(true)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| SecretError::Store(super::describe(&e)))?;
+            for parameter in page.parameters() {
+                if let (Some(name), Some(value)) = (parameter.name(), parameter.value()) {
+                    found.push((name.to_owned(), value.to_owned()));
+                }
+            }
+        }
+        Ok(found)
+    }
 }

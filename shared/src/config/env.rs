@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{ConfigError, HydrateConfig, RouteConfig};
+use super::{ConfigError, HydrateConfig, RouteConfig, SsmLayout};
 
 /// Reads an environment variable through a lookup function, so tests need not touch the process env.
 pub type EnvLookup<'a> = &'a (dyn Fn(&str) -> Option<String> + Sync);
@@ -32,10 +32,21 @@ fn optional(env: EnvLookup<'_>, name: &str) -> Option<String> {
     env(name).filter(|v| !v.trim().is_empty())
 }
 
+/// Where a route Lambda finds its route.
+#[derive(Debug, Clone)]
+pub enum RouteSource {
+    /// The whole route in `HOOKCATCH_ROUTE` (JSON), secrets as `ssm:` references: the override
+    /// benchmarks and hand-written `sam local invoke` files use.
+    Inline(Box<RouteConfig>),
+    /// The route's SSM path (`HOOKCATCH_ROUTE_PATH`, ending in the route's id): its `config` and
+    /// `secrets/*` parameters, read in one call at cold start.
+    Parameters { layout: SsmLayout, id: String },
+}
+
 /// Everything a route Lambda reads from its environment.
 #[derive(Debug, Clone)]
 pub struct IngestEnv {
-    pub route: RouteConfig,
+    pub route: RouteSource,
     pub queue_url: String,
     /// Bucket for bodies too large to travel inside one queue message.
     pub bucket: Option<String>,
@@ -43,30 +54,67 @@ pub struct IngestEnv {
     pub enqueue_timeout: Duration,
 }
 
+/// `/hookcatch/{stack}/routes/{id}` → the layout and the route's id.
+fn route_path(name: &'static str, path: &str) -> Result<(SsmLayout, String), ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name, reason };
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["", "hookcatch", stack, "routes", id]
+            if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+        {
+            Ok((SsmLayout::new(stack).map_err(invalid)?, (*id).to_owned()))
+        }
+        _ => Err(invalid(format!(
+            "`{path}` is not /hookcatch/{{stack}}/routes/{{route id}}"
+        ))),
+    }
+}
+
+/// `/hookcatch/{stack}/routes` → the layout.
+fn routes_path(name: &'static str, path: &str) -> Result<SsmLayout, ConfigError> {
+    let invalid = |reason: String| ConfigError::Invalid { name, reason };
+    match path.split('/').collect::<Vec<_>>().as_slice() {
+        ["", "hookcatch", stack, "routes"] => SsmLayout::new(stack).map_err(invalid),
+        _ => Err(invalid(format!(
+            "`{path}` is not /hookcatch/{{stack}}/routes"
+        ))),
+    }
+}
+
 impl IngestEnv {
     pub const ROUTE: &'static str = "HOOKCATCH_ROUTE";
+    pub const ROUTE_PATH: &'static str = "HOOKCATCH_ROUTE_PATH";
     pub const QUEUE_URL: &'static str = "HOOKCATCH_QUEUE_URL";
     pub const BUCKET: &'static str = "HOOKCATCH_BUCKET";
     pub const ENQUEUE_TIMEOUT_MS: &'static str = "HOOKCATCH_ENQUEUE_TIMEOUT_MS";
 
     pub fn from_env(env: EnvLookup<'_>) -> Result<Self, ConfigError> {
-        let route_json = required(env, Self::ROUTE)?;
-        let route: RouteConfig =
-            serde_json::from_str(&route_json).map_err(|e| ConfigError::Invalid {
-                name: Self::ROUTE,
-                reason: e.to_string(),
-            })?;
-        route.validate()?;
-        // A deployed function must not carry secrets in plain environment values.
-        if let Some(plain) = route.secret_refs().iter().find(|s| !s.is_external()) {
-            return Err(ConfigError::Route {
-                route: route.name.clone(),
-                reason: format!(
-                    "on AWS, secrets must be `ssm:` references, not {}",
-                    plain.kind_name()
-                ),
-            });
-        }
+        let route = match (optional(env, Self::ROUTE), optional(env, Self::ROUTE_PATH)) {
+            (Some(route_json), _) => {
+                let route: RouteConfig =
+                    serde_json::from_str(&route_json).map_err(|e| ConfigError::Invalid {
+                        name: Self::ROUTE,
+                        reason: e.to_string(),
+                    })?;
+                route.validate()?;
+                // A deployed function must not carry secrets in plain environment values.
+                if let Some(plain) = route.secret_refs().iter().find(|s| !s.is_external()) {
+                    return Err(ConfigError::Route {
+                        route: route.name.clone(),
+                        reason: format!(
+                            "on AWS, secrets must be `ssm:` references, not {}",
+                            plain.kind_name()
+                        ),
+                    });
+                }
+                RouteSource::Inline(Box::new(route))
+            }
+            (None, Some(path)) => {
+                let (layout, id) = route_path(Self::ROUTE_PATH, &path)?;
+                RouteSource::Parameters { layout, id }
+            }
+            (None, None) => return Err(ConfigError::Missing(Self::ROUTE_PATH)),
+        };
         Ok(IngestEnv {
             route,
             queue_url: required(env, Self::QUEUE_URL)?,
@@ -93,6 +141,9 @@ pub struct ConsumerEnv {
     pub hydrators: BTreeMap<String, HydrateConfig>,
     /// The events queue, to postpone retryable failures with a growing delay (optional).
     pub queue_url: Option<String>,
+    /// The stack's routes in SSM (`HOOKCATCH_ROUTES_PATH`): each route's hydrator is read from
+    /// there at cold start, beside any in `HOOKCATCH_HYDRATORS`.
+    pub routes: Option<SsmLayout>,
 }
 
 impl ConsumerEnv {
@@ -102,9 +153,13 @@ impl ConsumerEnv {
     pub const CONCURRENCY: &'static str = "HOOKCATCH_CONSUMER_CONCURRENCY";
     pub const HYDRATORS: &'static str = "HOOKCATCH_HYDRATORS";
     pub const QUEUE_URL: &'static str = "HOOKCATCH_QUEUE_URL";
+    pub const ROUTES_PATH: &'static str = "HOOKCATCH_ROUTES_PATH";
 
     pub fn from_env(env: EnvLookup<'_>) -> Result<Self, ConfigError> {
         Ok(ConsumerEnv {
+            routes: optional(env, Self::ROUTES_PATH)
+                .map(|path| routes_path(Self::ROUTES_PATH, &path))
+                .transpose()?,
             table: required(env, Self::TABLE)?,
             bucket: optional(env, Self::BUCKET),
             event_retention_days: optional_number(env, Self::RETENTION_DAYS, 30u32)?,

@@ -4,6 +4,7 @@
 //! binary, and the JSON in `HOOKCATCH_ROUTE` for a route Lambda. Secrets are references
 //! ([`SecretRef`]), resolved once at init by [`crate::secrets`].
 
+mod deployed;
 mod env;
 mod hydrate;
 mod resolved;
@@ -15,7 +16,8 @@ use serde::{Deserialize, Serialize};
 pub use crate::model::rules::{RecordRule, Rules, SharedRules, any_condition_holds};
 use crate::model::value::ValueSource;
 use crate::secrets::SecretRef;
-pub use env::{ConsumerEnv, EnvLookup, IngestEnv};
+pub use deployed::{MAX_DEPLOYED_ROUTES, RouteParameters, SsmLayout, logical_id, route_id};
+pub use env::{ConsumerEnv, EnvLookup, IngestEnv, RouteSource};
 pub use hydrate::{
     GraphRenew, HttpAuth, HttpHydration, HttpRequestTemplate, HydrateConfig, ZohoHydration,
     ZohoRenew,
@@ -306,6 +308,11 @@ pub struct RouteConfig {
     /// How the consumer hydrates this route's id-only notifications (zoho-crm).
     #[serde(default)]
     pub hydrate: Option<HydrateConfig>,
+    /// Keys that differ when the route is deployed (`public_url`, a hydrator's `notify_url`,
+    /// `allow_ips`), merged over the route as a JSON merge patch by [`RouteConfig::for_aws`].
+    /// Ignored locally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws: Option<serde_json::Value>,
 }
 
 impl RouteConfig {
@@ -391,6 +398,10 @@ impl RouteConfig {
         }
         if let Some(hydrate) = &self.hydrate {
             hydrate.validate(Some(provider)).map_err(|e| fail(&e))?;
+        }
+        if self.aws.is_some() {
+            // The deployed form must load too: a broken `aws` table is caught where it is written.
+            self.with_aws_overrides()?;
         }
         let protected = self.auth.is_some() || !self.allow_ips.is_empty();
         if provider == ProviderKind::CatchRaw && !protected && !self.open {
@@ -502,7 +513,7 @@ mod tests {
             ("HOOKCATCH_QUEUE_URL", "http://q"),
         ]);
         let parsed = IngestEnv::from_env(&env).unwrap();
-        assert_eq!(parsed.route.name, "raw");
+        assert!(matches!(&parsed.route, RouteSource::Inline(r) if r.name == "raw"));
         assert_eq!(parsed.enqueue_timeout, Duration::from_secs(2));
         assert!(parsed.bucket.is_none());
     }

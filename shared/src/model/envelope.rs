@@ -331,9 +331,9 @@ impl Envelope {
     }
 }
 
-/// Object key of a claim-checked body.
+/// Object key of a claim-checked body: under the route's id, the prefix its function may write.
 pub fn body_key(route: &str, event_id: &str) -> String {
-    format!("bodies/{route}/{event_id}")
+    format!("bodies/{}/{event_id}", super::route_id(route))
 }
 
 #[cfg(test)]

@@ -24,19 +24,32 @@ pub async fn ingestor_from_env(
 
     let settings = crate::config::IngestEnv::from_env(env)?;
     let sdk = crate::aws::lambda_sdk_config(settings.enqueue_timeout)?;
-    let refs = settings.route.secret_refs();
-    let secrets = if refs.is_empty() {
-        Vec::new()
-    } else {
-        let store = crate::aws::SsmParameters::new(aws_sdk_ssm::Client::new(&sdk));
-        crate::secrets::resolve(&refs, env, Some(&store))
-            .await
-            .map_err(|source| InitError::Secret {
-                route: settings.route.name.clone(),
-                source,
-            })?
+    let parameters = crate::aws::SsmParameters::new(aws_sdk_ssm::Client::new(&sdk));
+    let config = match settings.route {
+        crate::config::RouteSource::Inline(route) => *route,
+        crate::config::RouteSource::Parameters { layout, id } => {
+            let mut routes = read_routes(&parameters, &layout, &layout.path_of_id(&id)).await?;
+            let found = routes
+                .remove(&id)
+                .ok_or_else(|| crate::config::ConfigError::Route {
+                    route: id.clone(),
+                    reason: format!(
+                        "{} is not in SSM: push it with `hookcatch routes push --stack {}`",
+                        layout.config_name(&id),
+                        layout.stack()
+                    ),
+                })?;
+            found.resolved_config(&layout)?
+        }
     };
-    let route = crate::config::RouteSettings::new(settings.route, secrets);
+    let refs = config.secret_refs();
+    let secrets = crate::secrets::resolve(&refs, env, Some(&parameters))
+        .await
+        .map_err(|source| InitError::Secret {
+            route: config.name.clone(),
+            source,
+        })?;
+    let route = crate::config::RouteSettings::new(config, secrets);
     crate::providers::check_secrets(&route)?;
     let queue = Arc::new(crate::aws::SqsQueue::new(
         aws_sdk_sqs::Client::new(&sdk),
@@ -90,20 +103,53 @@ pub async fn consumer_from_env(
             queue_url,
         )));
     }
-    if !settings.hydrators.is_empty() {
-        let parameters = crate::aws::SsmParameters::new(aws_sdk_ssm::Client::new(&sdk));
-        for (route, config) in &settings.hydrators {
-            let refs: Vec<_> = config.secret_refs().into_iter().cloned().collect();
-            let secrets = crate::secrets::resolve(&refs, env, Some(&parameters))
-                .await
-                .map_err(|source| InitError::Secret {
-                    route: route.clone(),
-                    source,
-                })?;
-            let hydrator =
-                crate::hydrate::build(route, config, &secrets, store.clone(), clock.clone());
-            consumer = consumer.with_hydrator(route, hydrator);
+    let mut hydrators = settings.hydrators;
+    let parameters = crate::aws::SsmParameters::new(aws_sdk_ssm::Client::new(&sdk));
+    if let Some(layout) = &settings.routes {
+        for found in read_routes(&parameters, layout, &layout.routes_path())
+            .await?
+            .into_values()
+        {
+            let config = found.resolved_config(layout)?;
+            let (route, Some(hydrate)) = (config.name, config.hydrate) else {
+                continue;
+            };
+            if hydrators.insert(route.clone(), hydrate).is_some() {
+                return Err(crate::config::ConfigError::Route {
+                    route,
+                    reason: "has a hydrator both in SSM and in HOOKCATCH_HYDRATORS".into(),
+                }
+                .into());
+            }
         }
     }
+    for (route, config) in &hydrators {
+        let refs: Vec<_> = config.secret_refs().into_iter().cloned().collect();
+        let secrets = crate::secrets::resolve(&refs, env, Some(&parameters))
+            .await
+            .map_err(|source| InitError::Secret {
+                route: route.clone(),
+                source,
+            })?;
+        let hydrator = crate::hydrate::build(route, config, &secrets, store.clone(), clock.clone());
+        consumer = consumer.with_hydrator(route, hydrator);
+    }
     Ok(consumer)
+}
+
+/// The routes under `path`, read in one paginated `GetParametersByPath`.
+async fn read_routes(
+    parameters: &crate::aws::SsmParameters,
+    layout: &crate::config::SsmLayout,
+    path: &str,
+) -> Result<std::collections::BTreeMap<String, crate::config::RouteParameters>, InitError> {
+    use crate::secrets::ParameterStore;
+    let found = parameters
+        .get_by_path(path)
+        .await
+        .map_err(|source| InitError::Secret {
+            route: path.to_owned(),
+            source,
+        })?;
+    Ok(crate::config::RouteParameters::group(layout, found)?)
 }

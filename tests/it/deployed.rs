@@ -1,0 +1,331 @@
+//! Routes on AWS from `hookcatch.toml`: `secrets set --aws`, `routes push` and `env-json` against
+//! SSM on the loopback server, then the sam-built bootstraps run with exactly the `env-json`
+//! files, reading their routes from SSM and queueing on SQS; the consumer reads every route's
+//! hydrator from the same layout.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use hookcatch::ports::EventStore;
+
+use crate::fake_api::{API_KEY, FakeApi};
+use crate::fake_runtime::{FakeRuntime, spawn};
+use crate::support::{Stack, hookcatch_binary, repo_root, unique};
+
+/// Runs `hookcatch` with `args` (and `env`), returning its stdout; a failure fails the test.
+async fn hookcatch(args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = tokio::process::Command::new(hookcatch_binary())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "hookcatch {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The Function URL event `hookcatch send … --print-event` prints (run from the repository, where
+/// the samples are).
+async fn signed_event(send: &[&str]) -> serde_json::Value {
+    let output = tokio::process::Command::new(hookcatch_binary())
+        .args(send)
+        .current_dir(repo_root())
+        .output()
+        .await
+        .unwrap();
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{send:?}: {e}: {}", String::from_utf8_lossy(&output.stderr)))
+}
+
+/// The variables `env-json` wrote for one function (its only entry).
+fn variables(json: &str, function: &str) -> HashMap<String, String> {
+    let file: serde_json::Value = serde_json::from_str(json).unwrap();
+    let entry = file[function]
+        .as_object()
+        .unwrap_or_else(|| panic!("env-json has no {function}: {json}"));
+    entry
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect()
+}
+
+fn config(api_url: &str) -> String {
+    format!(
+        r#"
+[[routes]]
+name = "slack-a"
+provider = "slack"
+secrets = ["local:signing"]
+event_type = "/event/type"
+records = [{{ type = "slack-a-message", id = "/event/ts", data = "/event" }}]
+
+[[routes]]
+name = "slack-b"
+provider = "slack"
+secrets = ["local:signing"]
+records = [{{ type = "slack-b-message", id = "/event_id", data = "/event" }}]
+
+[[routes]]
+name = "github"
+provider = "github"
+secrets = ["local:signing"]
+
+[routes.hydrate]
+kind = "http"
+base_url = "{api_url}"
+auth = {{ type = "bearer", token = "local:api-key" }}
+requests = [{{ name = "issue", when = ["/action=opened"], path = "/issues/{{id}}", type = "issue", id = "/issue/id", version = "/updated_at" }}]
+"#
+    )
+}
+
+/// A GitHub `issues` delivery (the sample is a ping, which never hydrates) as a Function URL event.
+fn github_issue_event(dir: &Path) -> std::path::PathBuf {
+    let mut event: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("events/github-json.json")).unwrap(),
+    )
+    .unwrap();
+    event["headers"]["x-github-event"] = "issues".into();
+    event["headers"]["x-github-delivery"] = "d6c1f3a0-0000-4000-8000-000000000001".into();
+    event["body"] = serde_json::json!({
+        "action": "opened",
+        "issue": {"id": 4242, "number": 7, "title": "as sent"},
+        "repository": {"id": 1296269, "full_name": "octocat/Hello-World"},
+    })
+    .to_string()
+    .into();
+    let path = dir.join("github-issue.json");
+    std::fs::write(&path, event.to_string()).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn routes_pushed_to_ssm_run_in_the_sam_built_bootstraps() {
+    let stack = Stack::create(3).await;
+    let api = FakeApi::start().await;
+    api.put(
+        "/issues/4242",
+        serde_json::json!({"id": 4242, "title": "as fetched", "updated_at": "2026-12-02T08:00:00Z"}),
+    );
+    let dir = std::env::temp_dir().join(unique("hookcatch-deployed"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("hookcatch.toml");
+    std::fs::write(&config_path, config(&api.url)).unwrap();
+    let config = config_path.to_str().unwrap();
+    let name = unique("it");
+    let stack_name = &name[..name.len().min(40)];
+
+    // Pushing before the secrets exist refuses, naming the command for each.
+    let refused = tokio::process::Command::new(hookcatch_binary())
+        .args(["routes", "push", "--stack", stack_name, "--config", config])
+        .output()
+        .await
+        .unwrap();
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        message.contains(&format!(
+            "hookcatch secrets set slack-b signing --aws --stack {stack_name}"
+        )),
+        "{message}"
+    );
+
+    // Each secret goes to SSM and to the local file (which `send` signs with).
+    let secrets = [
+        ("slack-a", "signing", "dev-slack-a-signing"),
+        ("slack-b", "signing", "dev-slack-b-signing"),
+        ("github", "signing", "dev-github-signing"),
+        ("github", "api-key", API_KEY),
+    ];
+    for (route, secret, value) in secrets {
+        let env = [("HC_TEST_SECRET", value)];
+        let args = [
+            "secrets",
+            "set",
+            route,
+            secret,
+            "--from-env",
+            "HC_TEST_SECRET",
+        ];
+        hookcatch(&[&args[..], &["--config", config]].concat(), &env).await;
+        hookcatch(
+            &[
+                &args[..],
+                &["--aws", "--stack", stack_name, "--config", config],
+            ]
+            .concat(),
+            &env,
+        )
+        .await;
+    }
+    let pushed = hookcatch(
+        &["routes", "push", "--stack", stack_name, "--config", config],
+        &[],
+    )
+    .await;
+    assert!(
+        pushed.contains("\"Routes=slacka,slackb,github\"")
+            && pushed.contains("\"RouteConfigDigest="),
+        "{pushed}"
+    );
+
+    // What SSM holds: each route's configuration, and no secret in plain text.
+    let parameters = stack
+        .ssm
+        .get_parameters_by_path()
+        .path(format!("/hookcatch/{stack_name}/routes"))
+        .recursive(true)
+        .send()
+        .await
+        .unwrap();
+    for parameter in parameters.parameters() {
+        let name = parameter.name().unwrap();
+        let plain = *parameter.r#type().unwrap() == aws_sdk_ssm::types::ParameterType::String;
+        if name.ends_with("/config") {
+            assert!(plain, "{name}");
+            let value = parameter.value().unwrap();
+            for (_, _, secret) in secrets {
+                assert!(!value.contains(secret), "{name} holds a secret");
+            }
+        } else {
+            assert!(!plain, "{name} is a secret and must be a SecureString");
+        }
+    }
+
+    // Each route's bootstrap, with exactly its env-json file, takes a signed request.
+    let queue = stack.queue_url.as_str();
+    let mut processes = Vec::new();
+    let issue_event = github_issue_event(&dir);
+    for (route, function) in [
+        ("slack-a", "Routeslacka"),
+        ("slack-b", "Routeslackb"),
+        ("github", "Routegithub"),
+    ] {
+        let json = hookcatch(
+            &[
+                "env-json",
+                route,
+                "--stack",
+                stack_name,
+                "--queue-url",
+                queue,
+                "--config",
+                config,
+            ],
+            &[],
+        )
+        .await;
+        assert!(!secrets.iter().any(|(_, _, s)| json.contains(s)), "{json}");
+        let env = variables(&json, function);
+        let runtime = FakeRuntime::start().await;
+        let (process, _stdout) = spawn(function, &runtime, &env);
+        runtime.wait_for_poll().await;
+        let mut send = vec![
+            "send",
+            "--route",
+            route,
+            "--print-event",
+            "--config",
+            config,
+        ];
+        let event_file = issue_event.to_str().unwrap();
+        if route == "github" {
+            send.extend(["--event", event_file]);
+        } else {
+            send.extend(["--event", "events/slack-events-json.json"]);
+        }
+        let event = signed_event(&send).await;
+        let response = runtime.invoke(&event).await;
+        assert_eq!(response["statusCode"], 200, "{route}: {response}");
+        // A request signed with another route's secret is refused: each read its own.
+        let foreign = if route == "slack-a" {
+            "slack-b"
+        } else {
+            "slack-a"
+        };
+        if route != "github" {
+            let mut send = send.clone();
+            send[2] = foreign;
+            let event = signed_event(&send).await;
+            assert_eq!(runtime.invoke(&event).await["statusCode"], 401, "{route}");
+        }
+        processes.push((process, runtime));
+    }
+
+    // The consumer, with its env-json file, reads every route's hydrator from SSM.
+    let json = hookcatch(
+        &[
+            "env-json",
+            "consumer",
+            "--stack",
+            stack_name,
+            "--queue-url",
+            queue,
+            "--table",
+            &stack.table,
+            "--config",
+            config,
+        ],
+        &[],
+    )
+    .await;
+    let env = variables(&json, "ConsumerFunction");
+    let runtime = FakeRuntime::start().await;
+    let (_consumer, _stdout) = spawn("ConsumerFunction", &runtime, &env);
+    stack.consume_all(&runtime, 3).await;
+
+    let store = stack.store();
+    let slack_a = store
+        .get_record("slack-a", "slack-a-message", "1795374237.000200")
+        .await
+        .unwrap();
+    assert!(slack_a.is_some(), "slack-a's rule wrote its record");
+    let slack_b = store
+        .get_record("slack-b", "slack-b-message", "Ev0HOOKCATCH01")
+        .await
+        .unwrap();
+    assert!(slack_b.is_some(), "slack-b's rule wrote its record");
+    let issue = store
+        .get_record("github", "issue", "4242")
+        .await
+        .unwrap()
+        .expect("github's hydrator fetched the issue");
+    assert_eq!(issue.data["title"], "as fetched");
+    assert!(
+        api.calls().iter().any(|(path, _)| path == "/issues/4242"),
+        "{:?}",
+        api.calls()
+    );
+
+    // A second push after a route is removed deletes its configuration (its secrets stay).
+    let without_b = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace(
+            "[[routes]]\nname = \"slack-b\"\nprovider = \"slack\"\nsecrets = [\"local:signing\"]\nrecords = [{ type = \"slack-b-message\", id = \"/event_id\", data = \"/event\" }]\n",
+            "",
+        );
+    std::fs::write(&config_path, without_b).unwrap();
+    let pushed = hookcatch(
+        &["routes", "push", "--stack", stack_name, "--config", config],
+        &[],
+    )
+    .await;
+    assert!(
+        pushed.contains(&format!(
+            "removed /hookcatch/{stack_name}/routes/slackb/config"
+        )) && pushed.contains("\"Routes=slacka,github\""),
+        "{pushed}"
+    );
+    let gone = stack
+        .ssm
+        .get_parameter()
+        .name(format!("/hookcatch/{stack_name}/routes/slackb/config"))
+        .send()
+        .await;
+    assert!(gone.is_err());
+}
