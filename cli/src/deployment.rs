@@ -122,7 +122,7 @@ fn describe<E: std::error::Error + 'static>(error: &aws_sdk_ssm::error::SdkError
 }
 
 /// The version of each named parameter (no values are read); missing ones are left out.
-async fn versions(
+pub async fn versions(
     ssm: &aws_sdk_ssm::Client,
     names: &BTreeSet<String>,
 ) -> Result<BTreeMap<String, i64>, String> {
@@ -293,6 +293,177 @@ pub async fn set_secret(
     Ok(values.len())
 }
 
+/// The `sam` program that `deploy` runs (`$HOOKCATCH_SAM`, else `sam` on the PATH), in the
+/// directory of `template.yaml` and `samconfig.toml`.
+pub struct Sam {
+    pub program: std::ffi::OsString,
+    pub dir: std::path::PathBuf,
+}
+
+impl Sam {
+    /// `sam` in the directory of the configuration file `config` (where the template is).
+    pub fn beside(config: &std::path::Path) -> Sam {
+        let dir = config
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        Sam {
+            program: std::env::var_os("HOOKCATCH_SAM").unwrap_or_else(|| "sam".into()),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn command(&self, args: &[String]) -> std::process::Command {
+        let mut command = std::process::Command::new(&self.program);
+        command.args(args).current_dir(&self.dir);
+        command
+    }
+
+    /// Runs `sam ARGS` in the terminal (its prompts and progress are the user's to see).
+    pub fn run(&self, args: &[String]) -> Result<(), String> {
+        let status = self.command(args).status().map_err(|e| self.not_found(e))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("`sam {}` failed ({status})", args.join(" ")))
+        }
+    }
+
+    /// Each route's Function URL among the stack's Outputs (`sam list stack-outputs`).
+    pub fn route_urls(&self, plan: &Plan) -> Result<BTreeMap<String, String>, String> {
+        let outputs = self.output(&[
+            "list".into(),
+            "stack-outputs".into(),
+            "--stack-name".into(),
+            plan.layout.stack().to_owned(),
+            "--output".into(),
+            "json".into(),
+        ])?;
+        route_urls(plan, &outputs)
+    }
+
+    /// Runs `sam ARGS` and returns what it printed.
+    pub fn output(&self, args: &[String]) -> Result<String, String> {
+        let output = self.command(args).output().map_err(|e| self.not_found(e))?;
+        if output.status.success() {
+            String::from_utf8(output.stdout).map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "`sam {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ))
+        }
+    }
+
+    fn not_found(&self, error: std::io::Error) -> String {
+        format!(
+            "cannot run {} ({error}): deploying needs the SAM CLI and cargo-lambda on the PATH \
+             (`scripts/test` installs both into .venv; `. .venv/bin/activate`)",
+            self.program.to_string_lossy()
+        )
+    }
+}
+
+/// The `sam` arguments of a deploy: build, then deploy with the routes, the digest and the
+/// user's own template parameters.
+pub fn sam_commands(
+    plan: &Plan,
+    digest: &str,
+    parameters: &[String],
+    guided: bool,
+) -> (Vec<String>, Vec<String>) {
+    let mut build = vec!["build".to_owned()];
+    let mut deploy = vec![
+        "deploy".to_owned(),
+        "--stack-name".to_owned(),
+        plan.layout.stack().to_owned(),
+    ];
+    if guided {
+        deploy.push("--guided".to_owned());
+    }
+    if !parameters.is_empty() {
+        build.push("--parameter-overrides".to_owned());
+        build.extend(parameters.iter().cloned());
+    }
+    deploy.push("--parameter-overrides".to_owned());
+    deploy.extend(plan.parameter_overrides(digest));
+    deploy.extend(parameters.iter().cloned());
+    (build, deploy)
+}
+
+/// Each route's Function URL among a stack's Outputs (`sam list stack-outputs --output json`).
+pub fn route_urls(plan: &Plan, outputs_json: &str) -> Result<BTreeMap<String, String>, String> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Output {
+        output_key: String,
+        output_value: String,
+    }
+    let outputs: Vec<Output> = serde_json::from_str(outputs_json).map_err(|e| {
+        format!("the stack's outputs are not what `sam list stack-outputs` prints: {e}")
+    })?;
+    Ok(plan
+        .routes
+        .iter()
+        .filter_map(|route| {
+            let key = format!("{}Url", route.logical_id);
+            outputs
+                .iter()
+                .find(|o| o.output_key == key)
+                .map(|o| (route.name.clone(), o.output_value.clone()))
+        })
+        .collect())
+}
+
+/// What `deploy` prints: each route, its provider, its Function URL and where to paste it.
+pub fn urls_table(plan: &Plan, urls: &BTreeMap<String, String>) -> String {
+    use crate::inspect::terminal_safe;
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["route", "provider", "Function URL", "paste it into"]);
+    for route in &plan.routes {
+        table.add_row([
+            terminal_safe(&route.name),
+            route.provider.as_str().to_owned(),
+            urls.get(&route.name)
+                .map(|url| terminal_safe(url))
+                .unwrap_or_else(|| "not in the stack's outputs".into()),
+            hookcatch::providers::paste_hint(route.provider).to_owned(),
+        ]);
+    }
+    table.to_string()
+}
+
+/// The deployed URLs `routes list` shows: `{data}/deployed.json`, written by `deploy` and
+/// `routes list --aws`.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeployedUrls {
+    pub stack: String,
+    pub urls: BTreeMap<String, String>,
+}
+
+impl DeployedUrls {
+    fn path(data: &std::path::Path) -> std::path::PathBuf {
+        data.join("deployed.json")
+    }
+
+    /// The cached URLs; none when nothing was deployed from here (or the file is unreadable).
+    pub fn load(data: &std::path::Path) -> DeployedUrls {
+        std::fs::read(Self::path(data))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, data: &std::path::Path) -> Result<(), String> {
+        std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
+        let path = Self::path(data);
+        let text = serde_json::to_vec_pretty(self).map_err(|e| e.to_string())?;
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
 /// Where the stack's functions send and store: what `env-json` writes beside the SSM paths.
 #[derive(Debug, Clone, Default)]
 pub struct StackResources {
@@ -417,6 +588,35 @@ secrets = ["local:signing"]
             .collect();
         let error = Plan::new(&config(&long), "prod").unwrap_err();
         assert!(error.contains("4096"), "{error}");
+    }
+
+    #[test]
+    fn sam_gets_the_routes_the_digest_and_the_users_parameters() {
+        let plan = Plan::new(&config(TWO_SLACKS_AND_A_GITHUB), "prod").unwrap();
+        let (build, deploy) =
+            sam_commands(&plan, "d1g", &["Architecture=x86_64".to_owned()], false);
+        assert_eq!(
+            build,
+            ["build", "--parameter-overrides", "Architecture=x86_64"]
+        );
+        assert_eq!(
+            deploy,
+            [
+                "deploy",
+                "--stack-name",
+                "prod",
+                "--parameter-overrides",
+                "Routes=slacka,slackb,github",
+                "RouteConfigDigest=d1g",
+                "Architecture=x86_64"
+            ]
+        );
+        let outputs = r#"[{"OutputKey": "RouteslackbUrl", "OutputValue": "https://b.lambda-url.test/"},
+            {"OutputKey": "EventsQueueUrl", "OutputValue": "https://sqs.test/q"}]"#;
+        let urls = route_urls(&plan, outputs).unwrap();
+        assert_eq!(urls.len(), 1);
+        assert_eq!(urls["slack-b"], "https://b.lambda-url.test/");
+        assert!(route_urls(&plan, "not json").is_err());
     }
 
     #[test]

@@ -66,6 +66,25 @@ enum Command {
     /// Zoho CRM: enable or renew a zoho-crm route's notification channels.
     #[command(subcommand)]
     Zoho(ZohoCommand),
+    /// Deploy every route of hookcatch.toml: check it, push each route's configuration to SSM,
+    /// `sam build` and `sam deploy` with the route list, then print each route's Function URL.
+    Deploy {
+        /// The CloudFormation stack (its routes live under /hookcatch/STACK/routes).
+        #[arg(long, default_value = "hookcatch")]
+        stack: String,
+        /// Run `sam deploy --guided` (asks for every template parameter).
+        #[arg(long)]
+        guided: bool,
+        /// Print what would be pushed and the `sam` commands; change nothing, run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// A template parameter for both `sam` commands, `KEY=VALUE` (repeatable):
+        /// `--parameter Architecture=x86_64`.
+        #[arg(long = "parameter", value_name = "KEY=VALUE")]
+        parameters: Vec<String>,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+    },
     /// Print the `sam local invoke --env-vars` file of a route's function (or `consumer`): SSM
     /// paths and resource names, never a secret value.
     EnvJson {
@@ -102,10 +121,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum RoutesCommand {
-    /// Each route: provider, local URL, secrets set or missing, last event received.
+    /// Each route: provider, local URL, secrets set or missing, last event received, and its
+    /// deployed URL once known.
     List {
         #[command(flatten)]
         output: OutputArgs,
+        /// Read the deployed stack: each route's Function URL (kept for later `routes list`) and
+        /// which of its secrets the stack holds.
+        #[arg(long)]
+        aws: bool,
+        #[arg(long, default_value = "hookcatch", requires = "aws")]
+        stack: String,
         #[arg(long, default_value = "hookcatch.toml")]
         config: PathBuf,
     },
@@ -553,6 +579,58 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Routes(command) => routes_command(command).await,
+        Command::Deploy {
+            stack,
+            guided,
+            dry_run,
+            parameters,
+            config,
+        } => {
+            use hookcatch_cli::deployment;
+            let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
+            if let Some(bad) = parameters.iter().find(|p| {
+                let key = p.split('=').next().unwrap_or_default();
+                !p.contains('=') || ["Routes", "RouteConfigDigest"].contains(&key)
+            }) {
+                return Err(format!(
+                    "`--parameter {bad}`: give KEY=VALUE; Routes and RouteConfigDigest come from the configuration"
+                ));
+            }
+            let plan = deployment::Plan::new(&file, &stack)?;
+            let sdk = hookcatch_cli::aws::sdk().await;
+            let pushed = deployment::push(&sdk, &plan, dry_run).await?;
+            let (build, deploy) =
+                deployment::sam_commands(&plan, &pushed.digest, &parameters, guided);
+            if dry_run {
+                for route in &plan.routes {
+                    println!(
+                        "would write {}: {}",
+                        plan.layout.config_name(&route.name),
+                        route.config_json
+                    );
+                }
+                for name in &pushed.removed {
+                    println!("would remove {name}");
+                }
+                println!("would run: sam {}", build.join(" "));
+                println!("would run: sam {}", deploy.join(" "));
+                return Ok(());
+            }
+            for name in &pushed.removed {
+                println!("removed {name}");
+            }
+            let sam = deployment::Sam::beside(&config);
+            sam.run(&build)?;
+            sam.run(&deploy)?;
+            let urls = sam.route_urls(&plan)?;
+            deployment::DeployedUrls {
+                stack,
+                urls: urls.clone(),
+            }
+            .save(&file.serve.data)?;
+            println!("{}", deployment::urls_table(&plan, &urls));
+            Ok(())
+        }
         Command::EnvJson {
             function,
             stack,
@@ -706,7 +784,12 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 async fn routes_command(command: RoutesCommand) -> Result<(), String> {
     match command {
-        RoutesCommand::List { output, config } => {
+        RoutesCommand::List {
+            output,
+            aws,
+            stack,
+            config,
+        } => {
             let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
             // The last event of each route, when a local store exists.
             let last = if file.serve.data.join("hookcatch.db").is_file() {
@@ -718,7 +801,38 @@ async fn routes_command(command: RoutesCommand) -> Result<(), String> {
             } else {
                 Default::default()
             };
-            let rows = routes::rows(&file, &last);
+            let mut deployed = hookcatch_cli::deployment::DeployedUrls::load(&file.serve.data);
+            let mut secrets_on_aws = std::collections::BTreeMap::new();
+            if aws {
+                use hookcatch_cli::deployment;
+                let plan = deployment::Plan::new(&file, &stack)?;
+                deployed = deployment::DeployedUrls {
+                    stack: stack.clone(),
+                    urls: deployment::Sam::beside(&config).route_urls(&plan)?,
+                };
+                deployed.save(&file.serve.data)?;
+                let wanted = plan.routes.iter().flat_map(|r| r.secrets.clone()).collect();
+                let sdk = hookcatch_cli::aws::sdk().await;
+                let found = deployment::versions(&aws_sdk_ssm::Client::new(&sdk), &wanted).await?;
+                for route in &plan.routes {
+                    let missing: Vec<&str> = route
+                        .secrets
+                        .iter()
+                        .filter(|s| !found.contains_key(*s))
+                        .map(|s| s.rsplit('/').next().unwrap_or(s))
+                        .collect();
+                    let status = match (route.secrets.is_empty(), missing.is_empty()) {
+                        (true, _) => "not needed".to_owned(),
+                        (false, true) => "set".to_owned(),
+                        (false, false) => format!("missing: {}", missing.join(", ")),
+                    };
+                    secrets_on_aws.insert(route.name.clone(), status);
+                }
+            }
+            let mut rows = routes::rows(&file, &last, &deployed.urls);
+            for row in &mut rows {
+                row.aws_secrets = secrets_on_aws.remove(&row.name);
+            }
             if output.json {
                 for row in &rows {
                     let value = serde_json::to_value(row).map_err(|e| e.to_string())?;

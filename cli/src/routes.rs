@@ -350,12 +350,20 @@ pub struct RouteRow {
     pub last_event_at: Option<String>,
     /// Where the provider takes the URL.
     pub paste_into: &'static str,
+    /// Its Function URL, as the last `deploy` or `routes list --aws` found it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployed_url: Option<String>,
+    /// With `--aws`: which of its secrets the stack holds (`set`, `missing: NAME`), never a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_secrets: Option<String>,
 }
 
-/// The routes of `file`, with `last_received` (ms, by route) from the local store.
+/// The routes of `file`, with `last_received` (ms, by route) from the local store and the
+/// deployed URLs by route.
 pub fn rows(
     file: &ConfigFile,
     last_received: &std::collections::HashMap<String, i64>,
+    deployed: &std::collections::BTreeMap<String, String>,
 ) -> Vec<RouteRow> {
     let env = |name: &str| std::env::var(name).ok();
     file.routes
@@ -369,6 +377,8 @@ pub fn rows(
                 .get(&route.name)
                 .map(|ms| crate::inspect::time_text(*ms)),
             paste_into: hookcatch::providers::paste_hint(route.provider),
+            deployed_url: deployed.get(&route.name).cloned(),
+            aws_secrets: None,
         })
         .collect()
 }
@@ -377,15 +387,35 @@ pub fn rows_table(rows: &[RouteRow]) -> String {
     use crate::inspect::terminal_safe;
     let mut table = comfy_table::Table::new();
     table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-    table.set_header(["route", "provider", "local URL", "secrets", "last event"]);
+    let deployed = rows.iter().any(|r| r.deployed_url.is_some());
+    let aws = rows.iter().any(|r| r.aws_secrets.is_some());
+    let mut header = vec!["route", "provider", "local URL", "secrets", "last event"];
+    if deployed {
+        header.push("deployed URL");
+    }
+    if aws {
+        header.push("secrets on AWS");
+    }
+    table.set_header(header);
     for row in rows {
-        table.add_row([
+        let mut cells = vec![
             terminal_safe(&row.name),
             row.provider.clone(),
             terminal_safe(&row.url),
             terminal_safe(&row.secrets),
             row.last_event_at.clone().unwrap_or_else(|| "never".into()),
-        ]);
+        ];
+        if deployed {
+            cells.push(terminal_safe(
+                row.deployed_url.as_deref().unwrap_or("not deployed"),
+            ));
+        }
+        if aws {
+            cells.push(terminal_safe(
+                row.aws_secrets.as_deref().unwrap_or_default(),
+            ));
+        }
+        table.add_row(cells);
     }
     table.to_string()
 }

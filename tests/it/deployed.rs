@@ -42,6 +42,20 @@ async fn signed_event(send: &[&str]) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("{send:?}: {e}: {}", String::from_utf8_lossy(&output.stderr)))
 }
 
+/// Every parameter under the stack's routes path (SecureStrings still encrypted).
+async fn stack_parameters(stack: &Stack, stack_name: &str) -> Vec<aws_sdk_ssm::types::Parameter> {
+    stack
+        .ssm
+        .get_parameters_by_path()
+        .path(format!("/hookcatch/{stack_name}/routes"))
+        .recursive(true)
+        .send()
+        .await
+        .unwrap()
+        .parameters()
+        .to_vec()
+}
+
 /// The variables `env-json` wrote for one function (its only entry).
 fn variables(json: &str, function: &str) -> HashMap<String, String> {
     let file: serde_json::Value = serde_json::from_str(json).unwrap();
@@ -175,15 +189,7 @@ async fn routes_pushed_to_ssm_run_in_the_sam_built_bootstraps() {
     );
 
     // What SSM holds: each route's configuration, and no secret in plain text.
-    let parameters = stack
-        .ssm
-        .get_parameters_by_path()
-        .path(format!("/hookcatch/{stack_name}/routes"))
-        .recursive(true)
-        .send()
-        .await
-        .unwrap();
-    for parameter in parameters.parameters() {
+    for parameter in &stack_parameters(&stack, stack_name).await {
         let name = parameter.name().unwrap();
         let plain = *parameter.r#type().unwrap() == aws_sdk_ssm::types::ParameterType::String;
         if name.ends_with("/config") {
@@ -328,4 +334,158 @@ async fn routes_pushed_to_ssm_run_in_the_sam_built_bootstraps() {
         .send()
         .await;
     assert!(gone.is_err());
+}
+
+/// A `sam` that records its arguments and answers `list stack-outputs` with a URL per route of
+/// the last `deploy`'s `Routes=`.
+const FAKE_SAM: &str = r#"#!/usr/bin/env python3
+import json, os, sys
+log = os.environ["FAKE_SAM_LOG"]
+with open(log, "a") as f:
+    f.write(" ".join(sys.argv[1:]) + "\n")
+if sys.argv[1:3] == ["list", "stack-outputs"]:
+    deploys = [l for l in open(log).read().splitlines() if l.startswith("deploy ")]
+    routes = [a[len("Routes="):] for a in deploys[-1].split() if a.startswith("Routes=")][0]
+    print(json.dumps([{"OutputKey": f"Route{r}Url", "OutputValue": f"https://{r}.lambda-url.us-east-1.on.aws/"}
+                      for r in routes.split(",")]
+                     + [{"OutputKey": "EventsQueueUrl", "OutputValue": "https://sqs.test/q"}]))
+"#;
+
+#[tokio::test]
+async fn deploy_pushes_the_routes_runs_sam_and_prints_each_url() {
+    let stack = Stack::create(3).await;
+    let dir = std::env::temp_dir().join(unique("hookcatch-deploy"));
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let sam = bin.join("sam");
+    std::fs::write(&sam, FAKE_SAM).unwrap();
+    std::fs::set_permissions(&sam, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let log = dir.join("sam.log");
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let config_path = dir.join("hookcatch.toml");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[serve]\ndata = \"{}\"\n\n[[routes]]\nname = \"slack-a\"\nprovider = \"slack\"\nsecrets = [\"local:signing\"]\n\n[[routes]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [\"local:signing\"]\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let config = config_path.to_str().unwrap();
+    let name = unique("dep");
+    let stack_name = &name[..name.len().min(40)];
+    for route in ["slack-a", "github"] {
+        hookcatch(
+            &[
+                "secrets",
+                "set",
+                route,
+                "signing",
+                "--from-env",
+                "HC_TEST_SECRET",
+                "--aws",
+                "--stack",
+                stack_name,
+                "--config",
+                config,
+            ],
+            &[("HC_TEST_SECRET", "dev-deploy-signing")],
+        )
+        .await;
+    }
+    let env = [
+        ("PATH", path.as_str()),
+        ("FAKE_SAM_LOG", log.to_str().unwrap()),
+    ];
+    let deploy = [
+        "deploy",
+        "--stack",
+        stack_name,
+        "--parameter",
+        "Architecture=x86_64",
+        "--config",
+        config,
+    ];
+
+    // --dry-run writes nothing and runs no sam.
+    let dry = hookcatch(&[&deploy[..], &["--dry-run"]].concat(), &env).await;
+    assert!(dry.contains("would run: sam build"), "{dry}");
+    assert!(!log.exists(), "a dry run ran sam");
+    assert!(
+        stack_parameters(&stack, stack_name)
+            .await
+            .iter()
+            .all(|p| !p.name().unwrap().ends_with("/config"))
+    );
+
+    let printed = hookcatch(&deploy, &env).await;
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls[0], "build --parameter-overrides Architecture=x86_64");
+    let prefix = format!(
+        "deploy --stack-name {stack_name} --parameter-overrides Routes=slacka,github RouteConfigDigest="
+    );
+    assert!(calls[1].starts_with(&prefix), "{calls:?}");
+    assert!(calls[1].ends_with(" Architecture=x86_64"), "{calls:?}");
+    assert_eq!(
+        calls[2],
+        format!("list stack-outputs --stack-name {stack_name} --output json")
+    );
+    for (route, url) in [
+        ("slack-a", "https://slacka.lambda-url.us-east-1.on.aws/"),
+        ("github", "https://github.lambda-url.us-east-1.on.aws/"),
+    ] {
+        let line = printed
+            .lines()
+            .find(|l| l.contains(&format!(" {route} ")))
+            .unwrap_or_else(|| panic!("{route} is not in the table: {printed}"));
+        assert!(line.contains(url), "{line}");
+    }
+    assert!(
+        printed.contains(hookcatch::providers::paste_hint(
+            hookcatch::ProviderKind::Github
+        )),
+        "{printed}"
+    );
+    let config_of = |route: &str| {
+        let name = format!("/hookcatch/{stack_name}/routes/{route}/config");
+        let ssm = stack.ssm.clone();
+        async move { ssm.get_parameter().name(name).send().await }
+    };
+    let github = config_of("github").await.unwrap();
+    let json = github.parameter().unwrap().value().unwrap();
+    assert!(
+        json.contains("local:signing") && !json.contains("dev-deploy-signing"),
+        "{json}"
+    );
+
+    // `routes list` shows the deployed URLs from then on; with --aws, the secrets on the stack.
+    let listed = hookcatch(&["routes", "list", "--json", "--config", config], &[]).await;
+    assert!(
+        listed.contains("\"deployed_url\":\"https://github.lambda-url.us-east-1.on.aws/\""),
+        "{listed}"
+    );
+    let listed = hookcatch(
+        &[
+            "routes", "list", "--json", "--aws", "--stack", stack_name, "--config", config,
+        ],
+        &env,
+    )
+    .await;
+    assert!(listed.contains("\"aws_secrets\":\"set\""), "{listed}");
+
+    // A second deploy after `routes rm` removes that route's configuration.
+    hookcatch(&["routes", "rm", "slack-a", "--config", config], &[]).await;
+    let printed = hookcatch(&deploy, &env).await;
+    assert!(
+        printed.contains(&format!(
+            "removed /hookcatch/{stack_name}/routes/slacka/config"
+        )),
+        "{printed}"
+    );
+    assert!(config_of("slacka").await.is_err());
+    assert!(config_of("github").await.is_ok());
+    let calls = std::fs::read_to_string(&log).unwrap();
+    let last_deploy = calls.lines().rfind(|l| l.starts_with("deploy ")).unwrap();
+    assert!(last_deploy.contains(" Routes=github "), "{last_deploy}");
 }
