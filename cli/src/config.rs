@@ -47,10 +47,23 @@ pub struct ServeConfig {
     /// Messages processed at once by the worker.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// The console's own listener, never the webhook one (which tunnels expose). Off loopback it
+    /// asks for a token (`HOOKCATCH_CONSOLE_TOKEN`, or one made and printed at start).
+    #[serde(default = "default_console_addr")]
+    pub console_addr: SocketAddr,
+    /// `false` runs no console.
+    #[serde(default = "default_console")]
+    pub console: bool,
 }
 
 fn default_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 3000))
+}
+fn default_console_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 3001))
+}
+fn default_console() -> bool {
+    true
 }
 fn default_data() -> PathBuf {
     PathBuf::from(".hookcatch")
@@ -78,6 +91,8 @@ impl Default for ServeConfig {
             max_attempts: default_max_attempts(),
             event_retention_days: default_retention(),
             concurrency: default_concurrency(),
+            console_addr: default_console_addr(),
+            console: default_console(),
         }
     }
 }

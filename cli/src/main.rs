@@ -34,6 +34,13 @@ enum Command {
         /// Directory of the local store (overrides [serve].data).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Address of the console (overrides [serve].console_addr; default 127.0.0.1:3001).
+        /// Off loopback it asks for a token: HOOKCATCH_CONSOLE_TOKEN, or one printed at start.
+        #[arg(long)]
+        console_addr: Option<std::net::SocketAddr>,
+        /// Run no console.
+        #[arg(long, conflicts_with = "console_addr")]
+        no_console: bool,
     },
     /// Send a route's sample event, signed like its provider would, to `serve` or a Function URL.
     Send {
@@ -364,12 +371,23 @@ fn open(store: &StoreArgs) -> Result<LocalStore, String> {
 
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Serve { config, addr, data } => {
+        Command::Serve {
+            config,
+            addr,
+            data,
+            console_addr,
+            no_console,
+        } => {
             let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
             let mut settings = file.serve.clone();
             settings.addr = addr.unwrap_or(settings.addr);
             settings.data = data.unwrap_or(settings.data);
+            settings.console_addr = console_addr.unwrap_or(settings.console_addr);
+            settings.console &= !no_console;
             let running = serve::start(&file, &settings).await?;
+            if let Some(url) = &running.console_url {
+                println!("hookcatch console: {url}");
+            }
             println!("hookcatch serve: http://{}/hooks/{{route}}", running.addr);
             for route in &file.routes {
                 println!(

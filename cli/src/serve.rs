@@ -42,6 +42,8 @@ struct App {
 /// Starts serving; returns the bound address and a handle that resolves when the server stopped.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The console's URL (with its token off loopback), when it runs.
+    pub console_url: Option<String>,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), String>>,
 }
@@ -125,6 +127,29 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         renew_now,
         stopped.clone(),
     ));
+    let console = if serve.console {
+        let settings = crate::console::ConsoleSettings::new(
+            serve.console_addr,
+            std::env::var("HOOKCATCH_CONSOLE_TOKEN")
+                .ok()
+                .filter(|t| !t.trim().is_empty()),
+        );
+        let routes = config.routes.iter().map(|r| r.name.clone()).collect();
+        let data_dir = serve.data.display().to_string();
+        match crate::console::start(settings, store.clone(), routes, data_dir, stopped.clone())
+            .await
+        {
+            Ok(started) => Some(started),
+            // Webhooks matter more than the view of them: serve on, and say why there is none.
+            Err(error) => {
+                tracing::warn!(%error, "running without the console (set --console-addr)");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let console_url = console.as_ref().map(|c| c.url.clone());
     let worker = tokio::spawn(run_worker(store, consumer, serve.clone(), stopped.clone()));
     let mut server_stopped = stopped.clone();
     let server = tokio::spawn(async move {
@@ -139,12 +164,16 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         .map_err(|e| e.to_string());
         // Requests are finished; let the worker finish its batch, then give up the directory.
         let _ = worker.await;
+        if let Some(console) = console {
+            let _ = console.server.await;
+        }
         drop(lock);
         result
     });
     tracing::info!(%addr, "hookcatch serve listening");
     Ok(Running {
         addr,
+        console_url,
         shutdown,
         server,
     })

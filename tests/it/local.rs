@@ -11,7 +11,9 @@ use hookcatch_cli::config::ConfigFile;
 use hookcatch_cli::send;
 use hookcatch_cli::store::LocalStore;
 
-use crate::support::{hookcatch_binary, repo_root, route_of, route_samples, serve_example, unique};
+use crate::support::{
+    free_port, hookcatch_binary, repo_root, route_of, route_samples, serve_example, unique,
+};
 
 const KEY: &str = "dev-test-orders-key";
 
@@ -225,14 +227,6 @@ async fn every_example_route_answers_its_samples_in_serve() {
     })
     .await;
     example.running.stop().await.unwrap();
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn spawn_serve(config_path: &Path, port: u16) -> tokio::process::Child {

@@ -8,6 +8,7 @@
 mod bootstrap;
 mod cli_aws;
 mod conformance;
+mod console;
 mod deployed;
 mod event_samples;
 mod fake_api;
@@ -27,3 +28,4 @@ mod replays;
 mod routes;
 mod support;
 mod template;
+mod webdriver;

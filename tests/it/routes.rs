@@ -26,11 +26,7 @@ impl Served {
     async fn start(routes: &str) -> Served {
         let dir = std::env::temp_dir().join(unique("hookcatch-routes"));
         std::fs::create_dir_all(&dir).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::support::free_port();
         let config = dir.join("hookcatch.toml");
         std::fs::write(
             &config,

@@ -5,10 +5,12 @@
 //! All writes go through one writer thread that takes whatever commands are waiting and commits
 //! them in one transaction: concurrent acknowledgements share one fsync instead of paying one each.
 
+mod browse;
 mod files;
 mod schema;
 mod writer;
 
+pub use browse::{Cursor, EventFilter, QueueState};
 pub use files::DataDirLock;
 
 use std::path::Path;
@@ -213,15 +215,7 @@ impl LocalStore {
             let mut statement = conn.prepare(
                 "SELECT seq, message, state, attempts, last_error FROM queue ORDER BY seq",
             )?;
-            let rows = statement.query_map([], |row| {
-                Ok(QueueEntry {
-                    seq: row.get(0)?,
-                    message: row.get(1)?,
-                    dead: row.get::<_, String>(2)? == "dead",
-                    attempts: row.get(3)?,
-                    last_error: row.get(4)?,
-                })
-            })?;
+            let rows = statement.query_map([], browse::queue_entry)?;
             rows.collect()
         })
         .await
@@ -647,15 +641,18 @@ mod tests {
         dir
     }
 
-    /// Stores written before versioning (user_version 0) and at version 1 open with their queue
-    /// intact, take new events with their delivery ids (V2); a store from a newer hookcatch is
-    /// refused by name.
+    /// Stores written before versioning (user_version 0), at version 1 and at version 2 open with
+    /// their queue intact, take new events with their delivery ids (V2) and answer the console's
+    /// filters (V3); a store from a newer hookcatch is refused by name.
     #[tokio::test]
     async fn older_stores_open_and_newer_ones_are_refused() {
-        for version in [0, 1] {
+        for version in [0, 1, 2] {
             let dir = tempdir();
             let conn = Connection::open(dir.join("hookcatch.db")).unwrap();
             conn.execute_batch(schema::V1).unwrap();
+            if version == 2 {
+                conn.execute_batch(schema::V2).unwrap();
+            }
             conn.pragma_update(None, "user_version", version).unwrap();
             conn.execute(
                 "INSERT INTO queue (message, available_at, enqueued_at) VALUES ('m', 1, 1)",
@@ -679,9 +676,20 @@ mod tests {
                 .unwrap();
             assert_eq!(
                 found,
-                [delivered],
+                std::slice::from_ref(&delivered),
                 "version {version}: found by delivery id"
             );
+            let by_route = EventFilter {
+                route: Some("raw".into()),
+                ..EventFilter::default()
+            };
+            let page = store.browse_events(by_route, None, 10).await.unwrap();
+            assert_eq!(page.len(), 1, "version {version}: the console lists it");
+            let by_id = store
+                .find_event_by_id(delivered.event_id.clone())
+                .await
+                .unwrap();
+            assert_eq!(by_id.as_ref(), Some(&delivered));
             let queued = store.queue_entries().await.unwrap();
             assert_eq!(queued.len(), 1, "version {version}");
             assert_eq!(queued[0].message, "m");

@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 
 /// Every migration, oldest first. Add one at the end for a schema change, never edit one.
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up(V3)])
 }
 
 /// Version 2: the provider's delivery id beside the dedup key (which became a digest for providers
@@ -77,13 +77,20 @@ ALTER TABLE events ADD COLUMN delivery_id TEXT;
 CREATE INDEX events_by_delivery ON events (route, delivery_id) WHERE delivery_id IS NOT NULL;
 ";
 
+/// Version 3: what the console filters by, newest first: a route, an event type, an event id.
+pub(super) const V3: &str = "
+CREATE INDEX events_by_route ON events (route, received_at);
+CREATE INDEX events_by_type ON events (event_type, received_at);
+CREATE INDEX events_by_id ON events (event_id);
+";
+
 /// Brings the store at `conn` to the newest schema.
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::Error> {
     migrations().to_latest(conn)
 }
 
 /// The schema version this build writes.
-pub const LATEST: usize = 2;
+pub const LATEST: usize = 3;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,619 @@
+//! `hookcatch serve`'s console: what arrived, live, in a browser. Its own listener (never the
+//! webhook one, which users expose through tunnels), read-only, server-rendered with escaping
+//! everywhere, a little JavaScript for the live list, and no request it answers for a stranger:
+//! the `Host` must be the console's own address (DNS rebinding), and off loopback a token is
+//! required.
+
+mod pages;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use hookcatch::clock::{Clock, SystemClock};
+use hookcatch::ports::EventStore;
+use serde::Deserialize;
+use tokio::sync::watch;
+
+use crate::inspect::EventView;
+use crate::store::{Cursor, EventFilter, LocalStore, QueueState};
+use pages::{EventDetail, EventPage, EventsPage, MessagePage, RecordShown, Row, RowsFragment};
+
+/// Events on one page of the list.
+const PAGE: usize = 50;
+/// How often the live list looks for changes.
+const POLL: Duration = Duration::from_millis(250);
+const TOKEN_COOKIE: &str = "hookcatch_console";
+
+/// Where the console listens and who may use it.
+#[derive(Debug, Clone)]
+pub struct ConsoleSettings {
+    pub addr: SocketAddr,
+    /// Required from every browser when the console listens off loopback.
+    pub token: Option<String>,
+}
+
+impl ConsoleSettings {
+    /// The settings for `addr`: off loopback, `token` or a new random one.
+    pub fn new(addr: SocketAddr, token: Option<String>) -> ConsoleSettings {
+        let token = if addr.ip().is_loopback() {
+            token
+        } else {
+            Some(token.unwrap_or_else(|| {
+                format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                )
+            }))
+        };
+        ConsoleSettings { addr, token }
+    }
+}
+
+struct Console {
+    store: LocalStore,
+    routes: Vec<String>,
+    data_dir: String,
+    addr: SocketAddr,
+    token: Option<String>,
+    stopped: watch::Receiver<bool>,
+}
+
+/// A running console: its address and the URL to open (with the token, when one is needed).
+pub struct Started {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+pub async fn start(
+    settings: ConsoleSettings,
+    store: LocalStore,
+    routes: Vec<String>,
+    data_dir: String,
+    stopped: watch::Receiver<bool>,
+) -> Result<Started, String> {
+    let listener = tokio::net::TcpListener::bind(settings.addr)
+        .await
+        .map_err(|e| format!("the console cannot listen on {}: {e}", settings.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let url = match &settings.token {
+        Some(token) => format!("http://{addr}/?token={token}"),
+        None => format!("http://{addr}/"),
+    };
+    let console = Arc::new(Console {
+        store,
+        routes,
+        data_dir,
+        addr,
+        token: settings.token,
+        stopped: stopped.clone(),
+    });
+    let router = Router::new()
+        .route("/", get(events_page))
+        .route("/rows", get(rows_fragment))
+        .route("/live", get(live))
+        .route("/events/{id}", get(event_page))
+        .route("/assets/console.js", get(script))
+        .route("/assets/console.css", get(style))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(console.clone(), guard))
+        .with_state(console);
+    let mut stop = stopped;
+    let server = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the console stopped");
+        }
+    });
+    Ok(Started { addr, url, server })
+}
+
+/// Whether `host` (a `Host` header) names this console: its own address, `localhost` on
+/// loopback, or any IP address on its port when it listens on all of them. Never a DNS name
+/// it was not started with, which is what a DNS-rebinding page would send.
+fn host_allowed(host: &str, addr: SocketAddr) -> bool {
+    let Some((name, port)) = host.rsplit_once(':') else {
+        return false;
+    };
+    if port.parse::<u16>().ok() != Some(addr.port()) {
+        return false;
+    }
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    match name.parse::<IpAddr>() {
+        Ok(ip) => ip == addr.ip() || addr.ip().is_unspecified(),
+        Err(_) => {
+            name.eq_ignore_ascii_case("localhost")
+                && (addr.ip().is_loopback() || addr.ip().is_unspecified())
+        }
+    }
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == TOKEN_COOKIE)
+        .map(|(_, value)| value)
+}
+
+fn query_token(query: Option<&str>) -> Option<String> {
+    form_urlencoded::parse(query?.as_bytes())
+        .find(|(name, _)| name == "token")
+        .map(|(_, value)| value.into_owned())
+}
+
+fn matches_token(expected: &str, given: &str) -> bool {
+    hookcatch::secrets::Secret::new(expected).matches(given.as_bytes())
+}
+
+/// Every request: GET only (this console changes nothing), its own `Host`, the token off
+/// loopback (from the cookie, or once from `?token=`, which sets the cookie), and headers that
+/// keep the pages from being framed, sniffed or made to run anything but their own script.
+async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next) -> Response {
+    let mut response = match check(&console, &request) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A refusal for `request`, or `None` when it may pass.
+fn check(console: &Console, request: &Request) -> Option<Response> {
+    if request.method() != Method::GET && request.method() != Method::HEAD {
+        return Some(refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "This console only reads: nothing here changes data.",
+        ));
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !host_allowed(host, console.addr) {
+        return Some(refusal(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "Refused: this console answers only to its own address, http://{}/ (a page on \
+                 another site may not reach it through your browser).",
+                console.addr
+            ),
+        ));
+    }
+    let expected = console.token.as_deref()?;
+    if cookie_token(request.headers()).is_some_and(|given| matches_token(expected, given)) {
+        return None;
+    }
+    match query_token(request.uri().query()) {
+        Some(given) if matches_token(expected, &given) => {
+            // Once: the token moves into a cookie this site alone sends, and out of the address bar.
+            let mut response = Redirect::to(request.uri().path()).into_response();
+            let cookie = format!("{TOKEN_COOKIE}={expected}; Path=/; HttpOnly; SameSite=Strict");
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, value);
+            }
+            Some(response)
+        }
+        _ => Some(refusal(
+            StatusCode::UNAUTHORIZED,
+            "This console listens beyond this machine, so it needs its token: open the URL \
+             `hookcatch serve` printed at start (…/?token=…).",
+        )),
+    }
+}
+
+fn refusal(status: StatusCode, message: &str) -> Response {
+    let page = MessagePage {
+        data_dir: String::new(),
+        title: status.canonical_reason().unwrap_or("Refused").to_owned(),
+        message: message.to_owned(),
+    };
+    (status, render(&page)).into_response()
+}
+
+fn render(page: &impl Template) -> Html<String> {
+    Html(page.render().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a console page failed to render");
+        "<!doctype html><title>error</title><p>This page failed to render; see serve's log.</p>"
+            .to_owned()
+    }))
+}
+
+async fn not_found(State(console): State<Arc<Console>>) -> Response {
+    let page = MessagePage {
+        data_dir: console.data_dir.clone(),
+        title: "Not found".into(),
+        message: "Nothing here. The events are at /.".into(),
+    };
+    (StatusCode::NOT_FOUND, render(&page)).into_response()
+}
+
+/// The list's filters, as the form sends them.
+#[derive(Debug, Default, Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    route: String,
+    #[serde(default, rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+    /// Where the previous page ended: a stored event's cursor, or a queue sequence number.
+    #[serde(default)]
+    after: String,
+}
+
+const STATUSES: [(&str, &str); 4] = [
+    ("", "all"),
+    ("stored", "stored"),
+    ("queued", "queued or retrying"),
+    ("dead", "dead"),
+];
+
+impl ListQuery {
+    fn filter(&self, now_ms: i64) -> Result<EventFilter, String> {
+        let nonempty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        let time = |text: &str, what: &str| {
+            nonempty(text)
+                .map(|t| crate::inspect::parse_since(&t, now_ms))
+                .transpose()
+                .map_err(|e| e.replace("--since", what))
+        };
+        Ok(EventFilter {
+            route: nonempty(&self.route),
+            event_type: nonempty(&self.event_type),
+            since_ms: time(&self.since, "From")?,
+            until_ms: time(&self.until, "To")?,
+        })
+    }
+
+    fn is_filtered(&self) -> bool {
+        [
+            &self.route,
+            &self.event_type,
+            &self.status,
+            &self.since,
+            &self.until,
+        ]
+        .iter()
+        .any(|v| !v.trim().is_empty())
+    }
+
+    /// This query's filters with `after` set (or not), as a link.
+    fn link(&self, after: Option<&str>) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("route", &self.route),
+            ("type", &self.event_type),
+            ("status", &self.status),
+            ("since", &self.since),
+            ("until", &self.until),
+        ] {
+            if !value.is_empty() {
+                query.append_pair(name, value);
+            }
+        }
+        if let Some(after) = after {
+            query.append_pair("after", after);
+        }
+        format!("/?{}", query.finish())
+    }
+}
+
+/// The rows of one page and where the next one starts.
+async fn list(
+    store: &LocalStore,
+    query: &ListQuery,
+    filter: &EventFilter,
+    first_page: bool,
+) -> Result<(Vec<Row>, Option<String>), String> {
+    let pending_matches = |view: &EventView| {
+        filter.route.as_ref().is_none_or(|r| &view.route == r)
+            && filter.event_type.is_none()
+            && filter.since_ms.is_none_or(|s| view.received_at_ms >= s)
+            && filter.until_ms.is_none_or(|u| view.received_at_ms < u)
+    };
+    let failed = |e: hookcatch::ports::StoreError| e.to_string();
+    match query.status.as_str() {
+        "queued" | "dead" => {
+            let state = if query.status == "dead" {
+                QueueState::Dead
+            } else {
+                QueueState::Queued
+            };
+            let before = if first_page {
+                None
+            } else {
+                query.after.parse().ok()
+            };
+            let entries = store
+                .browse_queue(state, before, PAGE)
+                .await
+                .map_err(failed)?;
+            let next = (entries.len() == PAGE)
+                .then(|| entries.last().map(|e| e.seq.to_string()))
+                .flatten();
+            let rows = entries
+                .iter()
+                .filter_map(EventView::from_queue)
+                .filter(|view| pending_matches(view))
+                .map(|view| Row::from_view(&view))
+                .collect();
+            Ok((rows, next))
+        }
+        status => {
+            let mut rows = Vec::new();
+            // Events not stored yet lead the first page of "all": normally a few, for a moment.
+            if status.is_empty() && first_page {
+                for state in [QueueState::Dead, QueueState::Queued] {
+                    let entries = store
+                        .browse_queue(state, None, PAGE)
+                        .await
+                        .map_err(failed)?;
+                    rows.extend(
+                        entries
+                            .iter()
+                            .filter_map(EventView::from_queue)
+                            .filter(|view| pending_matches(view))
+                            .map(|view| Row::from_view(&view)),
+                    );
+                }
+                rows.sort_by_key(|row| std::cmp::Reverse(row.received_at_ms));
+            }
+            let after = if first_page {
+                None
+            } else {
+                Cursor::parse(&query.after)
+            };
+            let page = store
+                .browse_events(filter.clone(), after, PAGE)
+                .await
+                .map_err(failed)?;
+            let next = (page.len() == PAGE)
+                .then(|| page.last().map(|(_, cursor)| cursor.to_text()))
+                .flatten();
+            rows.extend(
+                page.into_iter()
+                    .map(|(event, _)| Row::from_view(&EventView::from_stored(event))),
+            );
+            Ok((rows, next))
+        }
+    }
+}
+
+async fn events_page(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let first_page = query.after.is_empty();
+    let (rows, next, error) = match query.filter(SystemClock.now_ms()) {
+        Ok(filter) => match list(&console.store, &query, &filter, first_page).await {
+            Ok((rows, next)) => (rows, next, None),
+            Err(error) => (
+                Vec::new(),
+                None,
+                Some(format!("Reading the store failed: {error}")),
+            ),
+        },
+        Err(error) => (Vec::new(), None, Some(error)),
+    };
+    let mut routes = console.routes.clone();
+    if !query.route.is_empty() && !routes.contains(&query.route) {
+        routes.push(query.route.clone());
+    }
+    let page = EventsPage {
+        data_dir: console.data_dir.clone(),
+        routes: routes
+            .into_iter()
+            .map(|r| {
+                let selected = r == query.route;
+                (r, selected)
+            })
+            .collect(),
+        event_type: query.event_type.clone(),
+        statuses: STATUSES
+            .iter()
+            .map(|(value, label)| (*value, *label, *value == query.status))
+            .collect(),
+        since: query.since.clone(),
+        until: query.until.clone(),
+        filtered: query.is_filtered(),
+        first_page,
+        newest_link: query.link(None),
+        next_link: next.map(|after| query.link(Some(&after))),
+        error,
+        rows,
+    };
+    render(&page).into_response()
+}
+
+/// The first page's rows alone, for the live list to swap in.
+async fn rows_fragment(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let filter = match query.filter(SystemClock.now_ms()) {
+        Ok(filter) => filter,
+        Err(error) => return (StatusCode::BAD_REQUEST, error).into_response(),
+    };
+    match list(&console.store, &query, &filter, true).await {
+        Ok((rows, _)) => render(&RowsFragment {
+            rows,
+            filtered: query.is_filtered(),
+        })
+        .into_response(),
+        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
+    }
+}
+
+/// Server-sent events: `changed` whenever an event is queued, stored, retried or dead-lettered.
+async fn live(State(console): State<Arc<Console>>) -> impl IntoResponse {
+    let store = console.store.clone();
+    let stopped = console.stopped.clone();
+    let changes = futures::stream::unfold(
+        (store, stopped, None),
+        |(store, mut stopped, last)| async move {
+            loop {
+                if *stopped.borrow() {
+                    return None;
+                }
+                let marker = store.change_marker().await.ok();
+                if marker.is_some() && marker != last {
+                    let data = format!("{marker:?}");
+                    let event = Event::default().event("changed").data(data);
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(event),
+                        (store, stopped, marker),
+                    ));
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => {}
+                    _ = stopped.changed() => {}
+                }
+            }
+        },
+    );
+    Sse::new(changes).keep_alive(KeepAlive::default())
+}
+
+async fn event_page(State(console): State<Arc<Console>>, Path(id): Path<String>) -> Response {
+    let store = &console.store;
+    let view = match store.find_event_by_id(id.clone()).await {
+        Ok(Some(event)) => Some(EventView::from_stored(event)),
+        Ok(None) => match store.queue_entry_of(id.clone()).await {
+            Ok(entry) => entry.as_ref().and_then(EventView::from_queue),
+            Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+        },
+        Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+    };
+    let Some(view) = view else {
+        let page = MessagePage {
+            data_dir: console.data_dir.clone(),
+            title: "No such event".into(),
+            message: format!("No event `{id}` in this store (it may have expired)."),
+        };
+        return (StatusCode::NOT_FOUND, render(&page)).into_response();
+    };
+    let mut records = Vec::new();
+    for key in view.detail["records"].as_array().into_iter().flatten() {
+        let Some((record_type, record_id)) = key.as_str().and_then(|k| k.split_once('/')) else {
+            continue;
+        };
+        let found = store
+            .get_record(&view.route, record_type, record_id)
+            .await
+            .ok()
+            .flatten();
+        records.push(RecordShown {
+            key: format!("{record_type}/{record_id}"),
+            version: match found.as_ref().map(|r| &r.version) {
+                Some(hookcatch::model::value::RecordVersion::Number(v))
+                | Some(hookcatch::model::value::RecordVersion::Text(v)) => v.clone(),
+                None => String::new(),
+            },
+            deleted: found.as_ref().is_some_and(|r| r.deleted),
+            written_by_this: found.as_ref().is_none_or(|r| r.event_id == view.id),
+            data: found.map(|r| serde_json::to_string_pretty(&r.data).unwrap_or_default()),
+        });
+    }
+    let page = EventPage {
+        data_dir: console.data_dir.clone(),
+        event: EventDetail::new(&view, records),
+    };
+    render(&page).into_response()
+}
+
+async fn script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("../../assets/console.js"),
+    )
+}
+
+async fn style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../assets/console.css"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_consoles_own_host_is_answered() {
+        let loopback: SocketAddr = "127.0.0.1:3001".parse().unwrap();
+        assert!(host_allowed("127.0.0.1:3001", loopback));
+        assert!(host_allowed("localhost:3001", loopback));
+        assert!(!host_allowed("attacker.example:3001", loopback));
+        assert!(!host_allowed("127.0.0.1:3002", loopback));
+        assert!(!host_allowed("127.0.0.1", loopback));
+        assert!(!host_allowed("", loopback));
+        let everywhere: SocketAddr = "0.0.0.0:3001".parse().unwrap();
+        assert!(host_allowed("192.168.1.20:3001", everywhere));
+        assert!(!host_allowed("rebound.example:3001", everywhere));
+        let v6: SocketAddr = "[::1]:3001".parse().unwrap();
+        assert!(host_allowed("[::1]:3001", v6));
+    }
+
+    #[test]
+    fn a_token_is_made_off_loopback_only() {
+        let local = ConsoleSettings::new("127.0.0.1:3001".parse().unwrap(), None);
+        assert!(local.token.is_none());
+        let open = ConsoleSettings::new("0.0.0.0:3001".parse().unwrap(), None);
+        assert_eq!(open.token.as_deref().map(str::len), Some(64));
+        let given = ConsoleSettings::new("0.0.0.0:3001".parse().unwrap(), Some("dev-only".into()));
+        assert_eq!(given.token.as_deref(), Some("dev-only"));
+    }
+
+    #[test]
+    fn tokens_come_from_the_cookie_or_the_query() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; hookcatch_console=t0k; c=d"),
+        );
+        assert_eq!(cookie_token(&headers), Some("t0k"));
+        assert_eq!(query_token(Some("x=1&token=t%2F1")).as_deref(), Some("t/1"));
+        assert_eq!(query_token(None), None);
+    }
+}

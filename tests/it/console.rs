@@ -1,0 +1,295 @@
+//! The console in a real headless browser: what arrives appears on `/` without a reload, the
+//! filters, an event's detail (headers, decoded query, body), hostile bodies shown as text and
+//! never run, and the refusals (a wrong `Host`, a missing token off loopback). Screenshots of each
+//! page land in `target/console/`.
+
+use std::net::SocketAddr;
+
+use crate::support::unique;
+use crate::webdriver::Browser;
+
+struct Console {
+    running: hookcatch_cli::serve::Running,
+    url: String,
+    hooks: String,
+}
+
+async fn start(console_addr: &str) -> Console {
+    let dir = std::env::temp_dir().join(unique("hookcatch-console"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let text = r#"
+[[routes]]
+name = "orders"
+provider = "catch-raw"
+open = true
+dedup = "/id"
+event_type = "/event"
+records = [{ type = "order", id = "/order/id", data = "/order" }]
+
+[[routes]]
+name = "other"
+provider = "catch-raw"
+open = true
+event_type = "/event"
+"#;
+    let mut file = hookcatch_cli::config::ConfigFile::parse(text, "console test").unwrap();
+    file.serve.addr = "127.0.0.1:0".parse().unwrap();
+    file.serve.data = dir.join("data");
+    file.serve.console_addr = console_addr.parse().unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let url = running.console_url.clone().expect("the console runs");
+    Console {
+        hooks: format!("http://{}/hooks", running.addr),
+        running,
+        url,
+    }
+}
+
+async fn post(url: &str, content_type: &str, body: &str) -> String {
+    let response = hookcatch::tls::https_client_builder()
+        .build()
+        .unwrap()
+        .post(url)
+        .header("content-type", content_type)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let reply: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    reply["id"].as_str().unwrap().to_owned()
+}
+
+/// A body a careless page would run: a script tag, an inline handler and a closing tag.
+const HOSTILE: &str = r#"{"id":"o-1","event":"order.created","order":{"id":"7","note":"<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\"></pre>"}}"#;
+
+#[tokio::test]
+async fn what_arrives_shows_live_with_filters_and_details_and_never_runs() {
+    let console = start("127.0.0.1:0").await;
+    let browser = Browser::start().await;
+    browser.goto(&console.url).await;
+    browser
+        .wait_until("document.querySelector('#rows')", 10, "the events page")
+        .await;
+    // A mark that a reload would wipe: the row below must arrive without one.
+    browser.run("window.__stayed = true").await;
+
+    let hostile = post(
+        &format!("{}/orders?ref=%3Cb%3Ebold%3C%2Fb%3E&n=1", console.hooks),
+        "application/json",
+        HOSTILE,
+    )
+    .await;
+    browser
+        .wait_until(
+            &format!("document.querySelector('#rows').innerText.includes('{hostile}')"),
+            15,
+            "the new event on / without a reload",
+        )
+        .await;
+    assert_eq!(
+        browser.run("return window.__stayed === true").await,
+        true,
+        "the page reloaded"
+    );
+    let other = post(
+        &format!("{}/other", console.hooks),
+        "application/x-www-form-urlencoded",
+        "event=ping&who=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    )
+    .await;
+    browser
+        .wait_until(
+            &format!("document.querySelector('#rows').innerText.includes('{other}')"),
+            15,
+            "the second event",
+        )
+        .await;
+    browser
+        .wait_until(
+            "[...document.querySelectorAll('#rows .status')].every(s => s.innerText === 'stored')",
+            15,
+            "both stored",
+        )
+        .await;
+    let listed = browser.text().await;
+    assert!(
+        listed.contains("order.created") && listed.contains("ping"),
+        "{listed}"
+    );
+    browser.screenshot("events").await;
+
+    // Filters: by route, type, status and time, through the page's own form and links.
+    let base = console.url.trim_end_matches('/');
+    for (query, shown, hidden) in [
+        ("route=orders", &hostile, &other),
+        ("route=other", &other, &hostile),
+        ("type=ping", &other, &hostile),
+        (
+            "status=stored&since=1h",
+            &hostile,
+            &"no-such-event".to_owned(),
+        ),
+    ] {
+        browser.goto(&format!("{base}/?{query}")).await;
+        let rows = browser
+            .run("return document.querySelector('#rows').innerText")
+            .await;
+        let rows = rows.as_str().unwrap();
+        assert!(
+            rows.contains(shown.as_str()) && !rows.contains(hidden.as_str()),
+            "{query}: {rows}"
+        );
+    }
+    browser
+        .goto(&format!("{base}/?until=2000-01-01T00:00:00Z"))
+        .await;
+    let rows = browser.text().await;
+    assert!(rows.contains("No events match these filters"), "{rows}");
+    browser.goto(&format!("{base}/?route=orders")).await;
+    browser.screenshot("events-filtered").await;
+
+    // The detail: request line, decoded query, headers, pretty body, the record it wrote.
+    browser.click(&format!("a[href='/events/{hostile}']")).await;
+    browser
+        .wait_until("document.querySelector('#event-id')", 10, "the detail page")
+        .await;
+    let detail = browser.text().await;
+    assert!(detail.contains(&hostile), "{detail}");
+    let query = browser
+        .run("return document.querySelector('#query').innerText")
+        .await;
+    assert!(
+        query.as_str().unwrap().contains("<b>bold</b>"),
+        "decoded query: {query}"
+    );
+    let headers = browser
+        .run("return document.querySelector('#headers').innerText")
+        .await;
+    assert!(
+        headers.as_str().unwrap().contains("application/json"),
+        "{headers}"
+    );
+    let body = browser
+        .run("return document.querySelector('#body-pretty').innerText")
+        .await;
+    assert!(
+        body.as_str()
+            .unwrap()
+            .contains("\"note\": \"<script>window.__pwned=1</script>"),
+        "the body is shown as text: {body}"
+    );
+    assert!(detail.contains("order/7"), "the record it wrote: {detail}");
+    assert_eq!(
+        browser.run("return window.__pwned === undefined && document.querySelectorAll('img').length === 0").await,
+        true,
+        "a body's markup ran or rendered"
+    );
+    browser.screenshot("event").await;
+
+    // A form body: its decoded fields, and Zoho's request map with the params.
+    browser.goto(&format!("{base}/events/{other}")).await;
+    let form = browser
+        .run("return document.querySelector('#body-form').innerText")
+        .await;
+    assert!(
+        form.as_str().unwrap().contains("<script>alert(1)</script>"),
+        "{form}"
+    );
+    let map = browser
+        .run("return document.querySelector('#request-map').innerText")
+        .await;
+    assert!(
+        map.as_str()
+            .unwrap()
+            .contains("\"who\": \"<script>alert(1)</script>\""),
+        "{map}"
+    );
+    assert_eq!(
+        browser.run("return window.__pwned === undefined").await,
+        true
+    );
+    browser.screenshot("event-form").await;
+    drop(browser);
+    console.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_wrong_host_is_refused_and_off_loopback_the_token_is_required() {
+    let local = start("127.0.0.1:0").await;
+    let addr: SocketAddr = local.url["http://".len()..]
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    // A DNS-rebinding page reaches the port with its own name in Host.
+    let rebound = hookcatch::tls::https_client_builder()
+        .build()
+        .unwrap()
+        .get(format!("http://{addr}/"))
+        .header("host", format!("rebound.example:{}", addr.port()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    let posted = hookcatch::tls::https_client_builder()
+        .build()
+        .unwrap()
+        .post(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 405, "the console changes nothing");
+    local.running.stop().await.unwrap();
+
+    let open = start("0.0.0.0:0").await;
+    let token = open
+        .url
+        .split("token=")
+        .nth(1)
+        .expect("a token off loopback")
+        .to_owned();
+    let port = open
+        .url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let browser = Browser::start().await;
+    browser.goto(&format!("http://127.0.0.1:{port}/")).await;
+    let refused = browser.text().await;
+    assert!(refused.contains("needs its token"), "{refused}");
+    browser.screenshot("token-required").await;
+    browser
+        .goto(&format!("http://127.0.0.1:{port}/?token=wrong"))
+        .await;
+    assert!(browser.text().await.contains("needs its token"));
+    browser
+        .goto(&format!("http://127.0.0.1:{port}/?token={token}"))
+        .await;
+    browser
+        .wait_until(
+            "document.querySelector('#rows')",
+            10,
+            "the events page after the token",
+        )
+        .await;
+    // The token moved into a cookie: the address bar no longer shows it, and pages load.
+    let location = browser.run("return window.location.href").await;
+    assert!(!location.as_str().unwrap().contains("token"), "{location}");
+    browser.goto(&format!("http://127.0.0.1:{port}/")).await;
+    browser
+        .wait_until(
+            "document.querySelector('#rows')",
+            10,
+            "a page with the cookie",
+        )
+        .await;
+    drop(browser);
+    open.running.stop().await.unwrap();
+}
