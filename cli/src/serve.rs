@@ -32,9 +32,14 @@ const MAX_BACKOFF_MS: i64 = 5 * 60_000;
 /// their acknowledgements, so the consumer keeps up with ingest's group commits.
 const CLAIM_BATCH: usize = 256;
 
+/// A route's `rate_limit` bucket.
+type Limiter = governor::DefaultDirectRateLimiter;
+
 struct App {
     /// Swapped whole when the configuration is reloaded; a request keeps the map it started with.
     routes: ArcSwap<HashMap<String, Ingestor>>,
+    /// The routes with a `rate_limit`, swapped with them (a reload starts each bucket full).
+    limits: ArcSwap<HashMap<String, Limiter>>,
     /// How many proxies of the user's append `X-Forwarded-*` entries; None trusts none.
     trusted_proxy_hops: Option<usize>,
 }
@@ -80,6 +85,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
     let consumer = Arc::new(ArcSwap::from_pointee(built.consumer));
     let app = Arc::new(App {
         routes: ArcSwap::from_pointee(built.routes),
+        limits: ArcSwap::from_pointee(built.limits),
         trusted_proxy_hops: serve.trust_forwarded.then_some(serve.trusted_proxy_hops),
     });
     let renew_now = Arc::new(Notify::new());
@@ -182,6 +188,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
 /// What a configuration builds: each route's ingestor, and the consumer with the routes' hydrators.
 struct Built {
     routes: HashMap<String, Ingestor>,
+    limits: HashMap<String, Limiter>,
     consumer: Consumer,
 }
 
@@ -224,7 +231,24 @@ impl Built {
                 consumer = consumer.with_hydrator(&route.config.name, hydrator);
             }
         }
-        Ok(Built { routes, consumer })
+        let limits = settings
+            .iter()
+            .filter_map(|route| {
+                let limit = route.config.rate_limit?;
+                let per_second = std::num::NonZeroU32::new(limit.per_second)?;
+                let burst = std::num::NonZeroU32::new(limit.burst())?;
+                let quota = governor::Quota::per_second(per_second).allow_burst(burst);
+                Some((
+                    route.config.name.clone(),
+                    governor::RateLimiter::direct(quota),
+                ))
+            })
+            .collect();
+        Ok(Built {
+            routes,
+            limits,
+            consumer,
+        })
     }
 }
 
@@ -278,6 +302,7 @@ async fn reload_on_change(
                 if loaded.is_ok_and(|file| file.serve != live.file_serve) {
                     tracing::warn!("[serve] changed: its settings apply when serve restarts");
                 }
+                live.app.limits.store(Arc::new(built.limits));
                 live.app.routes.store(Arc::new(built.routes));
                 live.consumer.store(Arc::new(built.consumer));
                 live.renew_now.notify_one();
@@ -318,6 +343,19 @@ async fn handle(
     let Some(ingestor) = routes.get(&route) else {
         return reply(Reply::error(404, "unknown_route"));
     };
+    if let Some(limiter) = app.limits.load().get(&route)
+        && let Err(not_until) = limiter.check()
+    {
+        use governor::clock::Clock as _;
+        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
+        let mut refused = Reply::error(429, "rate_limited");
+        // Whole seconds, rounded up: a sender that honours it finds a token when it returns.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        refused
+            .headers
+            .push(("retry-after".into(), seconds.max(1).to_string()));
+        return reply(refused);
+    }
     let (parts, body) = request.into_parts();
     let limit = ingestor.route().max_body_bytes();
     let Ok(bytes) = axum::body::to_bytes(body, limit + 1).await else {

@@ -372,3 +372,57 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
         stored.len()
     );
 }
+
+/// A route's `rate_limit` answers 429 with `Retry-After` once its bucket is empty, and takes
+/// requests again when it refills; other routes are not limited by it.
+#[tokio::test]
+async fn a_rate_limited_route_answers_429_with_retry_after() {
+    let text = r#"
+[[routes]]
+name = "limited"
+provider = "catch-raw"
+open = true
+rate_limit = { per_second = 1, burst = 2 }
+
+[[routes]]
+name = "free"
+provider = "catch-raw"
+open = true
+"#;
+    let mut file = hookcatch_cli::config::ConfigFile::parse(text, "rate limit test").unwrap();
+    file.serve.addr = "127.0.0.1:0".parse().unwrap();
+    file.serve.data = std::env::temp_dir()
+        .join(unique("hookcatch-rate"))
+        .join("data");
+    file.serve.console = false;
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let client = hookcatch::tls::https_client_builder().build().unwrap();
+    let post = |route: &str| {
+        client
+            .post(format!("http://{}/hooks/{route}", running.addr))
+            .body("{}")
+            .send()
+    };
+    // Ten at once against a bucket of two: however slow the machine, most find it empty.
+    let answers = futures::future::join_all((0..10).map(|_| post("limited"))).await;
+    let answers: Vec<reqwest::Response> = answers.into_iter().map(Result::unwrap).collect();
+    let accepted = answers.iter().filter(|r| r.status() == 200).count();
+    let refused: Vec<&reqwest::Response> = answers.iter().filter(|r| r.status() == 429).collect();
+    assert_eq!(accepted + refused.len(), 10);
+    assert!((2..=4).contains(&accepted), "{accepted} accepted");
+    assert!(refused.iter().all(|r| r.headers()["retry-after"] == "1"));
+    assert_eq!(
+        post("free").await.unwrap().status(),
+        200,
+        "another route is not limited"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        post("limited").await.unwrap().status(),
+        200,
+        "the bucket refilled"
+    );
+    running.stop().await.unwrap();
+}

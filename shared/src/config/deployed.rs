@@ -130,7 +130,9 @@ impl RouteConfig {
     /// The route as its function runs it on AWS, under `layout`: overrides applied, and every
     /// secret in the route's own SSM path (`local:NAME`), since that path is all it may read.
     pub fn for_aws(&self, layout: &SsmLayout) -> Result<RouteConfig, ConfigError> {
-        let route = self.with_aws_overrides()?;
+        let mut route = self.with_aws_overrides()?;
+        // A per-instance bucket bounds nothing on Lambda: reserved concurrency is the bound there.
+        route.rate_limit = None;
         let own = format!("{}/", layout.route_path(&route.name));
         for secret in route.secret_refs() {
             let reason = match &secret {
@@ -354,6 +356,15 @@ mod tests {
             "{literal}"
         );
         assert!(with("env:GH_SECRET").is_err());
+        let limited = route(serde_json::json!({
+            "name": "gh", "provider": "github", "secrets": ["local:s"],
+            "rate_limit": {"per_second": 5},
+        }));
+        assert_eq!(
+            limited.for_aws(&layout).unwrap().rate_limit,
+            None,
+            "local only"
+        );
         assert!(SsmLayout::new("a/b").is_err() && SsmLayout::new("1abc").is_err());
     }
 

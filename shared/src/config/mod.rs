@@ -255,6 +255,22 @@ pub fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String
     }
 }
 
+/// A token bucket: `per_second` requests a second on average, `burst` at once (default: one
+/// second's worth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub per_second: u32,
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl RateLimit {
+    pub fn burst(&self) -> u32 {
+        self.burst.unwrap_or(self.per_second)
+    }
+}
+
 /// One inbound route, as written by the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -308,6 +324,11 @@ pub struct RouteConfig {
     /// How the consumer hydrates this route's id-only notifications (zoho-crm).
     #[serde(default)]
     pub hydrate: Option<HydrateConfig>,
+    /// Local mode only: requests per second this route takes before answering 429 with
+    /// `Retry-After`. On AWS the bound is the route function's reserved concurrency, and Lambda's
+    /// own throttle answers (without `Retry-After`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
     /// Keys that differ when the route is deployed (`public_url`, a hydrator's `notify_url`,
     /// `allow_ips`), merged over the route as a JSON merge patch by [`RouteConfig::for_aws`].
     /// Ignored locally.
@@ -398,6 +419,11 @@ impl RouteConfig {
         }
         if let Some(hydrate) = &self.hydrate {
             hydrate.validate(Some(provider)).map_err(|e| fail(&e))?;
+        }
+        if let Some(limit) = &self.rate_limit
+            && (limit.per_second == 0 || limit.burst() == 0)
+        {
+            return Err(fail("rate_limit: per_second and burst must be at least 1"));
         }
         if self.aws.is_some() {
             // The deployed form must load too: a broken `aws` table is caught where it is written.
