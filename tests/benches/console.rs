@@ -2,7 +2,7 @@
 //! over a week): `/` and each of its filters, the next page by cursor, the live list's rows
 //! fragment and an event's detail, over loopback HTTP as a browser asks for them.
 //!
-//! `cargo bench -p hookcatch-tests --bench console` (see BENCHMARKS.md §5).
+//! `cargo bench -p hookcatch-tests --bench console` (see BENCHMARKS.md §7).
 
 // Bench setup code: a failed unwrap stops the bench, which is the point.
 #![allow(clippy::unwrap_used)]
