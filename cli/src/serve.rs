@@ -140,11 +140,13 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
                 .ok()
                 .filter(|t| !t.trim().is_empty()),
         );
-        let routes = config.routes.iter().map(|r| r.name.clone()).collect();
-        let data_dir = serve.data.display().to_string();
-        match crate::console::start(settings, store.clone(), routes, data_dir, stopped.clone())
-            .await
-        {
+        let context = crate::console::Context {
+            store: store.clone(),
+            config: config.clone(),
+            hooks_addr: addr,
+            data_dir: serve.data.display().to_string(),
+        };
+        match crate::console::start(settings, context, stopped.clone()).await {
             Ok(started) => Some(started),
             // Webhooks matter more than the view of them: serve on, and say why there is none.
             Err(error) => {

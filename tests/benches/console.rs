@@ -74,16 +74,20 @@ async fn main() {
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     let settings =
         hookcatch_cli::console::ConsoleSettings::new("127.0.0.1:0".parse().unwrap(), None);
-    let routes = (0..ROUTES).map(|r| format!("route{r}")).collect();
-    let console = hookcatch_cli::console::start(
-        settings,
-        store.clone(),
-        routes,
-        dir.display().to_string(),
-        stopped,
-    )
-    .await
-    .unwrap();
+    let config: String = (0..ROUTES)
+        .map(|r| {
+            format!("[[routes]]\nname = \"route{r}\"\nprovider = \"catch-raw\"\nopen = true\n")
+        })
+        .collect();
+    let context = hookcatch_cli::console::Context {
+        store: store.clone(),
+        config: hookcatch_cli::config::ConfigFile::parse(&config, "bench").unwrap(),
+        hooks_addr: "127.0.0.1:9".parse().unwrap(),
+        data_dir: dir.display().to_string(),
+    };
+    let console = hookcatch_cli::console::start(settings, context, stopped)
+        .await
+        .unwrap();
     let base = console.url.trim_end_matches('/').to_owned();
     let client = hookcatch::tls::https_client_builder().build().unwrap();
     let get = |path: String| {

@@ -15,9 +15,16 @@ struct Console {
 }
 
 async fn start(console_addr: &str) -> Console {
+    start_with(console_addr, "").await
+}
+
+async fn start_with(console_addr: &str, more_routes: &str) -> Console {
     let dir = std::env::temp_dir().join(unique("hookcatch-console"));
     std::fs::create_dir_all(&dir).unwrap();
     let text = r#"
+[serve]
+max_attempts = 1
+
 [[routes]]
 name = "orders"
 provider = "catch-raw"
@@ -31,8 +38,10 @@ name = "other"
 provider = "catch-raw"
 open = true
 event_type = "/event"
-"#;
-    let mut file = hookcatch_cli::config::ConfigFile::parse(text, "console test").unwrap();
+"#
+    .to_owned()
+        + more_routes;
+    let mut file = hookcatch_cli::config::ConfigFile::parse(&text, "console test").unwrap();
     file.serve.addr = "127.0.0.1:0".parse().unwrap();
     file.serve.data = dir.join("data");
     file.serve.console_addr = console_addr.parse().unwrap();
@@ -234,14 +243,26 @@ async fn a_wrong_host_is_refused_and_off_loopback_the_token_is_required() {
         .await
         .unwrap();
     assert_eq!(rebound.status(), 403);
-    let posted = hookcatch::tls::https_client_builder()
-        .build()
-        .unwrap()
-        .post(format!("http://{addr}/"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status(), 405, "the console changes nothing");
+    // A change needs the console's own Origin and its form's CSRF token.
+    let client = hookcatch::tls::https_client_builder().build().unwrap();
+    for (origin, body) in [
+        (None, "csrf=x"),
+        (Some("http://attacker.example".to_owned()), "csrf=x"),
+        (Some(format!("http://{addr}")), ""),
+        (Some(format!("http://{addr}")), "csrf=guessed"),
+    ] {
+        let mut request = client
+            .post(format!("http://{addr}/dead/replay"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(origin) = &origin {
+            request = request.header("origin", origin);
+        }
+        let answer = request.send().await.unwrap();
+        assert_eq!(answer.status(), 403, "{origin:?} {body:?}");
+    }
+    let put = client.put(format!("http://{addr}/")).send().await.unwrap();
+    assert_eq!(put.status(), 405);
     local.running.stop().await.unwrap();
 
     let open = start("0.0.0.0:0").await;
@@ -292,4 +313,100 @@ async fn a_wrong_host_is_refused_and_off_loopback_the_token_is_required() {
         .await;
     drop(browser);
     open.running.stop().await.unwrap();
+}
+
+/// The Test button makes a test event appear on `/`; a dead letter replayed from `/dead` ends
+/// stored once its cause is gone.
+#[tokio::test]
+async fn the_test_button_and_replaying_a_dead_letter() {
+    let api = crate::fake_api::FakeApi::start().await;
+    api.put(
+        "/items/42",
+        serde_json::json!({"id": "42", "name": "as fetched"}),
+    );
+    api.fail_next("/items/42", &[500]);
+    let hydrated = format!(
+        r#"
+[[routes]]
+name = "items"
+provider = "catch-raw"
+open = true
+
+[routes.hydrate]
+kind = "http"
+base_url = "{}"
+auth = {{ type = "bearer", token = "{}" }}
+requests = [{{ name = "item", path = "/items/{{id}}", type = "item", id = "/item/id" }}]
+"#,
+        api.url,
+        crate::fake_api::API_KEY
+    );
+    let console = start_with("127.0.0.1:0", &hydrated).await;
+    let base = console.url.trim_end_matches('/').to_owned();
+    let browser = Browser::start().await;
+
+    browser.goto(&format!("{base}/routes")).await;
+    browser
+        .wait_until("document.querySelector('#routes')", 10, "the routes page")
+        .await;
+    browser.click("#test-orders").await;
+    browser
+        .wait_until(
+            "document.querySelector('#result')",
+            15,
+            "the Test's outcome",
+        )
+        .await;
+    let result = browser
+        .run("return document.querySelector('#result').innerText")
+        .await;
+    assert!(
+        result.as_str().unwrap().contains("test event accepted"),
+        "{result}"
+    );
+    browser.screenshot("routes").await;
+    browser.goto(&format!("{base}/?route=orders")).await;
+    browser
+        .wait_until(
+            "[...document.querySelectorAll('#rows tr')].some(r => r.innerText.includes('test') && r.innerText.includes('stored'))",
+            15,
+            "the test event on /",
+        )
+        .await;
+
+    // The hydration API fails once: with max_attempts = 1 the event is dead at once.
+    let dead = post(
+        &format!("{}/items", console.hooks),
+        "application/json",
+        r#"{"item":{"id":"42"}}"#,
+    )
+    .await;
+    browser.goto(&format!("{base}/dead")).await;
+    browser
+        .wait_until(
+            &format!("document.body.innerText.includes('{dead}') || (location.reload(), false)"),
+            20,
+            "the dead letter",
+        )
+        .await;
+    browser.screenshot("dead").await;
+    browser.click(&format!("#replay-{dead}")).await;
+    browser
+        .wait_until("document.querySelector('#result')", 10, "the replay")
+        .await;
+    browser.goto(&format!("{base}/events/{dead}")).await;
+    browser
+        .wait_until(
+            "document.body.innerText.includes('as fetched') || (location.reload(), false)",
+            20,
+            "the replayed event stored with its hydrated record",
+        )
+        .await;
+    let detail = browser.text().await;
+    assert!(
+        detail.contains("stored") && detail.contains("item/42"),
+        "{detail}"
+    );
+    drop(browser);
+    console.running.stop().await.unwrap();
 }

@@ -12,20 +12,24 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Form, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hookcatch::clock::{Clock, SystemClock};
 use hookcatch::ports::EventStore;
 use serde::Deserialize;
 use tokio::sync::watch;
 
+use crate::config::ConfigFile;
 use crate::inspect::EventView;
 use crate::store::{Cursor, EventFilter, LocalStore, QueueState};
-use pages::{EventDetail, EventPage, EventsPage, MessagePage, RecordShown, Row, RowsFragment};
+use pages::{
+    DeadPage, DeadRow, EventDetail, EventPage, EventsPage, MessagePage, RecordShown, RouteLine,
+    RoutesPage, Row, RowsFragment,
+};
 
 /// Events on one page of the list.
 const PAGE: usize = 50;
@@ -47,25 +51,41 @@ impl ConsoleSettings {
         let token = if addr.ip().is_loopback() {
             token
         } else {
-            Some(token.unwrap_or_else(|| {
-                format!(
-                    "{}{}",
-                    uuid::Uuid::new_v4().simple(),
-                    uuid::Uuid::new_v4().simple()
-                )
-            }))
+            Some(token.unwrap_or_else(random_token))
         };
         ConsoleSettings { addr, token }
     }
 }
 
+/// What the console shows and acts on: `serve`'s store, configuration and webhook address.
+pub struct Context {
+    pub store: LocalStore,
+    /// The configuration `serve` started with; re-read from its file, when it has one, for the
+    /// routes page (routes reload without a restart).
+    pub config: ConfigFile,
+    /// Where `serve` takes webhooks (a Test is sent there).
+    pub hooks_addr: SocketAddr,
+    pub data_dir: String,
+}
+
 struct Console {
+    context: Context,
     store: LocalStore,
     routes: Vec<String>,
     data_dir: String,
     addr: SocketAddr,
     token: Option<String>,
+    /// What every form carries back, so that a page on another site cannot post one.
+    csrf: String,
     stopped: watch::Receiver<bool>,
+}
+
+fn random_token() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// A running console: its address and the URL to open (with the token, when one is needed).
@@ -77,9 +97,7 @@ pub struct Started {
 
 pub async fn start(
     settings: ConsoleSettings,
-    store: LocalStore,
-    routes: Vec<String>,
-    data_dir: String,
+    context: Context,
     stopped: watch::Receiver<bool>,
 ) -> Result<Started, String> {
     let listener = tokio::net::TcpListener::bind(settings.addr)
@@ -91,11 +109,18 @@ pub async fn start(
         None => format!("http://{addr}/"),
     };
     let console = Arc::new(Console {
-        store,
-        routes,
-        data_dir,
+        store: context.store.clone(),
+        routes: context
+            .config
+            .routes
+            .iter()
+            .map(|r| r.name.clone())
+            .collect(),
+        data_dir: context.data_dir.clone(),
+        context,
         addr,
         token: settings.token,
+        csrf: random_token(),
         stopped: stopped.clone(),
     });
     let router = Router::new()
@@ -103,6 +128,10 @@ pub async fn start(
         .route("/rows", get(rows_fragment))
         .route("/live", get(live))
         .route("/events/{id}", get(event_page))
+        .route("/routes", get(routes_page))
+        .route("/routes/{name}/test", post(test_route))
+        .route("/dead", get(dead_page))
+        .route("/dead/replay", post(replay_dead))
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(style))
         .fallback(not_found)
@@ -163,9 +192,10 @@ fn matches_token(expected: &str, given: &str) -> bool {
     hookcatch::secrets::Secret::new(expected).matches(given.as_bytes())
 }
 
-/// Every request: GET only (this console changes nothing), its own `Host`, the token off
-/// loopback (from the cookie, or once from `?token=`, which sets the cookie), and headers that
-/// keep the pages from being framed, sniffed or made to run anything but their own script.
+/// Every request: its own `Host`, the token off loopback (from the cookie, or once from
+/// `?token=`, which sets the cookie), a POST only from the console's own pages (`Origin`; the
+/// handlers check the form's CSRF token), and headers that keep the pages from being framed,
+/// sniffed or made to run anything but their own script.
 async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next) -> Response {
     let mut response = match check(&console, &request) {
         Some(refused) => refused,
@@ -183,9 +213,11 @@ async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with the
+    // console's own forms, which the Origin check would refuse.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -194,17 +226,29 @@ async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next
 
 /// A refusal for `request`, or `None` when it may pass.
 fn check(console: &Console, request: &Request) -> Option<Response> {
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        return Some(refusal(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "This console only reads: nothing here changes data.",
-        ));
-    }
     let host = request
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default();
+    let method = request.method();
+    if method == Method::POST {
+        let origin = request
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok());
+        if origin != Some(format!("http://{host}").as_str()) {
+            return Some(refusal(
+                StatusCode::FORBIDDEN,
+                "Refused: a change must come from the console's own pages (Origin).",
+            ));
+        }
+    } else if method != Method::GET && method != Method::HEAD {
+        return Some(refusal(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "The console reads with GET and acts with its own forms' POSTs.",
+        ));
+    }
     if !host_allowed(host, console.addr) {
         return Some(refusal(
             StatusCode::FORBIDDEN,
@@ -559,6 +603,167 @@ async fn event_page(State(console): State<Arc<Console>>, Path(id): Path<String>)
         event: EventDetail::new(&view, records),
     };
     render(&page).into_response()
+}
+
+/// A form's fields: the CSRF token, and the queue entry a replay names.
+#[derive(Debug, Deserialize)]
+struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    seq: Option<i64>,
+}
+
+impl Console {
+    fn forged(&self, form: &ActionForm) -> Option<Response> {
+        (!matches_token(&self.csrf, &form.csrf)).then(|| {
+            refusal(
+                StatusCode::FORBIDDEN,
+                "Refused: the form's CSRF token is missing or stale; reload the page.",
+            )
+        })
+    }
+
+    /// The configuration as it is now (re-read from its file, which routes commands edit).
+    fn config(&self) -> Result<ConfigFile, String> {
+        match &self.context.config.source {
+            Some(path) => ConfigFile::load(path).map_err(|e| e.to_string()),
+            None => Ok(self.context.config.clone()),
+        }
+    }
+
+    fn route_url(&self, route: &str) -> String {
+        format!("http://{}/hooks/{route}", self.context.hooks_addr)
+    }
+}
+
+async fn routes_page(State(console): State<Arc<Console>>) -> Response {
+    routes_view(&console, None).await
+}
+
+async fn routes_view(console: &Console, result: Option<(bool, String)>) -> Response {
+    let file = match console.config() {
+        Ok(file) => file,
+        Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error),
+    };
+    let store = &console.store;
+    let now = SystemClock.now_ms();
+    let (Ok(last), Ok(last_hour)) = (
+        store.last_received_by_route().await,
+        store.stored_since_by_route(now - 3_600_000).await,
+    ) else {
+        return refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Reading the store failed.",
+        );
+    };
+    let deployed = crate::deployment::DeployedUrls::load(&file.serve.data);
+    let env = |name: &str| std::env::var(name).ok();
+    let routes = file
+        .routes
+        .iter()
+        .map(|route| RouteLine {
+            name: route.name.clone(),
+            provider: route.provider.as_str().to_owned(),
+            url: console.route_url(&route.name),
+            deployed_url: deployed.urls.get(&route.name).cloned(),
+            paste_into: hookcatch::providers::paste_hint(route.provider),
+            secrets: file.secrets_status(route, &env),
+            last_event: last
+                .get(&route.name)
+                .map(|ms| crate::inspect::time_text(*ms))
+                .unwrap_or_else(|| "never".into()),
+            last_hour: last_hour.get(&route.name).copied().unwrap_or(0),
+        })
+        .collect();
+    render(&RoutesPage {
+        data_dir: console.data_dir.clone(),
+        csrf: console.csrf.clone(),
+        result,
+        routes,
+    })
+    .into_response()
+}
+
+/// The Test button: what `hookcatch routes test NAME` does, to this serve.
+async fn test_route(
+    State(console): State<Arc<Console>>,
+    Path(name): Path<String>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if let Some(refused) = console.forged(&form) {
+        return refused;
+    }
+    let outcome = async {
+        let file = console.config()?;
+        let settings = file
+            .resolve()
+            .await?
+            .into_iter()
+            .find(|s| s.config.name == name)
+            .ok_or_else(|| format!("no route `{name}` in the configuration"))?;
+        let url = console.route_url(&name);
+        let outcome = crate::routes::test(&settings, &url).await?;
+        Ok::<_, String>((outcome.passed(), outcome.summary(&name, &url)))
+    }
+    .await;
+    let result = outcome.unwrap_or_else(|error| (false, format!("{name}: {error}")));
+    routes_view(&console, Some(result)).await
+}
+
+async fn dead_page(State(console): State<Arc<Console>>) -> Response {
+    dead_view(&console, None).await
+}
+
+async fn dead_view(console: &Console, result: Option<String>) -> Response {
+    let entries = match console
+        .store
+        .browse_queue(QueueState::Dead, None, 1000)
+        .await
+    {
+        Ok(entries) => entries,
+        Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+    };
+    let rows = entries
+        .iter()
+        .filter_map(|entry| {
+            let view = EventView::from_queue(entry)?;
+            Some(DeadRow {
+                seq: entry.seq,
+                id: view.id,
+                route: view.route,
+                received: crate::inspect::time_text(view.received_at_ms),
+                attempts: entry.attempts.to_string(),
+                last_error: entry.last_error.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    render(&DeadPage {
+        data_dir: console.data_dir.clone(),
+        csrf: console.csrf.clone(),
+        result,
+        rows,
+    })
+    .into_response()
+}
+
+/// Replay: the dead letter (or all of them) back in the queue, attempts reset.
+async fn replay_dead(
+    State(console): State<Arc<Console>>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if let Some(refused) = console.forged(&form) {
+        return refused;
+    }
+    let seqs = form.seq.map(|seq| vec![seq]);
+    match console.store.requeue(seqs, SystemClock.now_ms()).await {
+        Ok(count) => {
+            let result =
+                format!("{count} event(s) back in the queue: watch them on the events page.");
+            dead_view(&console, Some(result)).await
+        }
+        Err(error) => refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+    }
 }
 
 async fn script() -> impl IntoResponse {

@@ -318,3 +318,44 @@ mod tests {
         assert_eq!(size_text(3 * 1_048_576), "3.0 MiB");
     }
 }
+
+/// One route on `/routes`.
+pub struct RouteLine {
+    pub name: String,
+    pub provider: String,
+    pub url: String,
+    pub deployed_url: Option<String>,
+    pub paste_into: &'static str,
+    pub secrets: String,
+    pub last_event: String,
+    pub last_hour: i64,
+}
+
+#[derive(Template)]
+#[template(path = "routes.html")]
+pub struct RoutesPage {
+    pub data_dir: String,
+    pub csrf: String,
+    /// A Test's outcome: whether it passed, and what happened.
+    pub result: Option<(bool, String)>,
+    pub routes: Vec<RouteLine>,
+}
+
+/// One dead letter on `/dead`.
+pub struct DeadRow {
+    pub seq: i64,
+    pub id: String,
+    pub route: String,
+    pub received: String,
+    pub attempts: String,
+    pub last_error: String,
+}
+
+#[derive(Template)]
+#[template(path = "dead.html")]
+pub struct DeadPage {
+    pub data_dir: String,
+    pub csrf: String,
+    pub result: Option<String>,
+    pub rows: Vec<DeadRow>,
+}

@@ -155,6 +155,21 @@ impl LocalStore {
         })
     }
 
+    /// Events stored per route since `since_ms` (the routes page's last hour).
+    pub async fn stored_since_by_route(
+        &self,
+        since_ms: i64,
+    ) -> Result<std::collections::HashMap<String, i64>, StoreError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare(
+                "SELECT route, COUNT(*) FROM events WHERE received_at >= ?1 GROUP BY route",
+            )?;
+            let rows = statement.query_map([since_ms], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// Changes whenever an event is queued, stored, retried or dead-lettered: what the console's
     /// live list polls (three indexed lookups).
     pub async fn change_marker(&self) -> Result<(i64, i64, i64), StoreError> {
