@@ -5,6 +5,7 @@ pub mod config;
 pub mod console;
 pub mod deployment;
 pub mod inspect;
+pub mod refusals;
 pub mod reload;
 pub mod routes;
 pub mod secrets_file;

@@ -19,6 +19,7 @@ use hookcatch::{Consumer, Ingestor, Reply, RouteSettings};
 use tokio::sync::{Notify, watch};
 
 use crate::config::{ConfigFile, ServeConfig};
+use crate::refusals::{self, Refusal, Refusals};
 use crate::reload::Triggers;
 use crate::store::{Claimed, DataDirLock, LocalStore, Settlement};
 
@@ -40,6 +41,8 @@ struct App {
     routes: ArcSwap<HashMap<String, Ingestor>>,
     /// The routes with a `rate_limit`, swapped with them (a reload starts each bucket full).
     limits: ArcSwap<HashMap<String, Limiter>>,
+    /// Recent refused requests, for the console.
+    refusals: Refusals,
     /// How many proxies of the user's append `X-Forwarded-*` entries; None trusts none.
     trusted_proxy_hops: Option<usize>,
 }
@@ -86,6 +89,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
     let app = Arc::new(App {
         routes: ArcSwap::from_pointee(built.routes),
         limits: ArcSwap::from_pointee(built.limits),
+        refusals: Refusals::default(),
         trusted_proxy_hops: serve.trust_forwarded.then_some(serve.trusted_proxy_hops),
     });
     let renew_now = Arc::new(Notify::new());
@@ -142,6 +146,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         );
         let context = crate::console::Context {
             store: store.clone(),
+            refusals: app.refusals.clone(),
             config: config.clone(),
             hooks_addr: addr,
             data_dir: serve.data.display().to_string(),
@@ -345,6 +350,43 @@ async fn handle(
     let Some(ingestor) = routes.get(&route) else {
         return reply(Reply::error(404, "unknown_route"));
     };
+    let (parts, body) = request.into_parts();
+    let (source_ip, called_url) = match app.trusted_proxy_hops {
+        None => (Some(peer.ip().to_string()), None),
+        Some(hops) => (
+            forwarded_client(&parts.headers, hops),
+            forwarded_url(&parts.headers, parts.uri.path()),
+        ),
+    };
+    // What the console's refusals page keeps of a refused request: never its body.
+    let refuse = |answer: Reply, body_len: usize| {
+        let config = ingestor.route();
+        let headers: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect();
+        let reason = serde_json::from_slice::<serde_json::Value>(&answer.body)
+            .ok()
+            .and_then(|body| body["error"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        app.refusals.record(Refusal {
+            at_ms: SystemClock.now_ms(),
+            route: route.clone(),
+            status: answer.status,
+            reason,
+            source_ip: source_ip.clone(),
+            method: parts.method.to_string(),
+            path: path.clone(),
+            query: refusals::masked_query(parts.uri.query().unwrap_or_default(), config),
+            headers: refusals::masked_headers(&headers, config),
+            body_len,
+        });
+        reply(answer)
+    };
     if let Some(limiter) = app.limits.load().get(&route)
         && let Err(not_until) = limiter.check()
     {
@@ -356,25 +398,22 @@ async fn handle(
         refused
             .headers
             .push(("retry-after".into(), seconds.max(1).to_string()));
-        return reply(refused);
+        return refuse(refused, 0);
     }
-    let (parts, body) = request.into_parts();
     let limit = ingestor.route().max_body_bytes();
     let Ok(bytes) = axum::body::to_bytes(body, limit + 1).await else {
         // Over the limit (or the connection broke mid-body): nothing was accepted.
-        return reply(Reply::error(413, "payload_too_large"));
+        return refuse(Reply::error(413, "payload_too_large"), limit + 1);
     };
-    let (source_ip, called_url) = match app.trusted_proxy_hops {
-        None => (Some(peer.ip().to_string()), None),
-        Some(hops) => (
-            forwarded_client(&parts.headers, hops),
-            forwarded_url(&parts.headers, parts.uri.path()),
-        ),
-    };
-    let mut inbound = inbound_from_http(&parts, bytes, source_ip);
-    inbound.path = path;
+    let body_len = bytes.len();
+    let mut inbound = inbound_from_http(&parts, bytes, source_ip.clone());
+    inbound.path = path.clone();
     inbound.called_url = called_url;
-    reply(ingestor.handle(inbound).await)
+    let answer = ingestor.handle(inbound).await;
+    if refusals::is_refusal(answer.status) {
+        return refuse(answer, body_len);
+    }
+    reply(answer)
 }
 
 /// Every entry of a comma-separated header over all its lines, in order.

@@ -337,6 +337,12 @@ kind = "http"
 base_url = "{}"
 auth = {{ type = "bearer", token = "{}" }}
 requests = [{{ name = "item", path = "/items/{{id}}", type = "item", id = "/item/id" }}]
+
+[[routes]]
+name = "keyed"
+provider = "catch-raw"
+auth = {{ kind = "api_key", header = "x-api-key" }}
+secrets = ["dev-only-console-key"]
 "#,
         api.url,
         crate::fake_api::API_KEY
@@ -407,6 +413,43 @@ requests = [{{ name = "item", path = "/items/{{id}}", type = "item", id = "/item
         detail.contains("stored") && detail.contains("item/42"),
         "{detail}"
     );
+
+    // A refused request shows on /refusals with its reason, and without its key.
+    let refused = hookcatch::tls::https_client_builder()
+        .build()
+        .unwrap()
+        .post(format!(
+            "{}/keyed?token=dev-only-query-secret",
+            console.hooks
+        ))
+        .header("x-api-key", "dev-only-wrong-key-123")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    browser.goto(&format!("{base}/refusals")).await;
+    browser
+        .wait_until(
+            "document.querySelector('#refusals')",
+            10,
+            "the refusals page",
+        )
+        .await;
+    let rows = browser
+        .run("return document.querySelector('#refusals').innerText")
+        .await;
+    let rows = rows.as_str().unwrap();
+    assert!(rows.contains("keyed") && rows.contains("401"), "{rows}");
+    let page = browser
+        .run("return document.documentElement.outerHTML")
+        .await;
+    let page = page.as_str().unwrap();
+    assert!(
+        !page.contains("dev-only-wrong-key-123") && !page.contains("dev-only-query-secret"),
+        "a credential reached the refusals page"
+    );
+    browser.screenshot("refusals").await;
     drop(browser);
     console.running.stop().await.unwrap();
 }

@@ -27,8 +27,8 @@ use crate::config::ConfigFile;
 use crate::inspect::EventView;
 use crate::store::{Cursor, EventFilter, LocalStore, QueueState};
 use pages::{
-    DeadPage, DeadRow, EventDetail, EventPage, EventsPage, MessagePage, RecordShown, RouteLine,
-    RoutesPage, Row, RowsFragment,
+    DeadPage, DeadRow, EventDetail, EventPage, EventsPage, MessagePage, RecordShown, RefusalRow,
+    RefusalsPage, RouteLine, RoutesPage, Row, RowsFragment,
 };
 
 /// Events on one page of the list.
@@ -60,6 +60,8 @@ impl ConsoleSettings {
 /// What the console shows and acts on: `serve`'s store, configuration and webhook address.
 pub struct Context {
     pub store: LocalStore,
+    /// The requests `serve` refused lately.
+    pub refusals: crate::refusals::Refusals,
     /// The configuration `serve` started with; re-read from its file, when it has one, for the
     /// routes page (routes reload without a restart).
     pub config: ConfigFile,
@@ -132,6 +134,7 @@ pub async fn start(
         .route("/routes/{name}/test", post(test_route))
         .route("/dead", get(dead_page))
         .route("/dead/replay", post(replay_dead))
+        .route("/refusals", get(refusals_page))
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(style))
         .fallback(not_found)
@@ -764,6 +767,22 @@ async fn replay_dead(
         }
         Err(error) => refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
     }
+}
+
+async fn refusals_page(State(console): State<Arc<Console>>) -> Response {
+    let rows = console
+        .context
+        .refusals
+        .recent()
+        .iter()
+        .map(RefusalRow::new)
+        .collect();
+    render(&RefusalsPage {
+        data_dir: console.data_dir.clone(),
+        kept: crate::refusals::KEPT,
+        rows,
+    })
+    .into_response()
 }
 
 async fn script() -> impl IntoResponse {

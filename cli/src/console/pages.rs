@@ -359,3 +359,43 @@ pub struct DeadPage {
     pub result: Option<String>,
     pub rows: Vec<DeadRow>,
 }
+
+/// One refused request on `/refusals`.
+pub struct RefusalRow {
+    pub time: String,
+    pub route: String,
+    pub status: u16,
+    pub reason: String,
+    pub source: String,
+    pub request: String,
+    pub size: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl RefusalRow {
+    pub fn new(refusal: &crate::refusals::Refusal) -> RefusalRow {
+        let query = if refusal.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", refusal.query)
+        };
+        RefusalRow {
+            time: time_text(refusal.at_ms),
+            route: refusal.route.clone(),
+            status: refusal.status,
+            reason: refusal.reason.clone(),
+            source: refusal.source_ip.clone().unwrap_or_default(),
+            request: format!("{} {}{query}", refusal.method, refusal.path),
+            size: size_text(refusal.body_len as u64),
+            headers: refusal.headers.clone(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "refusals.html")]
+pub struct RefusalsPage {
+    pub data_dir: String,
+    pub kept: usize,
+    pub rows: Vec<RefusalRow>,
+}
