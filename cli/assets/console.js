@@ -3,6 +3,15 @@
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    button.addEventListener("click", async () => {
+      const source = document.getElementById(button.dataset.copy);
+      if (source && navigator.clipboard) {
+        await navigator.clipboard.writeText(source.innerText);
+        button.textContent = "Copied";
+      }
+    });
+  }
   const live = document.getElementById("live");
   const rows = document.getElementById("rows");
   if (!live || !rows || !window.EventSource) {

@@ -198,6 +198,45 @@ async fn what_arrives_shows_live_with_filters_and_details_and_never_runs() {
         "a body's markup ran or rendered"
     );
     browser.screenshot("event").await;
+    let curl = browser
+        .run("return document.querySelector('#curl').innerText")
+        .await;
+    let curl = curl.as_str().unwrap();
+    assert!(
+        curl.starts_with("curl -X POST 'http://")
+            && curl.contains("/hooks/orders?ref=%3Cb%3Ebold%3C%2Fb%3E&n=1'")
+            && curl.contains("-H 'content-type: application/json'")
+            && curl.contains(&format!("--data-binary @'{hostile}.body'")),
+        "{curl}"
+    );
+    let download = hookcatch::tls::https_client_builder()
+        .build()
+        .unwrap()
+        .get(format!("{base}/events/{hostile}/body"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        download.headers()["content-disposition"],
+        format!("attachment; filename=\"{hostile}.body\"").as_str()
+    );
+    assert_eq!(
+        download.headers()["content-type"],
+        "application/octet-stream"
+    );
+    assert_eq!(download.bytes().await.unwrap(), HOSTILE.as_bytes());
+
+    // The record it wrote, on /records, linked back to the event.
+    browser.goto(&format!("{base}/records?route=orders")).await;
+    let records = browser
+        .run("return document.querySelector('#records').innerText")
+        .await;
+    let records = records.as_str().unwrap();
+    assert!(
+        records.contains("order") && records.contains(&hostile),
+        "{records}"
+    );
+    browser.screenshot("records").await;
 
     // A form body: its decoded fields, and Zoho's request map with the params.
     browser.goto(&format!("{base}/events/{other}")).await;

@@ -27,8 +27,8 @@ use crate::config::ConfigFile;
 use crate::inspect::EventView;
 use crate::store::{Cursor, EventFilter, LocalStore, QueueState};
 use pages::{
-    DeadPage, DeadRow, EventDetail, EventPage, EventsPage, MessagePage, RecordShown, RefusalRow,
-    RefusalsPage, RouteLine, RoutesPage, Row, RowsFragment,
+    DeadPage, DeadRow, EventDetail, EventPage, EventsPage, MessagePage, RecordRow, RecordShown,
+    RecordsPage, RefusalRow, RefusalsPage, RouteLine, RoutesPage, Row, RowsFragment,
 };
 
 /// Events on one page of the list.
@@ -130,6 +130,8 @@ pub async fn start(
         .route("/rows", get(rows_fragment))
         .route("/live", get(live))
         .route("/events/{id}", get(event_page))
+        .route("/events/{id}/body", get(event_body))
+        .route("/records", get(records_page))
         .route("/routes", get(routes_page))
         .route("/routes/{name}/test", post(test_route))
         .route("/dead", get(dead_page))
@@ -561,23 +563,95 @@ async fn live(State(console): State<Arc<Console>>) -> impl IntoResponse {
     Sse::new(changes).keep_alive(KeepAlive::default())
 }
 
-async fn event_page(State(console): State<Arc<Console>>, Path(id): Path<String>) -> Response {
+/// An event by id: stored, or still in the queue (queued, retrying or dead).
+async fn find_view(console: &Console, id: &str) -> Result<EventView, Response> {
     let store = &console.store;
-    let view = match store.find_event_by_id(id.clone()).await {
-        Ok(Some(event)) => Some(EventView::from_stored(event)),
-        Ok(None) => match store.queue_entry_of(id.clone()).await {
-            Ok(entry) => entry.as_ref().and_then(EventView::from_queue),
-            Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
-        },
-        Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+    let failed = |error: hookcatch::ports::StoreError| {
+        refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string())
     };
-    let Some(view) = view else {
+    let view = match store
+        .find_event_by_id(id.to_owned())
+        .await
+        .map_err(failed)?
+    {
+        Some(event) => Some(EventView::from_stored(event)),
+        None => store
+            .queue_entry_of(id.to_owned())
+            .await
+            .map_err(failed)?
+            .as_ref()
+            .and_then(EventView::from_queue),
+    };
+    view.ok_or_else(|| {
         let page = MessagePage {
             data_dir: console.data_dir.clone(),
             title: "No such event".into(),
             message: format!("No event `{id}` in this store (it may have expired)."),
         };
-        return (StatusCode::NOT_FOUND, render(&page)).into_response();
+        (StatusCode::NOT_FOUND, render(&page)).into_response()
+    })
+}
+
+/// The body as the detail page shows it, as a download (never rendered by the browser).
+async fn event_body(State(console): State<Arc<Console>>, Path(id): Path<String>) -> Response {
+    let view = match find_view(&console, &id).await {
+        Ok(view) => view,
+        Err(response) => return response,
+    };
+    let name: String = view
+        .id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    (
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}.body\""),
+            ),
+        ],
+        view.body.unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// The list's record filters.
+#[derive(Debug, Default, Deserialize)]
+struct RecordQuery {
+    #[serde(default)]
+    route: String,
+    #[serde(default, rename = "type")]
+    record_type: String,
+}
+
+async fn records_page(
+    State(console): State<Arc<Console>>,
+    Query(query): Query<RecordQuery>,
+) -> Response {
+    let nonempty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+    let records = match console
+        .store
+        .list_records(nonempty(&query.route), nonempty(&query.record_type), 200)
+        .await
+    {
+        Ok(records) => records,
+        Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),
+    };
+    render(&RecordsPage {
+        data_dir: console.data_dir.clone(),
+        route: query.route,
+        record_type: query.record_type,
+        records: records.iter().map(RecordRow::new).collect(),
+    })
+    .into_response()
+}
+
+async fn event_page(State(console): State<Arc<Console>>, Path(id): Path<String>) -> Response {
+    let store = &console.store;
+    let view = match find_view(&console, &id).await {
+        Ok(view) => view,
+        Err(response) => return response,
     };
     let mut records = Vec::new();
     for key in view.detail["records"].as_array().into_iter().flatten() {
@@ -591,11 +665,10 @@ async fn event_page(State(console): State<Arc<Console>>, Path(id): Path<String>)
             .flatten();
         records.push(RecordShown {
             key: format!("{record_type}/{record_id}"),
-            version: match found.as_ref().map(|r| &r.version) {
-                Some(hookcatch::model::value::RecordVersion::Number(v))
-                | Some(hookcatch::model::value::RecordVersion::Text(v)) => v.clone(),
-                None => String::new(),
-            },
+            version: found
+                .as_ref()
+                .map(|r| pages::version_text(&r.version))
+                .unwrap_or_default(),
             deleted: found.as_ref().is_some_and(|r| r.deleted),
             written_by_this: found.as_ref().is_none_or(|r| r.event_id == view.id),
             data: found.map(|r| serde_json::to_string_pretty(&r.data).unwrap_or_default()),
@@ -603,7 +676,7 @@ async fn event_page(State(console): State<Arc<Console>>, Path(id): Path<String>)
     }
     let page = EventPage {
         data_dir: console.data_dir.clone(),
-        event: EventDetail::new(&view, records),
+        event: EventDetail::new(&view, records, &console.route_url(&view.route)),
     };
     render(&page).into_response()
 }

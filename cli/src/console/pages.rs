@@ -121,6 +121,8 @@ pub struct EventDetail {
     pub raw_text: Option<String>,
     pub parts: Vec<Part>,
     pub request_map: String,
+    /// The request as a curl command line against this serve, with the downloaded body.
+    pub curl: String,
     pub records: Vec<RecordShown>,
 }
 
@@ -174,8 +176,9 @@ pub fn hex_dump(bytes: &[u8]) -> String {
 }
 
 impl EventDetail {
-    /// The detail of `view`, with the records it names as `(key, record)` read from the store.
-    pub fn new(view: &EventView, records: Vec<RecordShown>) -> EventDetail {
+    /// The detail of `view`, with the records it names read from the store; `route_url` is where
+    /// this serve takes the route's webhooks.
+    pub fn new(view: &EventView, records: Vec<RecordShown>, route_url: &str) -> EventDetail {
         let detail = &view.detail;
         let headers: Vec<(String, String)> = detail["headers"]
             .as_array()
@@ -223,6 +226,7 @@ impl EventDetail {
             raw_text: None,
             parts: parts_of(&detail["parts"]),
             request_map: String::new(),
+            curl: String::new(),
             records,
         };
         match (&view.body, &utf8) {
@@ -247,7 +251,43 @@ impl EventDetail {
             (Some(bytes), None) => shown.body_hex = Some(hex_dump(bytes)),
         }
         shown.request_map = shown.zoho_request_map(&content_type, utf8.as_deref());
+        shown.curl = shown.curl_command(route_url);
         shown
+    }
+
+    /// `curl` with the method, URL and headers as stored, and the downloaded body (`{id}.body`).
+    fn curl_command(&self, route_url: &str) -> String {
+        let quoted = |text: &str| format!("'{}'", text.replace('\'', r"'\''"));
+        let path = if self.path == "/" {
+            ""
+        } else {
+            self.path.as_str()
+        };
+        let query = if self.query.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", self.query)
+        };
+        let mut lines = vec![format!(
+            "curl -X {} {}",
+            self.method,
+            quoted(&format!("{route_url}{path}{query}"))
+        )];
+        for (name, value) in &self.headers {
+            if ["host", "content-length", "connection"]
+                .contains(&name.to_ascii_lowercase().as_str())
+            {
+                continue;
+            }
+            lines.push(format!("  -H {}", quoted(&format!("{name}: {value}"))));
+        }
+        if self.body_note.is_none() {
+            lines.push(format!(
+                "  --data-binary @{}",
+                quoted(&format!("{}.body", self.id))
+            ));
+        }
+        lines.join(" \\\n")
     }
 
     /// Zoho's `crmAPIRequest` shape: method, the parameters (query, and form fields), headers,
@@ -398,4 +438,47 @@ pub struct RefusalsPage {
     pub data_dir: String,
     pub kept: usize,
     pub rows: Vec<RefusalRow>,
+}
+
+/// One record on `/records`.
+pub struct RecordRow {
+    pub route: String,
+    pub record_type: String,
+    pub id: String,
+    pub version: String,
+    pub deleted: bool,
+    pub updated: String,
+    pub event_id: String,
+    pub data: String,
+}
+
+impl RecordRow {
+    pub fn new(record: &hookcatch::ports::RecordItem) -> RecordRow {
+        RecordRow {
+            route: record.route.clone(),
+            record_type: record.record_type.clone(),
+            id: record.record_id.clone(),
+            version: version_text(&record.version),
+            deleted: record.deleted,
+            updated: time_text(record.updated_at_ms),
+            event_id: record.event_id.clone(),
+            data: serde_json::to_string_pretty(&record.data).unwrap_or_default(),
+        }
+    }
+}
+
+pub fn version_text(version: &hookcatch::model::value::RecordVersion) -> String {
+    match version {
+        hookcatch::model::value::RecordVersion::Number(v)
+        | hookcatch::model::value::RecordVersion::Text(v) => v.clone(),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "records.html")]
+pub struct RecordsPage {
+    pub data_dir: String,
+    pub route: String,
+    pub record_type: String,
+    pub records: Vec<RecordRow>,
 }
