@@ -271,6 +271,26 @@ impl RouteParameters {
             .collect()
     }
 
+    /// The route's hydrator with its secrets filled in (the consumer's view): a route whose own
+    /// signing secret is missing must not keep the consumer from starting.
+    pub fn resolved_hydrator(
+        &self,
+        layout: &SsmLayout,
+    ) -> Result<Option<super::HydrateConfig>, ConfigError> {
+        if self.config.hydrate.is_none() {
+            return Ok(None);
+        }
+        let mut hydrator_only = self.config.clone();
+        hydrator_only.secrets.clear();
+        hydrator_only.verify_tokens.clear();
+        hydrator_only.channels.clear();
+        let only = RouteParameters {
+            config: hydrator_only,
+            secrets: self.secrets.clone(),
+        };
+        Ok(only.resolved_config(layout)?.hydrate)
+    }
+
     /// The route with its `local:NAME` secrets filled in from its `secrets/NAME` parameters.
     pub fn resolved_config(&self, layout: &SsmLayout) -> Result<RouteConfig, ConfigError> {
         let route = &self.config.name;
@@ -406,6 +426,24 @@ mod tests {
             error.contains("/hookcatch/s/routes/gh/secrets/k")
                 && error.contains("secrets set gh k --aws"),
             "{error}"
+        );
+        // The consumer needs a route's hydrator secrets only, not its signing secret.
+        let hydrated = serde_json::json!({
+            "name": "st", "provider": "stripe", "secrets": ["local:signing"],
+            "hydrate": {"kind": "http", "base_url": "https://api.stripe.com",
+                        "auth": {"type": "bearer", "token": "local:api-key"},
+                        "requests": [{"name": "e", "path": "/v2/core/events/{id}", "type": "e", "id": "/id"}]},
+        });
+        let only_key = vec![
+            (layout.config_name("st"), hydrated.to_string()),
+            (layout.secret_name("st", "api-key"), "dev-key".into()),
+        ];
+        let routes = RouteParameters::group(&layout, only_key).unwrap();
+        assert!(routes["st"].resolved_config(&layout).is_err());
+        let hydrator = routes["st"].resolved_hydrator(&layout).unwrap().unwrap();
+        assert_eq!(
+            hydrator.secret_refs(),
+            [&SecretRef::Literal("dev-key".into())]
         );
         let misnamed = vec![(
             layout.config_name("a"),

@@ -110,10 +110,10 @@ pub async fn consumer_from_env(
             .await?
             .into_values()
         {
-            let config = found.resolved_config(layout)?;
-            let (route, Some(hydrate)) = (config.name, config.hydrate) else {
+            let Some(hydrate) = found.resolved_hydrator(layout)? else {
                 continue;
             };
+            let route = found.config.name.clone();
             if hydrators.insert(route.clone(), hydrate).is_some() {
                 return Err(crate::config::ConfigError::Route {
                     route,
