@@ -489,6 +489,17 @@ secrets = ["dev-only-console-key"]
         "a credential reached the refusals page"
     );
     browser.screenshot("refusals").await;
+
+    // The routes page draws each route's last hour: stored events, and the refusal above.
+    browser.goto(&format!("{base}/routes")).await;
+    browser
+        .wait_until(
+            "document.querySelector('#chart-orders rect.stored') && document.querySelector('#chart-keyed rect.refused')",
+            10,
+            "the minutes charts",
+        )
+        .await;
+    browser.screenshot("routes-charts").await;
     drop(browser);
     console.running.stop().await.unwrap();
 }

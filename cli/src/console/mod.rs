@@ -733,6 +733,31 @@ async fn routes_view(console: &Console, result: Option<(bool, String)>) -> Respo
             "Reading the store failed.",
         );
     };
+    // The last hour by route and minute: stored events, and refusals from the ring.
+    let first_minute = now / 60_000 - 59;
+    let mut charts: std::collections::HashMap<String, ([u32; 60], [u32; 60])> =
+        std::collections::HashMap::new();
+    let Ok(per_minute) = store.stored_per_minute(first_minute * 60_000).await else {
+        return refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Reading the store failed.",
+        );
+    };
+    for (route, minute, count) in per_minute {
+        if let Ok(slot) = usize::try_from(minute - first_minute)
+            && slot < 60
+        {
+            charts.entry(route).or_insert(([0; 60], [0; 60])).0[slot] =
+                u32::try_from(count).unwrap_or(u32::MAX);
+        }
+    }
+    for refused in console.context.refusals.recent() {
+        if let Ok(slot) = usize::try_from(refused.at_ms / 60_000 - first_minute)
+            && slot < 60
+        {
+            charts.entry(refused.route).or_insert(([0; 60], [0; 60])).1[slot] += 1;
+        }
+    }
     let deployed = crate::deployment::DeployedUrls::load(&file.serve.data);
     let env = |name: &str| std::env::var(name).ok();
     let routes = file
@@ -750,6 +775,13 @@ async fn routes_view(console: &Console, result: Option<(bool, String)>) -> Respo
                 .map(|ms| crate::inspect::time_text(*ms))
                 .unwrap_or_else(|| "never".into()),
             last_hour: last_hour.get(&route.name).copied().unwrap_or(0),
+            chart: {
+                let (stored, refused) = charts
+                    .get(&route.name)
+                    .copied()
+                    .unwrap_or(([0; 60], [0; 60]));
+                pages::minutes_chart(&stored, &refused)
+            },
         })
         .collect();
     render(&RoutesPage {

@@ -352,11 +352,75 @@ mod tests {
     }
 
     #[test]
+    fn the_minutes_chart_scales_to_the_busiest_minute() {
+        let mut stored = [0; 60];
+        let mut refused = [0; 60];
+        stored[59] = 10;
+        refused[59] = 10;
+        stored[0] = 5;
+        let chart = minutes_chart(&stored, &refused);
+        assert!(
+            chart.contains(r#"class="stored" x="177" y="14" width="2" height="14""#),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(r#"class="refused" x="177" y="0" width="2" height="14""#),
+            "{chart}"
+        );
+        assert!(
+            chart.contains(r#"x="0" y="21" width="2" height="7""#),
+            "{chart}"
+        );
+        assert_eq!(chart.matches("<rect").count(), 3);
+        assert_eq!(
+            minutes_chart(&[0; 60], &[0; 60]).matches("<rect").count(),
+            0
+        );
+    }
+
+    #[test]
     fn sizes_read_as_people_write_them() {
         assert_eq!(size_text(12), "12 B");
         assert_eq!(size_text(2048), "2.0 KiB");
         assert_eq!(size_text(3 * 1_048_576), "3.0 MiB");
     }
+}
+
+/// A route's last hour, a column a minute: stored events (green) under refused requests (red),
+/// as an inline SVG drawn from numbers alone (nothing a sender wrote reaches it).
+pub fn minutes_chart(stored: &[u32; 60], refused: &[u32; 60]) -> String {
+    const WIDTH: u32 = 180;
+    const HEIGHT: u32 = 28;
+    let most = stored
+        .iter()
+        .zip(refused)
+        .map(|(s, r)| s + r)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let scale = |n: u32| (n * HEIGHT).div_ceil(most);
+    let mut svg = format!(
+        r#"<svg class="minutes" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="events per minute, last hour">"#
+    );
+    for (minute, (&ok, &bad)) in stored.iter().zip(refused).enumerate() {
+        let x = minute as u32 * 3;
+        let ok_height = scale(ok);
+        let bad_height = scale(bad);
+        if ok > 0 {
+            svg.push_str(&format!(
+                r#"<rect class="stored" x="{x}" y="{}" width="2" height="{ok_height}"><title>{ok} stored</title></rect>"#,
+                HEIGHT - ok_height
+            ));
+        }
+        if bad > 0 {
+            svg.push_str(&format!(
+                r#"<rect class="refused" x="{x}" y="{}" width="2" height="{bad_height}"><title>{bad} refused</title></rect>"#,
+                HEIGHT.saturating_sub(ok_height + bad_height)
+            ));
+        }
+    }
+    svg.push_str("</svg>");
+    svg
 }
 
 /// One route on `/routes`.
@@ -369,6 +433,8 @@ pub struct RouteLine {
     pub secrets: String,
     pub last_event: String,
     pub last_hour: i64,
+    /// The last hour by minute ([`minutes_chart`]).
+    pub chart: String,
 }
 
 #[derive(Template)]

@@ -170,6 +170,24 @@ impl LocalStore {
         .await
     }
 
+    /// Events stored per route and minute (`received_at / 60 000`) since `since_ms`.
+    pub async fn stored_per_minute(
+        &self,
+        since_ms: i64,
+    ) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare(
+                "SELECT route, received_at / 60000, COUNT(*) FROM events WHERE received_at >= ?1
+                 GROUP BY route, received_at / 60000",
+            )?;
+            let rows = statement.query_map([since_ms], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
     /// Changes whenever an event is queued, stored, retried or dead-lettered: what the console's
     /// live list polls (three indexed lookups).
     pub async fn change_marker(&self) -> Result<(i64, i64, i64), StoreError> {
