@@ -555,7 +555,8 @@ async fn live(State(console): State<Arc<Console>>) -> impl IntoResponse {
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(POLL) => {}
-                    _ = stopped.changed() => {}
+                    // A closed channel (serve gone) ends the stream instead of waking it forever.
+                    changed = stopped.changed() => if changed.is_err() { return None; },
                 }
             }
         },
