@@ -261,7 +261,7 @@ async fn what_arrives_shows_live_with_filters_and_details_and_never_runs() {
         true
     );
     browser.screenshot("event-form").await;
-    drop(browser);
+    browser.quit().await;
     console.running.stop().await.unwrap();
 }
 
@@ -350,7 +350,7 @@ async fn a_wrong_host_is_refused_and_off_loopback_the_token_is_required() {
             "a page with the cookie",
         )
         .await;
-    drop(browser);
+    browser.quit().await;
     open.running.stop().await.unwrap();
 }
 
@@ -500,6 +500,6 @@ secrets = ["dev-only-console-key"]
         )
         .await;
     browser.screenshot("routes-charts").await;
-    drop(browser);
+    browser.quit().await;
     console.running.stop().await.unwrap();
 }

@@ -138,14 +138,10 @@ impl Browser {
     }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // Best effort: the driver is killed with the process anyway.
-        let http = self.http.clone();
-        let session = self.session.clone();
-        tokio::spawn(async move {
-            let _ = http.delete(session).send().await;
-        });
+impl Browser {
+    /// Ends the session, which closes Chromium (killing the driver alone would leave it running).
+    pub async fn quit(self) {
+        let _ = self.http.delete(&self.session).send().await;
     }
 }
 
