@@ -229,50 +229,43 @@ impl ConfigFile {
     /// `route` with its `local:NAME` references replaced by the secrets file's values: every value
     /// (newest first) in `secrets`, where a rotation keeps two; the newest elsewhere.
     fn with_local_secrets(&self, route: &RouteConfig) -> Result<RouteConfig, String> {
-        let mut route = route.clone();
-        let name = route.name.clone();
-        let missing = |secret: &str| {
-            format!(
-                "route `{name}`: `local:{secret}` is not in {} (`hookcatch secrets set {name} {secret} --stdin`)",
-                crate::secrets_file::FILE_NAME
-            )
-        };
-        let mut expanded = Vec::with_capacity(route.secrets.len());
-        for secret in &route.secrets {
-            match secret {
-                SecretRef::Local(secret) => {
-                    let values = self
-                        .local_secrets
-                        .values(&name, secret)
-                        .ok_or_else(|| missing(secret))?;
-                    expanded.extend(values.iter().cloned().map(SecretRef::Literal));
-                }
-                other => expanded.push(other.clone()),
-            }
-        }
-        route.secrets = expanded;
-        let mut absent = None;
-        route.map_secret_refs(|secret| match secret {
-            SecretRef::Local(secret) => match self.local_secrets.values(&name, secret) {
-                Some(values) => SecretRef::Literal(values[0].clone()),
-                None => {
-                    absent.get_or_insert_with(|| missing(secret));
-                    SecretRef::Local(secret.clone())
-                }
-            },
-            other => other.clone(),
-        });
-        match absent {
-            Some(message) => Err(message),
-            None => Ok(route),
-        }
+        let name = &route.name;
+        route
+            .with_route_secrets(|secret| {
+                self.local_secrets
+                    .values(name, secret)
+                    .map(<[String]>::to_vec)
+            })
+            .map_err(|secret| {
+                format!(
+                    "route `{name}`: `local:{secret}` is not in {} (`hookcatch secrets set {name} {secret} --stdin`)",
+                    crate::secrets_file::FILE_NAME
+                )
+            })
     }
 
     /// Resolves every route's secrets once (SSM only when a route references it).
     pub async fn resolve(&self) -> Result<Vec<RouteSettings>, String> {
-        let routes = self
-            .routes
-            .iter()
+        self.resolve_routes(self.routes.iter()).await
+    }
+
+    /// One route with its secrets resolved (its own only: `send`, `routes test`, the console's
+    /// Test button).
+    pub async fn resolve_route(&self, name: &str) -> Result<RouteSettings, String> {
+        let route = self
+            .route(name)
+            .ok_or_else(|| format!("no route `{name}` in the configuration"))?;
+        let mut resolved = self.resolve_routes(std::iter::once(route)).await?;
+        resolved
+            .pop()
+            .ok_or_else(|| format!("route `{name}` did not resolve"))
+    }
+
+    async fn resolve_routes<'a>(
+        &self,
+        routes: impl Iterator<Item = &'a RouteConfig>,
+    ) -> Result<Vec<RouteSettings>, String> {
+        let routes = routes
             .map(|route| self.with_local_secrets(route))
             .collect::<Result<Vec<_>, _>>()?;
         let needs_ssm = routes.iter().any(|r| {

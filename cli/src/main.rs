@@ -426,12 +426,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 send::default_sample(&events_dir, route_config.provider.as_str())
             });
             let mut request = send::request_from_event(&sample)?;
-            let settings = file
-                .resolve()
-                .await?
-                .into_iter()
-                .find(|s| s.config.name == route)
-                .ok_or_else(|| format!("route `{route}` vanished while resolving secrets"))?;
+            let settings = file.resolve_route(&route).await?;
             let url = to.unwrap_or_else(|| format!("http://{}/hooks/{route}", file.serve.addr));
             // The URL a provider signs (Twilio) is the one it calls.
             request.called_url = Some(if print_event {
@@ -954,12 +949,7 @@ async fn routes_command(command: RoutesCommand) -> Result<(), String> {
             if file.route(&name).is_none() {
                 return Err(format!("no route `{name}` in {}", config.display()));
             }
-            let settings = file
-                .resolve()
-                .await?
-                .into_iter()
-                .find(|s| s.config.name == name)
-                .ok_or_else(|| format!("route `{name}` vanished while resolving secrets"))?;
+            let settings = file.resolve_route(&name).await?;
             let url = to.unwrap_or_else(|| format!("http://{}/hooks/{name}", file.serve.addr));
             let outcome = routes::test(&settings, &url).await?;
             let summary = outcome.summary(&name, &url);

@@ -760,29 +760,17 @@ async fn routes_view(console: &Console, result: Option<(bool, String)>) -> Respo
         }
     }
     let deployed = crate::deployment::DeployedUrls::load(&file.serve.data);
-    let env = |name: &str| std::env::var(name).ok();
-    let routes = file
-        .routes
-        .iter()
-        .map(|route| RouteLine {
-            name: route.name.clone(),
-            provider: route.provider.as_str().to_owned(),
-            url: console.route_url(&route.name),
-            deployed_url: deployed.urls.get(&route.name).cloned(),
-            paste_into: hookcatch::providers::paste_hint(route.provider),
-            secrets: file.secrets_status(route, &env),
-            last_event: last
-                .get(&route.name)
-                .map(|ms| crate::inspect::time_text(*ms))
-                .unwrap_or_else(|| "never".into()),
-            last_hour: last_hour.get(&route.name).copied().unwrap_or(0),
-            chart: {
-                let (stored, refused) = charts
-                    .get(&route.name)
-                    .copied()
-                    .unwrap_or(([0; 60], [0; 60]));
-                pages::minutes_chart(&stored, &refused)
-            },
+    let routes = crate::routes::rows(&file, &last, &deployed.urls)
+        .into_iter()
+        .map(|mut row| {
+            // Where this serve listens, which `[serve] addr` may not say (`--addr`, port 0).
+            row.url = console.route_url(&row.name);
+            let (stored, refused) = charts.get(&row.name).copied().unwrap_or(([0; 60], [0; 60]));
+            RouteLine {
+                last_hour: last_hour.get(&row.name).copied().unwrap_or(0),
+                chart: pages::minutes_chart(&stored, &refused),
+                row,
+            }
         })
         .collect();
     render(&RoutesPage {
@@ -804,13 +792,7 @@ async fn test_route(
         return refused;
     }
     let outcome = async {
-        let file = console.config()?;
-        let settings = file
-            .resolve()
-            .await?
-            .into_iter()
-            .find(|s| s.config.name == name)
-            .ok_or_else(|| format!("no route `{name}` in the configuration"))?;
+        let settings = console.config()?.resolve_route(&name).await?;
         let url = console.route_url(&name);
         let outcome = crate::routes::test(&settings, &url).await?;
         Ok::<_, String>((outcome.passed(), outcome.summary(&name, &url)))

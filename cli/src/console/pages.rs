@@ -423,15 +423,9 @@ pub fn minutes_chart(stored: &[u32; 60], refused: &[u32; 60]) -> String {
     svg
 }
 
-/// One route on `/routes`.
+/// One route on `/routes`: what `routes list` shows, and its last hour.
 pub struct RouteLine {
-    pub name: String,
-    pub provider: String,
-    pub url: String,
-    pub deployed_url: Option<String>,
-    pub paste_into: &'static str,
-    pub secrets: String,
-    pub last_event: String,
+    pub row: crate::routes::RouteRow,
     pub last_hour: i64,
     /// The last hour by minute ([`minutes_chart`]).
     pub chart: String,
