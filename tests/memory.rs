@@ -45,6 +45,7 @@ fn message(id: &str, content_type: &str, body: Vec<u8>) -> Message {
         received_at_ms: 1_700_000_000_000,
         delivery_id: None,
         test_ping: false,
+        replay: false,
         hydrate: None,
         rules: rules().into(),
         method: "POST".into(),

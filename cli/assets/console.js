@@ -12,6 +12,19 @@ document.addEventListener("DOMContentLoaded", () => {
       }
     });
   }
+  // Text a page keeps current (a replay's progress): fetched again whenever something moved.
+  const fragments = document.querySelectorAll("[data-live-fragment]");
+  if (fragments.length > 0 && window.EventSource) {
+    const changes = new EventSource("/live");
+    changes.addEventListener("changed", async () => {
+      for (const fragment of fragments) {
+        const response = await fetch(fragment.dataset.liveFragment, { credentials: "same-origin" });
+        if (response.ok) {
+          fragment.textContent = await response.text();
+        }
+      }
+    });
+  }
   const live = document.getElementById("live");
   const rows = document.getElementById("rows");
   if (!live || !rows || !window.EventSource) {

@@ -404,6 +404,7 @@ mod tests {
             received_at_ms: 0,
             delivery_id: None,
             test_ping: false,
+            replay: false,
             hydrate: None,
             rules: Default::default(),
             method: "POST".into(),

@@ -111,10 +111,17 @@ enum Command {
         #[arg(long, default_value = "hookcatch.toml")]
         config: PathBuf,
     },
-    /// Re-queue dead-lettered events so the consumer tries them again (--aws: redrive the SQS DLQ).
+    /// Re-queue dead-lettered events so the consumer tries them again (--aws: redrive the SQS DLQ),
+    /// or (--event) run a stored event through the consumer again with its route's current rules.
     Replay {
         /// Queue sequence numbers to re-queue (see `events list --json`); default: every dead event.
+        #[arg(conflicts_with = "event")]
         seqs: Vec<i64>,
+        /// A stored event's id: replaced by itself, its records applied again (newer-wins).
+        #[arg(long, conflicts_with = "aws")]
+        event: Option<String>,
+        #[arg(long, default_value = "hookcatch.toml", requires = "event")]
+        config: PathBuf,
         /// With --aws: the dead-letter queue (stack output DeadLetterQueueUrl).
         #[arg(long, env = "HOOKCATCH_DLQ_URL")]
         dlq_url: Option<String>,
@@ -303,6 +310,9 @@ enum EventsCommand {
         delivery: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// With --aws --route: the next (older) page, from the cursor the previous page printed.
+        #[arg(long, requires_all = ["aws", "route"])]
+        after: Option<String>,
         #[command(flatten)]
         output: OutputArgs,
         #[command(flatten)]
@@ -457,9 +467,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             since,
             delivery,
             limit,
+            after,
             output,
             store,
         }) => {
+            if let Some(after) = &after
+                && !hookcatch::aws::is_cursor(after)
+            {
+                return Err(format!(
+                    "--after {after}: not a cursor `events list --aws --route` printed"
+                ));
+            }
             let since_ms = since
                 .map(|s| inspect::parse_since(&s, SystemClock.now_ms()))
                 .transpose()?;
@@ -484,13 +502,40 @@ async fn run(cli: Cli) -> Result<(), String> {
                     views.extend(stored.into_iter().map(EventView::from_stored));
                     views
                 }
-                Source::Aws(table) => table
-                    .scan_events(route.as_deref(), None)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .into_iter()
-                    .map(EventView::from_stored)
-                    .collect(),
+                Source::Aws(table) => match (&route, &delivery) {
+                    // A route's events from the event index, a page at a time.
+                    (Some(route), None) => {
+                        let page = table
+                            .query_events(route, since_ms, None, limit, after.as_deref())
+                            .await
+                            .map_err(|e| {
+                                format!(
+                                    "querying the event index failed ({e}); a stack deployed with \
+                                     EventIndex=off has none: leave out --route to scan the table"
+                                )
+                            })?;
+                        if let Some(next) = &page.next {
+                            eprintln!("older events: add --after {next}");
+                        }
+                        page.events
+                            .into_iter()
+                            .map(|(event, _)| EventView::from_stored(event))
+                            .collect()
+                    }
+                    _ => {
+                        eprintln!(
+                            "scanning the whole table (slow, and billed per item read): \
+                             --route R without --delivery queries the event index instead"
+                        );
+                        table
+                            .scan_events(route.as_deref(), None)
+                            .await
+                            .map_err(|e| e.to_string())?
+                            .into_iter()
+                            .map(EventView::from_stored)
+                            .collect()
+                    }
+                },
             };
             views.retain(|v| {
                 route.as_ref().is_none_or(|r| &v.route == r)
@@ -758,10 +803,19 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Replay {
             seqs,
+            event,
+            config,
             store,
             dlq_url,
             queue_url,
         } => {
+            if let Some(event_id) = event {
+                let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
+                let summary =
+                    hookcatch_cli::replay::replay_event(&open(&store)?, &file, &event_id).await?;
+                println!("{summary}; a running `hookcatch serve` processes it now");
+                return Ok(());
+            }
             if store.aws {
                 let dlq_url = dlq_url.ok_or(
                     "--aws needs --dlq-url (stack output DeadLetterQueueUrl) or HOOKCATCH_DLQ_URL",
@@ -788,7 +842,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             let count = store
                 .requeue(chosen, SystemClock.now_ms())
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.to_string())?
+                .len();
             println!("re-queued {count} event(s); a running `hookcatch serve` processes them now");
             Ok(())
         }

@@ -19,6 +19,7 @@ use hookcatch::{Consumer, Ingestor, Reply, RouteSettings};
 use tokio::sync::{Notify, watch};
 
 use crate::config::{ConfigFile, ServeConfig};
+use crate::handshakes::Handshakes;
 use crate::refusals::{self, Refusal, Refusals};
 use crate::reload::Triggers;
 use crate::store::{Claimed, DataDirLock, LocalStore, Settlement};
@@ -43,6 +44,8 @@ struct App {
     limits: ArcSwap<HashMap<String, Limiter>>,
     /// Recent refused requests, for the console.
     refusals: Refusals,
+    /// Handshakes answered in the last hour, for the console.
+    handshakes: Handshakes,
     /// How many proxies of the user's append `X-Forwarded-*` entries; None trusts none.
     trusted_proxy_hops: Option<usize>,
 }
@@ -90,6 +93,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         routes: ArcSwap::from_pointee(built.routes),
         limits: ArcSwap::from_pointee(built.limits),
         refusals: Refusals::default(),
+        handshakes: Handshakes::default(),
         trusted_proxy_hops: serve.trust_forwarded.then_some(serve.trusted_proxy_hops),
     });
     let renew_now = Arc::new(Notify::new());
@@ -147,6 +151,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         let context = crate::console::Context {
             store: store.clone(),
             refusals: app.refusals.clone(),
+            handshakes: app.handshakes.clone(),
             config: config.clone(),
             hooks_addr: addr,
             data_dir: serve.data.display().to_string(),
@@ -409,7 +414,10 @@ async fn handle(
     let mut inbound = inbound_from_http(&parts, bytes, source_ip.clone());
     inbound.path = path.clone();
     inbound.called_url = called_url;
-    let answer = ingestor.handle(inbound).await;
+    let (answer, outcome) = ingestor.handle_with_outcome(inbound).await;
+    if outcome == hookcatch::metrics::Outcome::Handshake {
+        app.handshakes.record(&route, SystemClock.now_ms());
+    }
     if refusals::is_refusal(answer.status) {
         return refuse(answer, body_len);
     }

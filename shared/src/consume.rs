@@ -60,6 +60,8 @@ impl ConsumeError {
 pub enum Processed {
     Stored,
     Duplicate,
+    /// A replay of a stored event, written over it with its records applied again.
+    Replayed,
 }
 
 /// A message that failed, and why.
@@ -232,6 +234,7 @@ impl Consumer {
                 let outcome = match &result {
                     Ok(Processed::Stored) => "stored",
                     Ok(Processed::Duplicate) => "duplicate",
+                    Ok(Processed::Replayed) => "replayed",
                     Err(error) if error.is_retryable() => "failed_retryable",
                     Err(_) => "failed",
                 };
@@ -452,7 +455,11 @@ impl Consumer {
                 self.clock.now_ms() / 1000 + i64::from(self.event_retention_days) * 86_400
             }),
         };
-        Ok(EventWrites { records, event })
+        Ok(EventWrites {
+            replay: envelope.replay,
+            records,
+            event,
+        })
     }
 
     async fn load_body(&self, envelope: &Envelope) -> Result<Bytes, ConsumeError> {
@@ -518,6 +525,7 @@ fn log_stored(message_id: &str, writes: &EventWrites, outcome: &WritesOutcome) -
     let processed = match outcome.event {
         PutOutcome::Inserted => Processed::Stored,
         PutOutcome::Duplicate => Processed::Duplicate,
+        PutOutcome::Replaced => Processed::Replayed,
     };
     let event = &writes.event;
     tracing::info!(%message_id, route = %event.route, event_id = %event.event_id, outcome = ?processed, "event processed");
@@ -572,9 +580,11 @@ fn record_from_rule(
 mod tests {
     use super::*;
     use crate::config::Rules;
+    use crate::model::envelope::SCHEMA_VERSION;
     use crate::model::envelope::tests::sample;
     use crate::model::value::ValueSource;
     use crate::testing::fakes::{FixedClock, MemoryBlobs, MemoryStore};
+    use serde_json::json;
 
     fn consumer(store: Arc<MemoryStore>, blobs: Option<Arc<MemoryBlobs>>) -> Consumer {
         Consumer::new(
@@ -637,6 +647,65 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(record.data["total"], 10);
+    }
+
+    /// A replay replaces the stored event and applies the route's current rules to it again; a
+    /// plain redelivery of the same event stays a duplicate, its stored event untouched.
+    #[tokio::test]
+    async fn a_replay_rewrites_the_stored_event_and_its_record_with_the_current_rules() {
+        let store = Arc::new(MemoryStore::default());
+        let consumer = consumer(store.clone(), None);
+        let body = r#"{"event":"order.updated","order":{"id":7,"updated_at":5,"total":10}}"#;
+        let mut first = order_envelope("e1", body);
+        let mut rules = Rules::clone(&first.rules);
+        rules.event_type = None;
+        rules.records[0].data = Some("/order/total".into());
+        first.rules = rules.into();
+        consumer.process(&first.to_message()).await.unwrap();
+        let record = |store: &MemoryStore| store.records()[0].data.clone();
+        let event_type = |store: &MemoryStore| store.events()[0].event_type.clone();
+        assert_eq!(
+            record(&store),
+            json!(10),
+            "the first rule kept the total only"
+        );
+        assert_eq!(event_type(&store), None);
+        // The rules changed: a redelivery is still a duplicate of the stored event.
+        let mut replay = order_envelope("e1", body);
+        assert_eq!(
+            consumer.process(&replay.to_message()).await.unwrap(),
+            Processed::Duplicate
+        );
+        assert_eq!(event_type(&store), None, "a duplicate rewrites no event");
+        replay.replay = true;
+        assert_eq!(
+            consumer.process(&replay.to_message()).await.unwrap(),
+            Processed::Replayed
+        );
+        assert_eq!(event_type(&store).as_deref(), Some("order.updated"));
+        assert_eq!(record(&store)["total"], 10, "the whole order now");
+        let events = store.events();
+        assert_eq!(
+            events.len(),
+            1,
+            "the stored event was replaced, not duplicated"
+        );
+        assert_eq!(events[0].event_id, "e1");
+        assert_eq!(events[0].records, ["order/7"]);
+    }
+
+    /// A message of a newer schema (a rolling deploy's newer route function) fails retryably: it
+    /// waits for a consumer that reads it, never read as an older one.
+    #[tokio::test]
+    async fn a_message_of_a_newer_schema_is_retried() {
+        let consumer = consumer(Arc::new(MemoryStore::default()), None);
+        let message = order_envelope("e1", "{}").to_message().replacen(
+            &format!("\"v\":{SCHEMA_VERSION}"),
+            &format!("\"v\":{}", SCHEMA_VERSION + 1),
+            1,
+        );
+        let error = consumer.process(&message).await.unwrap_err();
+        assert!(error.is_retryable(), "{error}");
     }
 
     #[tokio::test]

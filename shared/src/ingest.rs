@@ -13,7 +13,7 @@ use crate::config::{RouteConfig, RouteSettings, SharedRules};
 use crate::metrics::Outcome;
 use crate::model::envelope::{BodyLocation, Envelope, SCHEMA_VERSION};
 use crate::model::request::{InboundRequest, Reply};
-use crate::ports::{BlobStore, Queue};
+use crate::ports::{BlobStore, EventItem, Queue, StoredBody};
 use crate::providers::{Inspection, VerifiedRequest, Verifier, verifier_for};
 
 /// No provider sends more than a few dozen headers; more is an attack on the verifiers' lookups
@@ -21,6 +21,62 @@ use crate::providers::{Inspection, VerifiedRequest, Verifier, verifier_for};
 pub const MAX_HEADERS: usize = 100;
 /// Names and values together; signatures and JWTs fit many times over.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// The queue message that runs a stored event through the consumer again (a replay): the request
+/// as it was received and verified then, under its own id and receive time, with the route's
+/// rules as they are now and the hydrator it was marked for. The consumer replaces the stored
+/// event and applies its records again.
+pub fn replay_envelope(route: &RouteConfig, event: &EventItem) -> Result<Envelope, ReplayError> {
+    let provider = route.provider;
+    if event.route != route.name || event.provider != provider.as_str() {
+        return Err(ReplayError::RouteChanged {
+            route: event.route.clone(),
+            received_as: event.provider.clone(),
+            now: format!("{} ({})", route.name, provider.as_str()),
+        });
+    }
+    let (body, inline) = match &event.body {
+        StoredBody::Inline(bytes) => (BodyLocation::Inline(bytes.clone()), Some(bytes.as_ref())),
+        StoredBody::External { bucket, key } => (
+            BodyLocation::External {
+                bucket: bucket.clone(),
+                key: key.clone(),
+            },
+            None,
+        ),
+    };
+    Ok(Envelope {
+        v: SCHEMA_VERSION,
+        id: event.event_id.clone(),
+        route: event.route.clone(),
+        provider: provider.as_str().to_owned(),
+        received_at_ms: event.received_at_ms,
+        delivery_id: event.delivery_id.clone(),
+        test_ping: event.test_ping,
+        replay: true,
+        hydrate: crate::providers::stored_hydrator(provider, inline).map(str::to_owned),
+        rules: SharedRules::from(crate::providers::rules_for(route)),
+        method: event.method.clone(),
+        path: event.path.clone(),
+        query: event.query.clone(),
+        headers: event.headers.clone(),
+        source_ip: event.source_ip.clone(),
+        body_len: event.body_len,
+        body_sha256: String::new(),
+        body,
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The rules of another provider would read the stored request as something it is not.
+    #[error("event of route `{route}` was received as {received_as}; the route is now {now}")]
+    RouteChanged {
+        route: String,
+        received_as: String,
+        now: String,
+    },
+}
 
 pub struct Ingestor {
     route: RouteConfig,
@@ -58,9 +114,14 @@ impl Ingestor {
 
     /// Handles one request end to end and says what the sender gets.
     pub async fn handle(&self, request: InboundRequest) -> Reply {
+        self.handle_with_outcome(request).await.0
+    }
+
+    /// As [`Ingestor::handle`], with what became of the request (for a local console's counts).
+    pub async fn handle_with_outcome(&self, request: InboundRequest) -> (Reply, Outcome) {
         let (reply, outcome, reason) = self.process(request).await;
         crate::metrics::request(&self.route.name, outcome, reason);
-        reply
+        (reply, outcome)
     }
 
     /// The reply, the outcome and, for a refusal, its reason.
@@ -183,6 +244,7 @@ impl Ingestor {
             received_at_ms: now_ms,
             delivery_id,
             test_ping,
+            replay: false,
             hydrate,
             rules: self.rules.clone(),
             method: request.method,

@@ -9,7 +9,7 @@
 //!   recorded: each route is its own function, so Lambda's `Invocations` counts them (less the
 //!   outcomes here), and the consumer's `Events` counts what they became. A document per accepted
 //!   webhook cost $0.135 per million, 7% of the whole pipeline (BENCHMARKS.md §6);
-//! - `Events`, by `route` and `outcome` (stored, duplicate, failed, failed_retryable);
+//! - `Events`, by `route` and `outcome` (stored, duplicate, replayed, failed, failed_retryable);
 //! - `HydrationMs` (one value per route and batch) and `HydrationErrors`, by `route`.
 
 use std::time::Duration;

@@ -126,6 +126,8 @@ pub enum PutOutcome {
     Inserted,
     /// An event with this route and dedup key exists already; nothing was written.
     Duplicate,
+    /// A replay: written over the stored event with this route and dedup key.
+    Replaced,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +156,9 @@ pub enum StoreError {
 /// event, which marks the message done.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventWrites {
+    /// A replay of a stored event: the event replaces the stored one instead of being a duplicate
+    /// of it, and its records are applied again (newer-wins keeps that safe).
+    pub replay: bool,
     pub records: Vec<RecordItem>,
     pub event: EventItem,
 }
@@ -176,7 +181,12 @@ pub async fn store_writes<S: EventStore + ?Sized>(
     for record in &writes.records {
         records.push(store.upsert_record(record).await?);
     }
-    let event = store.put_event(&writes.event).await?;
+    let event = if writes.replay {
+        store.replace_event(&writes.event).await?;
+        PutOutcome::Replaced
+    } else {
+        store.put_event(&writes.event).await?
+    };
     Ok(WritesOutcome { records, event })
 }
 
@@ -187,6 +197,8 @@ pub trait EventStore: Send + Sync {
     fn max_inline_body(&self) -> usize;
     /// Writes the event unless one with the same route and dedup key exists (atomically).
     async fn put_event(&self, event: &EventItem) -> Result<PutOutcome, StoreError>;
+    /// Writes the event over any stored one with the same route and dedup key (a replay).
+    async fn replace_event(&self, event: &EventItem) -> Result<(), StoreError>;
     /// Writes the record unless the stored one is newer (atomically).
     async fn upsert_record(&self, record: &RecordItem) -> Result<UpsertOutcome, StoreError>;
     /// Stores a batch of messages' writes, one result per message in order; each message's writes

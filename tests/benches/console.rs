@@ -82,6 +82,7 @@ async fn main() {
     let context = hookcatch_cli::console::Context {
         store: store.clone(),
         refusals: Default::default(),
+        handshakes: Default::default(),
         config: hookcatch_cli::config::ConfigFile::parse(&config, "bench").unwrap(),
         hooks_addr: "127.0.0.1:9".parse().unwrap(),
         data_dir: dir.display().to_string(),

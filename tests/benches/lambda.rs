@@ -161,6 +161,7 @@ fn sqs_batch(first: usize, size: usize) -> serde_json::Value {
                 received_at_ms: 1_795_374_237_000,
                 delivery_id: Some(format!("bench-{n}-{}", uuid::Uuid::now_v7())),
                 test_ping: false,
+                replay: false,
                 hydrate: None,
                 rules: hookcatch::providers::default_rules(hookcatch::ProviderKind::Github).into(),
                 method: "POST".into(),

@@ -117,3 +117,113 @@ async fn events_records_and_dlq_redrive_of_a_deployed_stack() {
     assert_eq!(stack.queue_depth(&stack.dlq_url).await, 0);
     assert_eq!(stack.queue_depth(&stack.queue_url).await, 3);
 }
+
+/// `events list --aws --route` pages through the event index, newest stored first, with the cursor
+/// it prints, and only that route's events; an event stored without the index's keys (a consumer
+/// of before the index, or `EventIndex=off`) is not in it, and the table scan still lists it.
+#[tokio::test]
+async fn a_routes_events_page_through_the_event_index_with_a_cursor() {
+    let stack = Stack::create(3).await;
+    let route = |name: &str| format!(r#"{{"name":"{name}","provider":"catch-raw","open":true}}"#);
+    let (shop, other) = (
+        stack.ingestor(&route("shop")).await,
+        stack.ingestor(&route("other")).await,
+    );
+    let consumer = stack.consumer().await;
+    let mut env = stack.consumer_env();
+    env.remove(hookcatch::config::ConsumerEnv::EVENT_INDEX);
+    let unindexed = hookcatch::runtime::lambda::consumer_from_env(&|name| env.get(name).cloned())
+        .await
+        .unwrap();
+    let mut shop_ids = Vec::new();
+    // One at a time, each stored before the next arrives: stored order is arrival order.
+    for n in 0..5 {
+        let request = function_url_request("catch-raw-json.json", move |event| {
+            event["body"] = format!(r#"{{"n":{n}}}"#).into();
+        });
+        let response = hookcatch_ingest::handle(&shop, request).await.unwrap();
+        shop_ids.push(reply_json(&response)["id"].as_str().unwrap().to_owned());
+        while stack.consume_once(&consumer).await.0 == 0 {}
+        let request = function_url_request("catch-raw-json.json", move |event| {
+            event["body"] = format!(r#"{{"other":{n}}}"#).into();
+        });
+        hookcatch_ingest::handle(&other, request).await.unwrap();
+        while stack.consume_once(&consumer).await.0 == 0 {}
+    }
+    let request = function_url_request("catch-raw-json.json", |event| {
+        event["body"] = r#"{"before":"the index"}"#.into();
+    });
+    let response = hookcatch_ingest::handle(&shop, request).await.unwrap();
+    let old = reply_json(&response)["id"].as_str().unwrap().to_owned();
+    while stack.consume_once(&unindexed).await.0 == 0 {}
+
+    let page = |after: Option<String>| {
+        let table = stack.table.clone();
+        async move {
+            let mut args = vec![
+                "events", "list", "--aws", "--table", &table, "--route", "shop", "--limit", "2",
+                "--json",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+            if let Some(after) = after {
+                args.extend(["--after".to_owned(), after]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (ok, stdout, stderr) = hookcatch(&args).await;
+            assert!(ok, "{stderr}");
+            let ids: Vec<String> = stdout
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect();
+            let next = stderr
+                .lines()
+                .find_map(|l| l.strip_prefix("older events: add --after "))
+                .map(str::to_owned);
+            (ids, next)
+        }
+    };
+    let (first, next) = page(None).await;
+    assert_eq!(
+        first,
+        [shop_ids[4].clone(), shop_ids[3].clone()],
+        "newest first"
+    );
+    let (second, next) = page(next).await;
+    assert_eq!(second, [shop_ids[2].clone(), shop_ids[1].clone()]);
+    let (third, next) = page(next).await;
+    assert_eq!(
+        third,
+        [shop_ids[0].clone()],
+        "only the route's indexed events"
+    );
+    assert_eq!(next, None, "the last page says there is no more");
+
+    // Without --route the table is scanned, with a warning, and the unindexed event is there.
+    let (ok, stdout, stderr) =
+        hookcatch(&["events", "list", "--aws", "--table", &stack.table, "--json"]).await;
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("scanning the whole table"), "{stderr}");
+    assert!(stdout.contains(&old), "{stdout}");
+    assert_eq!(stdout.lines().count(), 11);
+
+    let (ok, _, stderr) = hookcatch(&[
+        "events",
+        "list",
+        "--aws",
+        "--table",
+        &stack.table,
+        "--route",
+        "shop",
+        "--after",
+        "garbage",
+    ])
+    .await;
+    assert!(!ok && stderr.contains("not a cursor"), "{stderr}");
+}

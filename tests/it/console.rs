@@ -382,6 +382,11 @@ name = "keyed"
 provider = "catch-raw"
 auth = {{ kind = "api_key", header = "x-api-key" }}
 secrets = ["dev-only-console-key"]
+
+[[routes]]
+name = "slack"
+provider = "slack"
+secrets = ["dev-only-console-slack-signing"]
 "#,
         api.url,
         crate::fake_api::API_KEY
@@ -408,6 +413,25 @@ secrets = ["dev-only-console-key"]
     assert!(
         result.as_str().unwrap().contains("test event accepted"),
         "{result}"
+    );
+    // Slack's Test is its URL check: answered, never stored, and counted on the routes page.
+    browser.click("#test-slack").await;
+    browser
+        .wait_until(
+            "(document.querySelector('#result') || {innerText: ''}).innerText.includes('slack')",
+            15,
+            "the Slack Test's outcome",
+        )
+        .await;
+    let counts = browser
+        .run("return document.querySelector('#counts-slack').innerText")
+        .await;
+    assert!(
+        counts
+            .as_str()
+            .unwrap()
+            .contains("0 stored · 0 refused · 1 handshakes"),
+        "{counts}"
     );
     browser.screenshot("routes").await;
     browser.goto(&format!("{base}/?route=orders")).await;
@@ -439,6 +463,15 @@ secrets = ["dev-only-console-key"]
     browser
         .wait_until("document.querySelector('#result')", 10, "the replay")
         .await;
+    // Its progress, kept current without a reload.
+    browser
+        .wait_until(
+            "(document.querySelector('#progress') || {textContent: ''}).textContent.includes('(done): 1 of 1 stored, 0 still queued, 0 dead again')",
+            20,
+            "the replay's progress",
+        )
+        .await;
+    browser.screenshot("dead-replayed").await;
     browser.goto(&format!("{base}/events/{dead}")).await;
     browser
         .wait_until(
@@ -502,4 +535,192 @@ secrets = ["dev-only-console-key"]
     browser.screenshot("routes-charts").await;
     browser.quit().await;
     console.running.stop().await.unwrap();
+}
+
+/// Replay of a stored event after a rule change rewrites its record; Resend of a signed event goes
+/// through verification again, a new event where the route dedups on the delivery id and a
+/// duplicate where it dedups on the body; neither is done for a form without the CSRF token.
+#[tokio::test]
+async fn replay_after_a_rule_change_and_resend_of_signed_events() {
+    let dir = std::env::temp_dir().join(unique("hookcatch-console-replay"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("hookcatch.toml");
+    let routes = |data: &str| {
+        format!(
+            r#"
+[[routes]]
+name = "orders"
+provider = "catch-raw"
+open = true
+dedup = "/id"
+records = [{{ type = "order", id = "/order/id", version = "/order/v", data = "{data}" }}]
+
+[[routes]]
+name = "std"
+provider = "standard-webhooks"
+secrets = ["whsec_ZGV2LW9ubHktc3RhbmRhcmQtd2ViaG9va3M="]
+
+[[routes]]
+name = "gh"
+provider = "github"
+secrets = ["dev-only-console-github"]
+"#
+        )
+    };
+    std::fs::write(&config_path, routes("/order/total")).unwrap();
+    let mut file = hookcatch_cli::config::ConfigFile::load(&config_path).unwrap();
+    file.serve.addr = "127.0.0.1:0".parse().unwrap();
+    file.serve.data = dir.join("data");
+    file.serve.console_addr = "127.0.0.1:0".parse().unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let base = running
+        .console_url
+        .clone()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let hooks = format!("http://{}/hooks", running.addr);
+    let browser = Browser::start().await;
+
+    // Stored under the first rule: the record holds the total alone.
+    let order = post(
+        &format!("{hooks}/orders"),
+        "application/json",
+        r#"{"id":"o-9","order":{"id":"9","v":1,"total":12.5,"items":["a"]}}"#,
+    )
+    .await;
+    browser.goto(&format!("{base}/events/{order}")).await;
+    browser
+        .wait_until(
+            "document.querySelector('section.record pre') || (location.reload(), false)",
+            15,
+            "the order's record",
+        )
+        .await;
+    let record = browser
+        .run("return document.querySelector('section.record pre').innerText")
+        .await;
+    assert_eq!(record.as_str().unwrap().trim(), "12.5");
+
+    // The rule now keeps the whole order; Replay applies it to the stored event.
+    std::fs::write(&config_path, routes("/order")).unwrap();
+    browser.goto(&format!("{base}/events/{order}")).await;
+    browser.click("#replay").await;
+    browser
+        .wait_until("document.querySelector('#result')", 10, "the replay")
+        .await;
+    let result = browser
+        .run("return document.querySelector('#result').innerText")
+        .await;
+    assert!(
+        result.as_str().unwrap().contains("queued for replay"),
+        "{result}"
+    );
+    browser
+        .wait_until(
+            "(document.querySelector('section.record pre') || {innerText: ''}).innerText.includes('items') || (location.reload(), false)",
+            15,
+            "the record rewritten by the replay",
+        )
+        .await;
+    browser.screenshot("event-replayed").await;
+
+    // Signed deliveries, as their providers send them.
+    let delivered = |route: &'static str, body: &'static str| {
+        let file = &file;
+        let hooks = &hooks;
+        async move {
+            let settings = file.resolve_route(route).await.unwrap();
+            let mut request = hookcatch::InboundRequest {
+                method: "POST".into(),
+                path: "/".into(),
+                raw_query: String::new(),
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("x-github-event".into(), "push".into()),
+                ],
+                body: bytes::Bytes::from_static(body.as_bytes()),
+                source_ip: None,
+                called_url: None,
+            };
+            hookcatch_cli::send::sign(&settings, &mut request).unwrap();
+            let (status, reply) = hookcatch_cli::send::send(&request, &format!("{hooks}/{route}"))
+                .await
+                .unwrap();
+            assert_eq!(status, 200, "{reply}");
+            let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+            reply["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let count = |route: &'static str| {
+        let data = dir.join("data");
+        async move {
+            let store = hookcatch_cli::store::LocalStore::open(&data).unwrap();
+            store
+                .list_events(Some(route.into()), None, 100)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let std_event = delivered("std", r#"{"type":"invoice.paid","data":{"id":"in_1"}}"#).await;
+    let gh_event = delivered("gh", r#"{"ref":"refs/heads/main"}"#).await;
+    for (event, route, expect) in [
+        (&std_event, "std", "accepted as a new event"),
+        (&gh_event, "gh", "stored as a duplicate"),
+    ] {
+        browser.goto(&format!("{base}/events/{event}")).await;
+        browser
+            .wait_until(
+                "document.querySelector('#resend') || (location.reload(), false)",
+                15,
+                "the stored signed event",
+            )
+            .await;
+        browser.click("#resend").await;
+        browser
+            .wait_until("document.querySelector('#result')", 15, "the resend")
+            .await;
+        let result = browser
+            .run("return document.querySelector('#result').innerText")
+            .await;
+        let result = result.as_str().unwrap();
+        assert!(
+            result.contains("200") && result.contains(expect),
+            "{route}: {result}"
+        );
+        if route == "std" {
+            browser.screenshot("event-resent").await;
+        }
+    }
+    let wait_for = |route: &'static str, want: usize| async move {
+        for _ in 0..150 {
+            if count(route).await == want {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("{route}: {} events, not {want}", count(route).await);
+    };
+    wait_for("std", 2).await;
+    // The GitHub resend was acknowledged and then taken for the duplicate it is.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    wait_for("gh", 1).await;
+
+    // A form without the console's CSRF token changes nothing.
+    let forged = hookcatch::tls::https_client_builder()
+        .build()
+        .unwrap()
+        .post(format!("{base}/events/{order}/replay"))
+        .header("origin", base.as_str())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=stale")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    browser.quit().await;
+    running.stop().await.unwrap();
 }

@@ -59,6 +59,7 @@ pub fn queued(
         received_at_ms,
         delivery_id: None,
         test_ping: false,
+        replay: false,
         hydrate: id_only.then(|| provider.as_str().into()),
         rules: hookcatch::providers::default_rules(provider).into(),
         method: "POST".into(),

@@ -426,3 +426,81 @@ open = true
     );
     running.stop().await.unwrap();
 }
+
+/// `hookcatch replay --event` runs a stored event through a running serve's consumer again with
+/// the route's rules as the file now says: its record is rewritten, the event stays one.
+#[tokio::test]
+async fn replay_of_a_stored_event_from_the_cli_applies_the_current_rules() {
+    let dir = temp_dir();
+    let config_path = dir.join("hookcatch.toml");
+    let data = dir.join("data");
+    std::fs::write(&config_path, config(&data)).unwrap();
+    let port = free_port();
+    let _server = spawn_serve(&config_path, port);
+    wait_healthy(port).await;
+    let url = format!("http://127.0.0.1:{port}/hooks/orders");
+    let (status, reply) = send::send(&order(1, 7), &url).await.unwrap();
+    assert_eq!(status, 200, "{reply}");
+    let id = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let store = LocalStore::open(&data).unwrap();
+    let record_data = || async {
+        store
+            .get_record("orders", "order", "1")
+            .await
+            .unwrap()
+            .map(|r| r.data)
+    };
+    wait_until("the order's record", || async {
+        record_data().await.is_some()
+    })
+    .await;
+    assert_eq!(record_data().await.unwrap()["updated_at"], 7);
+
+    // The rule now keeps only the order's id.
+    let edited = config(&data).replace(r#"data = "/order" }"#, r#"data = "/order/id" }"#);
+    assert_ne!(edited, config(&data));
+    std::fs::write(&config_path, edited).unwrap();
+    let replay = |event: String| {
+        let config_path = config_path.clone();
+        let data = data.clone();
+        async move {
+            tokio::process::Command::new(hookcatch_binary())
+                .args(["replay", "--event", &event, "--config"])
+                .arg(&config_path)
+                .arg("--data")
+                .arg(&data)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let replayed = replay(id.clone()).await;
+    let said = String::from_utf8_lossy(&replayed.stdout);
+    assert!(
+        replayed.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    assert!(said.contains("queued for replay"), "{said}");
+    wait_until("the record rewritten by the replay", || async {
+        record_data().await == Some(serde_json::json!("1"))
+    })
+    .await;
+    let events = store
+        .list_events(Some("orders".into()), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "the replay replaced the event");
+    assert_eq!(events[0].event_id, id);
+
+    let missing = replay("no-such-event".into()).await;
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no stored event `no-such-event`"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}

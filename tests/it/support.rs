@@ -64,6 +64,14 @@ pub struct Stack {
     pub bucket: String,
 }
 
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("key")
+}
+
 impl Stack {
     /// Creates fresh resources; `max_receive` is the redrive limit to the DLQ.
     pub async fn create(max_receive: u32) -> Stack {
@@ -107,19 +115,37 @@ impl Stack {
             .create_table()
             .table_name(&table)
             .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
+            .set_attribute_definitions(Some(
+                ["pk", "ix", "ix_sk"]
+                    .into_iter()
+                    .map(|name| {
+                        AttributeDefinition::builder()
+                            .attribute_name(name)
+                            .attribute_type(ScalarAttributeType::S)
+                            .build()
+                            .expect("attribute")
+                    })
+                    .collect(),
+            ))
+            .key_schema(key("pk", KeyType::Hash))
+            // The template's event index (`EventIndex=on`, its default).
+            .global_secondary_indexes(
+                aws_sdk_dynamodb::types::GlobalSecondaryIndex::builder()
+                    .index_name(hookcatch::aws::EVENT_INDEX)
+                    .key_schema(key("ix", KeyType::Hash))
+                    .key_schema(key("ix_sk", KeyType::Range))
+                    .projection(
+                        aws_sdk_dynamodb::types::Projection::builder()
+                            .projection_type(aws_sdk_dynamodb::types::ProjectionType::Include)
+                            .set_non_key_attributes(Some(
+                                ["id", "route", "type", "received", "test", "body_len"]
+                                    .map(String::from)
+                                    .to_vec(),
+                            ))
+                            .build(),
+                    )
                     .build()
-                    .expect("attribute"),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .expect("key"),
+                    .expect("index"),
             )
             .send()
             .await
@@ -178,6 +204,7 @@ impl Stack {
         HashMap::from([
             ("HOOKCATCH_TABLE".to_owned(), self.table.clone()),
             ("HOOKCATCH_BUCKET".to_owned(), self.bucket.clone()),
+            ("HOOKCATCH_EVENT_INDEX".to_owned(), "on".to_owned()),
         ])
     }
 

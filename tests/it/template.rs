@@ -639,3 +639,66 @@ fn sam_build_builds_the_route_binary_once_with_one_url_output_per_route() {
         .collect();
     assert_eq!(outputs, expected.iter().collect());
 }
+
+/// The event index as the consumer writes it and `events list --aws --route` queries it: on by
+/// default, switched off by one parameter (then the consumer writes no index keys), keyed by the
+/// attributes and named as the code says.
+#[test]
+fn the_event_index_is_on_by_default_and_matches_what_the_code_writes() {
+    let template = template();
+    assert_eq!(
+        template["Parameters"]["EventIndex"]["Default"].as_str(),
+        Some("on")
+    );
+    let Value::Tagged(condition) = &template["Conditions"]["HasEventIndex"] else {
+        panic!("HasEventIndex is an !Equals");
+    };
+    assert_eq!(condition.tag, "!Equals");
+    assert_eq!(condition.value[1].as_str(), Some("on"));
+    let table = &template["Resources"]["EventsTable"]["Properties"];
+    let Value::Tagged(indexes) = &table["GlobalSecondaryIndexes"] else {
+        panic!("the index is an !If on HasEventIndex");
+    };
+    assert_eq!(indexes.tag, "!If");
+    assert_eq!(indexes.value[0].as_str(), Some("HasEventIndex"));
+    let index = &indexes.value[1][0];
+    assert_eq!(
+        index["IndexName"].as_str(),
+        Some(hookcatch::aws::EVENT_INDEX)
+    );
+    let keys: Vec<(&str, &str)> = index["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap(),
+                k["KeyType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, [("ix", "HASH"), ("ix_sk", "RANGE")]);
+    assert_eq!(
+        index["Projection"]["ProjectionType"].as_str(),
+        Some("INCLUDE")
+    );
+    let Value::Tagged(definitions) = &table["AttributeDefinitions"] else {
+        panic!("the key attributes follow the same condition");
+    };
+    let with_index: Vec<&str> = definitions.value[1]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|d| d["AttributeName"].as_str().unwrap())
+        .collect();
+    assert_eq!(with_index, ["pk", "ix", "ix_sk"]);
+    let env = &template["Resources"]["ConsumerFunction"]["Properties"]["Environment"]["Variables"];
+    let Value::Tagged(switch) = &env[hookcatch::config::ConsumerEnv::EVENT_INDEX] else {
+        panic!("the consumer is told whether the index exists");
+    };
+    assert_eq!(switch.value[0].as_str(), Some("HasEventIndex"));
+    assert_eq!(
+        (switch.value[1].as_str(), switch.value[2].as_str()),
+        (Some("on"), Some("off"))
+    );
+}

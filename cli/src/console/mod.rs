@@ -62,6 +62,8 @@ pub struct Context {
     pub store: LocalStore,
     /// The requests `serve` refused lately.
     pub refusals: crate::refusals::Refusals,
+    /// The handshakes `serve` answered in the last hour.
+    pub handshakes: crate::handshakes::Handshakes,
     /// The configuration `serve` started with; re-read from its file, when it has one, for the
     /// routes page (routes reload without a restart).
     pub config: ConfigFile,
@@ -79,6 +81,8 @@ struct Console {
     token: Option<String>,
     /// What every form carries back, so that a page on another site cannot post one.
     csrf: String,
+    /// The queue entries the last Replay on `/dead` put back, whose progress `/dead` shows.
+    last_replay: std::sync::Mutex<Vec<i64>>,
     stopped: watch::Receiver<bool>,
 }
 
@@ -123,6 +127,7 @@ pub async fn start(
         addr,
         token: settings.token,
         csrf: random_token(),
+        last_replay: std::sync::Mutex::new(Vec::new()),
         stopped: stopped.clone(),
     });
     let router = Router::new()
@@ -131,11 +136,13 @@ pub async fn start(
         .route("/live", get(live))
         .route("/events/{id}", get(event_page))
         .route("/events/{id}/body", get(event_body))
+        .route("/events/{id}/{action}", post(event_action))
         .route("/records", get(records_page))
         .route("/routes", get(routes_page))
         .route("/routes/{name}/test", post(test_route))
         .route("/dead", get(dead_page))
         .route("/dead/replay", post(replay_dead))
+        .route("/dead/progress", get(replay_progress))
         .route("/refusals", get(refusals_page))
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(style))
@@ -649,8 +656,12 @@ async fn records_page(
 }
 
 async fn event_page(State(console): State<Arc<Console>>, Path(id): Path<String>) -> Response {
+    event_view(&console, &id, None).await
+}
+
+async fn event_view(console: &Console, id: &str, result: Option<(bool, String)>) -> Response {
     let store = &console.store;
-    let view = match find_view(&console, &id).await {
+    let view = match find_view(console, id).await {
         Ok(view) => view,
         Err(response) => return response,
     };
@@ -678,8 +689,40 @@ async fn event_page(State(console): State<Arc<Console>>, Path(id): Path<String>)
     let page = EventPage {
         data_dir: console.data_dir.clone(),
         event: EventDetail::new(&view, records, &console.route_url(&view.route)),
+        csrf: console.csrf.clone(),
+        result,
     };
     render(&page).into_response()
+}
+
+/// A stored event's two actions: **replay** (the consumer again, with its route's current rules)
+/// and **resend** (its request to the route again, re-signed, through verification).
+async fn event_action(
+    State(console): State<Arc<Console>>,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> Response {
+    if let Some(refused) = console.forged(&form) {
+        return refused;
+    }
+    let outcome = async {
+        let config = console.config()?;
+        match action.as_str() {
+            "replay" => crate::replay::replay_event(&console.store, &config, &id)
+                .await
+                .map(|summary| (true, format!("{summary}: reload in a moment to see it."))),
+            "resend" => {
+                let url = |route: &str| console.route_url(route);
+                let resent =
+                    crate::replay::resend_event(&console.store, &config, &id, &url).await?;
+                Ok(((200..300).contains(&resent.status), resent.summary(&id)))
+            }
+            _ => Err(format!("no action `{action}`")),
+        }
+    }
+    .await;
+    let result = outcome.unwrap_or_else(|error| (false, error));
+    event_view(&console, &id, Some(result)).await
 }
 
 /// A form's fields: the CSRF token, and the queue entry a replay names.
@@ -759,6 +802,14 @@ async fn routes_view(console: &Console, result: Option<(bool, String)>) -> Respo
             charts.entry(refused.route).or_insert(([0; 60], [0; 60])).1[slot] += 1;
         }
     }
+    let mut refused_last_hour: std::collections::HashMap<String, u32> =
+        std::collections::HashMap::new();
+    for refused in console.context.refusals.recent() {
+        if refused.at_ms > now - 3_600_000 {
+            *refused_last_hour.entry(refused.route).or_default() += 1;
+        }
+    }
+    let handshakes = console.context.handshakes.last_hour(now);
     let deployed = crate::deployment::DeployedUrls::load(&file.serve.data);
     let routes = crate::routes::rows(&file, &last, &deployed.urls)
         .into_iter()
@@ -768,6 +819,8 @@ async fn routes_view(console: &Console, result: Option<(bool, String)>) -> Respo
             let (stored, refused) = charts.get(&row.name).copied().unwrap_or(([0; 60], [0; 60]));
             RouteLine {
                 last_hour: last_hour.get(&row.name).copied().unwrap_or(0),
+                refused_last_hour: refused_last_hour.get(&row.name).copied().unwrap_or(0),
+                handshakes_last_hour: handshakes.get(&row.name).copied().unwrap_or(0),
                 chart: pages::minutes_chart(&stored, &refused),
                 row,
             }
@@ -829,13 +882,49 @@ async fn dead_view(console: &Console, result: Option<String>) -> Response {
             })
         })
         .collect();
+    let progress = match replay_progress_text(console).await {
+        Ok(progress) => progress,
+        Err(response) => return response,
+    };
     render(&DeadPage {
         data_dir: console.data_dir.clone(),
         csrf: console.csrf.clone(),
         result,
+        progress,
         rows,
     })
     .into_response()
+}
+
+/// Where the last Replay stands: how many of its events are stored, still queued, dead again.
+async fn replay_progress_text(console: &Console) -> Result<Option<String>, Response> {
+    let replayed = console
+        .last_replay
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    if replayed.is_empty() {
+        return Ok(None);
+    }
+    let total = replayed.len();
+    let (queued, dead) = console
+        .store
+        .queue_progress(replayed)
+        .await
+        .map_err(|e| refusal(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))?;
+    let done = total - queued - dead;
+    let state = if queued == 0 { "done" } else { "in progress" };
+    Ok(Some(format!(
+        "Last replay ({state}): {done} of {total} stored, {queued} still queued, {dead} dead again."
+    )))
+}
+
+/// The last replay's progress alone, for the page to refresh as events move.
+async fn replay_progress(State(console): State<Arc<Console>>) -> Response {
+    match replay_progress_text(&console).await {
+        Ok(progress) => progress.unwrap_or_default().into_response(),
+        Err(response) => response,
+    }
 }
 
 /// Replay: the dead letter (or all of them) back in the queue, attempts reset.
@@ -848,9 +937,15 @@ async fn replay_dead(
     }
     let seqs = form.seq.map(|seq| vec![seq]);
     match console.store.requeue(seqs, SystemClock.now_ms()).await {
-        Ok(count) => {
-            let result =
-                format!("{count} event(s) back in the queue: watch them on the events page.");
+        Ok(requeued) => {
+            let result = format!(
+                "{} event(s) back in the queue: watch them on the events page.",
+                requeued.len()
+            );
+            *console
+                .last_replay
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = requeued;
             dead_view(&console, Some(result)).await
         }
         Err(error) => refusal(StatusCode::INTERNAL_SERVER_ERROR, &error.to_string()),

@@ -131,6 +131,9 @@ pub struct EventDetail {
 pub struct EventPage {
     pub data_dir: String,
     pub event: EventDetail,
+    pub csrf: String,
+    /// What the last action on this event did: whether it went through, and what it said.
+    pub result: Option<(bool, String)>,
 }
 
 fn text(value: &Value) -> String {
@@ -426,7 +429,12 @@ pub fn minutes_chart(stored: &[u32; 60], refused: &[u32; 60]) -> String {
 /// One route on `/routes`: what `routes list` shows, and its last hour.
 pub struct RouteLine {
     pub row: crate::routes::RouteRow,
+    /// Stored in the last hour.
     pub last_hour: i64,
+    /// Refused in the last hour (of those the refusals ring still holds).
+    pub refused_last_hour: u32,
+    /// Handshakes answered in the last hour.
+    pub handshakes_last_hour: u32,
     /// The last hour by minute ([`minutes_chart`]).
     pub chart: String,
 }
@@ -457,6 +465,8 @@ pub struct DeadPage {
     pub data_dir: String,
     pub csrf: String,
     pub result: Option<String>,
+    /// Where the last replay stands, refreshed live.
+    pub progress: Option<String>,
     pub rows: Vec<DeadRow>,
 }
 

@@ -188,15 +188,16 @@ impl LocalStore {
         .await
     }
 
-    /// Changes whenever an event is queued, stored, retried or dead-lettered: what the console's
-    /// live list polls (three indexed lookups).
+    /// Changes whenever an event is queued, stored, retried, dead-lettered or leaves the queue as a
+    /// duplicate: what the console's live list polls (two indexed lookups and one pass over the
+    /// queue, which is near empty when the worker keeps up).
     pub async fn change_marker(&self) -> Result<(i64, i64, i64), StoreError> {
         self.read(|conn| {
             conn.query_row(
                 "SELECT (SELECT IFNULL(MAX(rowid), 0) FROM events),
                         (SELECT IFNULL(MAX(seq), 0) FROM queue),
-                        (SELECT COUNT(*) FROM queue WHERE state = 'dead')
-                          * 1000003 + (SELECT IFNULL(SUM(attempts), 0) FROM queue)",
+                        (SELECT COUNT(*) * 1000003 + IFNULL(SUM(state = 'dead'), 0) * 1009
+                           + IFNULL(SUM(attempts), 0) FROM queue)",
                 [],
                 |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
             )

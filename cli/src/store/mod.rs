@@ -184,9 +184,14 @@ impl LocalStore {
         self.call(|reply| Command::Settle(settled, reply)).await
     }
 
-    /// Makes dead (and failing) entries due now; `None` requeues every dead entry.
-    pub async fn requeue(&self, seqs: Option<Vec<i64>>, now_ms: i64) -> Result<usize, StoreError> {
-        let count = self
+    /// Makes dead (and failing) entries due now, attempts reset; `None` requeues every dead entry.
+    /// Returns the sequence numbers requeued.
+    pub async fn requeue(
+        &self,
+        seqs: Option<Vec<i64>>,
+        now_ms: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let requeued = self
             .call(|reply| Command::Requeue {
                 seqs,
                 now_ms,
@@ -194,7 +199,27 @@ impl LocalStore {
             })
             .await?;
         self.wake.notify_one();
-        Ok(count)
+        Ok(requeued)
+    }
+
+    /// Of the entries `seqs`, how many are still queued (or retrying) and how many are dead; the
+    /// rest have left the queue, stored.
+    pub async fn queue_progress(&self, seqs: Vec<i64>) -> Result<(usize, usize), StoreError> {
+        let chosen = serde_json::to_string(&seqs).unwrap_or_default();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT IFNULL(SUM(state = 'queued'), 0), IFNULL(SUM(state = 'dead'), 0) FROM queue
+                 WHERE seq IN (SELECT value FROM json_each(?1))",
+                [chosen],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)? as usize,
+                        row.get::<_, i64>(1)? as usize,
+                    ))
+                },
+            )
+        })
+        .await
     }
 
     async fn read<T: Send + 'static>(
@@ -395,6 +420,11 @@ impl EventStore for LocalStore {
     async fn put_event(&self, event: &EventItem) -> Result<PutOutcome, StoreError> {
         let event = Box::new(event.clone());
         self.call(|reply| Command::PutEvent(event, reply)).await
+    }
+
+    async fn replace_event(&self, event: &EventItem) -> Result<(), StoreError> {
+        let event = Box::new(event.clone());
+        self.call(|reply| Command::ReplaceEvent(event, reply)).await
     }
 
     async fn upsert_record(&self, record: &RecordItem) -> Result<UpsertOutcome, StoreError> {
@@ -612,7 +642,11 @@ mod tests {
         let entries = store.queue_entries().await.unwrap();
         assert!(entries[0].dead);
         assert_eq!(entries[0].last_error.as_deref(), Some("boom"));
-        assert_eq!(store.requeue(None, 0).await.unwrap(), 1);
+        assert_eq!(store.requeue(None, 0).await.unwrap(), [claimed[0].seq]);
+        assert_eq!(
+            store.queue_progress(vec![claimed[0].seq]).await.unwrap(),
+            (1, 0)
+        );
         let again = store.claim(10, 1, 1000).await.unwrap();
         assert_eq!(again.len(), 1);
         store
@@ -620,6 +654,11 @@ mod tests {
             .await
             .unwrap();
         assert!(store.queue_entries().await.unwrap().is_empty());
+        assert_eq!(
+            store.queue_progress(vec![claimed[0].seq]).await.unwrap(),
+            (0, 0),
+            "gone from the queue: stored"
+        );
     }
 
     #[tokio::test]

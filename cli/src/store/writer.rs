@@ -21,8 +21,10 @@ pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 pub(super) enum Command {
     Enqueue(String, i64, Reply<()>),
     PutEvent(Box<EventItem>, Reply<PutOutcome>),
+    ReplaceEvent(Box<EventItem>, Reply<()>),
     UpsertRecord(Box<RecordItem>, Reply<UpsertOutcome>),
-    /// Each message's records and event, every message in a savepoint of its own.
+    /// Each message's records and event (written over the stored one for a replay), every message
+    /// in a savepoint of its own.
     StoreBatch(
         Vec<EventWrites>,
         Reply<Vec<Result<WritesOutcome, StoreError>>>,
@@ -35,10 +37,11 @@ pub(super) enum Command {
         lease_ms: i64,
         reply: Reply<Vec<Claimed>>,
     },
+    /// Dead (or chosen) entries due again, attempts reset; replies with their sequence numbers.
     Requeue {
         seqs: Option<Vec<i64>>,
         now_ms: i64,
-        reply: Reply<usize>,
+        reply: Reply<Vec<i64>>,
     },
     RecoverLeases(Reply<usize>),
     StoreToken(String, CachedToken, Reply<()>),
@@ -58,6 +61,7 @@ enum Done {
     Upsert(Reply<UpsertOutcome>, Result<UpsertOutcome, StoreError>),
     Claimed(Reply<Vec<Claimed>>, Result<Vec<Claimed>, StoreError>),
     Count(Reply<usize>, Result<usize, StoreError>),
+    Seqs(Reply<Vec<i64>>, Result<Vec<i64>, StoreError>),
     Batch(
         Reply<Vec<Result<WritesOutcome, StoreError>>>,
         Result<Vec<Result<WritesOutcome, StoreError>>, StoreError>,
@@ -82,6 +86,7 @@ impl Done {
             Done::Upsert(r, v) => pass(r, v, commit),
             Done::Claimed(r, v) => pass(r, v, commit),
             Done::Count(r, v) => pass(r, v, commit),
+            Done::Seqs(r, v) => pass(r, v, commit),
             Done::Batch(r, v) => pass(r, v, commit),
         }
     }
@@ -123,16 +128,18 @@ fn execute_nothing(command: Command) -> Done {
         Err(StoreError::Failed("transaction did not start".into()))
     }
     match command {
-        Command::Enqueue(_, _, r) | Command::StoreToken(_, _, r) | Command::Settle(_, r) => {
-            Done::Unit(r, error())
-        }
+        Command::Enqueue(_, _, r)
+        | Command::StoreToken(_, _, r)
+        | Command::Settle(_, r)
+        | Command::ReplaceEvent(_, r) => Done::Unit(r, error()),
         Command::StoreBatch(_, r) => Done::Batch(r, error()),
         Command::PutEvent(_, r) => Done::Put(r, error()),
         Command::UpsertRecord(_, r) => Done::Upsert(r, error()),
         Command::Claim { reply, .. } => Done::Claimed(reply, error()),
-        Command::Requeue { reply, .. }
-        | Command::RecoverLeases(reply)
-        | Command::LeaseToken { reply, .. } => Done::Count(reply, error()),
+        Command::Requeue { reply, .. } => Done::Seqs(reply, error()),
+        Command::RecoverLeases(reply) | Command::LeaseToken { reply, .. } => {
+            Done::Count(reply, error())
+        }
     }
 }
 
@@ -148,7 +155,12 @@ fn execute(tx: &Transaction<'_>, command: Command) -> Done {
                 .map_err(failed);
             Done::Unit(reply, result)
         }
-        Command::PutEvent(event, reply) => Done::Put(reply, insert_event(tx, &event)),
+        Command::PutEvent(event, reply) => {
+            Done::Put(reply, insert_event(tx, &event, Write::Insert))
+        }
+        Command::ReplaceEvent(event, reply) => {
+            Done::Unit(reply, insert_event(tx, &event, Write::Replace).map(|_| ()))
+        }
         Command::StoreBatch(batch, reply) => {
             let results = batch
                 .iter()
@@ -225,38 +237,72 @@ fn execute(tx: &Transaction<'_>, command: Command) -> Done {
             now_ms,
             reply,
         } => {
-            let result = match seqs {
-                None => tx.execute(
-                    "UPDATE queue SET state = 'queued', attempts = 0, available_at = ?1 WHERE state = 'dead'",
-                    [now_ms],
-                ),
-                Some(seqs) => seqs.iter().try_fold(0, |count, seq| {
-                    tx.execute(
-                        "UPDATE queue SET state = 'queued', attempts = 0, available_at = ?2 WHERE seq = ?1",
-                        params![seq, now_ms],
-                    )
-                    .map(|n| count + n)
-                }),
-            }
+            let result = (|| {
+                let mut requeued = Vec::new();
+                let (sql, chosen) = match &seqs {
+                    None => (
+                        "UPDATE queue SET state = 'queued', attempts = 0, available_at = ?1
+                         WHERE state = 'dead' RETURNING seq",
+                        None,
+                    ),
+                    Some(seqs) => (
+                        "UPDATE queue SET state = 'queued', attempts = 0, available_at = ?1
+                         WHERE seq IN (SELECT value FROM json_each(?2)) RETURNING seq",
+                        Some(serde_json::to_string(seqs).unwrap_or_default()),
+                    ),
+                };
+                let mut statement = tx.prepare(sql)?;
+                let mut rows = match &chosen {
+                    None => statement.query(params![now_ms])?,
+                    Some(json) => statement.query(params![now_ms, json])?,
+                };
+                while let Some(row) = rows.next()? {
+                    requeued.push(row.get(0)?);
+                }
+                Ok(requeued)
+            })()
             .map_err(failed);
-            Done::Count(reply, result)
+            Done::Seqs(reply, result)
         }
     }
 }
 
-fn insert_event(tx: &Transaction<'_>, event: &EventItem) -> Result<PutOutcome, StoreError> {
+/// How an event meets a stored one with its route and dedup key.
+#[derive(Clone, Copy, PartialEq)]
+enum Write {
+    /// Kept: the new one is a duplicate.
+    Insert,
+    /// Written over it: a replay.
+    Replace,
+}
+
+fn insert_event(
+    tx: &Transaction<'_>,
+    event: &EventItem,
+    write: Write,
+) -> Result<PutOutcome, StoreError> {
     let (body, bucket, key) = match &event.body {
         StoredBody::Inline(bytes) => (Some(bytes.to_vec()), None, None),
         StoredBody::External { bucket, key } => (None, Some(bucket.clone()), Some(key.clone())),
     };
+    let verb = match write {
+        Write::Insert => "INSERT",
+        // REPLACE deletes the old row and inserts: a new rowid, so the console lists the replay
+        // by its received time as before.
+        Write::Replace => "INSERT OR REPLACE",
+    };
+    let conflict = match write {
+        Write::Insert => "ON CONFLICT (route, dedup_key) DO NOTHING",
+        Write::Replace => "",
+    };
     let inserted = tx
-        .prepare_cached(
-            "INSERT INTO events (route, dedup_key, event_id, provider, event_type, received_at, test_ping,
+        .prepare_cached(&format!(
+            "{verb} INTO events (route, dedup_key, event_id, provider, event_type, received_at, test_ping,
                 method, path, query, headers, source_ip, body_len, body_sha256, body, body_bucket, body_key,
                 parts, records, expires_at, delivery_id)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)
-             ON CONFLICT (route, dedup_key) DO NOTHING",
-        )
+             {conflict}"
+        ))
         .and_then(|mut statement| statement.execute(params![
                 event.route,
                 event.dedup_key,
@@ -281,10 +327,10 @@ fn insert_event(tx: &Transaction<'_>, event: &EventItem) -> Result<PutOutcome, S
                 event.delivery_id,
             ]))
         .map_err(failed)?;
-    Ok(if inserted == 1 {
-        PutOutcome::Inserted
-    } else {
-        PutOutcome::Duplicate
+    Ok(match (write, inserted) {
+        (Write::Replace, _) => PutOutcome::Replaced,
+        (Write::Insert, 1) => PutOutcome::Inserted,
+        (Write::Insert, _) => PutOutcome::Duplicate,
     })
 }
 
@@ -353,10 +399,15 @@ fn upsert_record(tx: &Transaction<'_>, record: &RecordItem) -> Result<UpsertOutc
 fn store_writes(tx: &Transaction<'_>, writes: &EventWrites) -> Result<WritesOutcome, StoreError> {
     tx.execute_batch("SAVEPOINT message").map_err(failed)?;
     let result = (|| {
-        let event = insert_event(tx, &writes.event)?;
+        let write = if writes.replay {
+            Write::Replace
+        } else {
+            Write::Insert
+        };
+        let event = insert_event(tx, &writes.event, write)?;
         let records = match event {
             PutOutcome::Duplicate => Vec::new(),
-            PutOutcome::Inserted => writes
+            PutOutcome::Inserted | PutOutcome::Replaced => writes
                 .records
                 .iter()
                 .map(|record| upsert_record(tx, record))

@@ -1,6 +1,10 @@
 //! DynamoDB: one table, partition key `pk` only. Events are `e#{route}#{dedup key}`, records
 //! `r#{route}#{type}#{id}`. Both writes are single conditional PutItems: no transactions and no
 //! read-before-write on the hot path.
+//!
+//! With the event index on (the template's `EventIndex`), event items also carry `ix`
+//! (`{route}#{shard}`) and `ix_sk` (`{stored ms, 13 digits}#{event id}`), the keys of the global
+//! secondary index [`EVENT_INDEX`]: a route's events by stored time, newest first, with a cursor.
 
 use std::collections::HashMap;
 
@@ -23,9 +27,18 @@ const MAX_KEY_PART: usize = 512;
 
 type Item = HashMap<String, AttributeValue>;
 
+/// The global secondary index of events by route and stored time.
+pub const EVENT_INDEX: &str = "by_route_stored";
+/// Partitions of one route in the index: a route taking more than one index partition's writes
+/// (about 1 000 a second) would otherwise throttle the index, and with it the table's writes. A
+/// reader queries every shard; changing the number re-keys the index.
+pub const EVENT_INDEX_SHARDS: u32 = 8;
+
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Set when event items carry the index's keys, stamped with this clock's stored time.
+    index_clock: Option<std::sync::Arc<dyn crate::clock::Clock>>,
 }
 
 impl DynamoStore {
@@ -33,8 +46,61 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            index_clock: None,
         }
     }
+
+    /// Writes the event index's keys on every event item, its stored time from `clock`.
+    pub fn with_event_index(mut self, clock: std::sync::Arc<dyn crate::clock::Clock>) -> Self {
+        self.index_clock = Some(clock);
+        self
+    }
+
+    fn event_item(&self, event: &EventItem) -> Item {
+        let mut item = event_to_item(event);
+        if let Some(clock) = &self.index_clock {
+            let (partition, sort) = index_keys(event, clock.now_ms());
+            item.insert("ix".into(), s(partition));
+            item.insert("ix_sk".into(), s(sort));
+        }
+        item
+    }
+}
+
+/// The shard of an event in the index: from its id, so that a replay rewrites the same partition.
+fn index_shard(event_id: &str) -> u32 {
+    let hash = event_id.bytes().fold(0u32, |hash, byte| {
+        hash.wrapping_mul(31).wrapping_add(u32::from(byte))
+    });
+    hash % EVENT_INDEX_SHARDS
+}
+
+fn index_partition(route: &str, shard: u32) -> String {
+    format!("{route}#{shard}")
+}
+
+/// The index keys of `event` stored at `stored_ms`.
+fn index_keys(event: &EventItem, stored_ms: i64) -> (String, String) {
+    (
+        index_partition(&event.route, index_shard(&event.event_id)),
+        format!("{stored_ms:013}#{}", event.event_id),
+    )
+}
+
+/// A page of a route's events from the index, newest stored first.
+#[derive(Debug)]
+pub struct EventPage {
+    /// Each event with the time it was stored (ms).
+    pub events: Vec<(EventItem, i64)>,
+    /// Where the next (older) page starts, when there is one.
+    pub next: Option<String>,
+}
+
+/// Whether `cursor` is one [`EventPage::next`] gave: a stored time and an event id.
+pub fn is_cursor(cursor: &str) -> bool {
+    cursor.split_once('#').is_some_and(|(ms, id)| {
+        ms.len() == 13 && ms.bytes().all(|b| b.is_ascii_digit()) && !id.is_empty()
+    })
 }
 
 fn key_part(part: &str) -> String {
@@ -427,6 +493,132 @@ impl DynamoStore {
         Ok(events)
     }
 
+    /// A page of `route`'s events stored in `[since_ms, until_ms)`, newest first, older than
+    /// `after` (a previous page's [`EventPage::next`]): one Query per shard of the index for the
+    /// page's keys, then the items themselves (the index projects only what a list shows).
+    /// Events stored before the index existed are not in it.
+    pub async fn query_events(
+        &self,
+        route: &str,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<EventPage, StoreError> {
+        let limit = limit.max(1);
+        let low = format!("{:013}", since_ms.unwrap_or(0).max(0));
+        // `~` sorts after every digit: no upper bound. An `until` of its own ms excludes that ms.
+        let mut high = until_ms.map_or_else(|| "~".to_owned(), |ms| format!("{:013}", ms.max(0)));
+        if let Some(after) = after
+            && after < high.as_str()
+        {
+            high = after.to_owned();
+        }
+        let queries = (0..EVENT_INDEX_SHARDS).map(|shard| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(EVENT_INDEX)
+                .key_condition_expression("ix = :p AND ix_sk BETWEEN :low AND :high")
+                .expression_attribute_values(":p", s(index_partition(route, shard)))
+                .expression_attribute_values(":low", s(low.clone()))
+                .expression_attribute_values(":high", s(high.clone()))
+                .scan_index_forward(false)
+                // One more than a page: the cursor's own entry comes back (BETWEEN is inclusive).
+                .limit(i32::try_from(limit + 1).unwrap_or(i32::MAX))
+                .send()
+        });
+        let mut keys: Vec<(String, String)> = Vec::new();
+        let mut truncated = false;
+        for page in futures::future::join_all(queries).await {
+            let page = page.map_err(|e| store_error(&e))?;
+            truncated |= page.last_evaluated_key.is_some();
+            for item in page.items.unwrap_or_default() {
+                let (Some(pk), Some(sort)) = (
+                    item.get("pk").and_then(|v| v.as_s().ok()),
+                    item.get("ix_sk").and_then(|v| v.as_s().ok()),
+                ) else {
+                    continue;
+                };
+                if Some(sort.as_str()) != after {
+                    keys.push((sort.clone(), pk.clone()));
+                }
+            }
+        }
+        keys.sort_by(|a, b| b.0.cmp(&a.0));
+        let more = truncated || keys.len() > limit;
+        keys.truncate(limit);
+        let next = more
+            .then(|| keys.last().map(|(sort, _)| sort.clone()))
+            .flatten();
+        let mut items = self
+            .get_items(keys.iter().map(|(_, pk)| pk.clone()).collect())
+            .await?;
+        let mut events = Vec::with_capacity(keys.len());
+        for (sort, pk) in keys {
+            // Gone between the Query and the read (expired): skipped.
+            let Some(item) = items.remove(&pk) else {
+                continue;
+            };
+            let stored_ms = sort
+                .split_once('#')
+                .and_then(|(ms, _)| ms.parse().ok())
+                .unwrap_or_default();
+            events.push((event_from_item(&item)?, stored_ms));
+        }
+        Ok(EventPage { events, next })
+    }
+
+    /// Items by partition key, 100 to a BatchGetItem, retrying what DynamoDB left unprocessed.
+    async fn get_items(&self, keys: Vec<String>) -> Result<HashMap<String, Item>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut pending: Vec<Item> = chunk
+                .iter()
+                .map(|pk| HashMap::from([("pk".to_owned(), s(pk))]))
+                .collect();
+            for attempt in 0.. {
+                if pending.is_empty() {
+                    break;
+                }
+                if attempt == 5 {
+                    return Err(StoreError::Throttled(
+                        "BatchGetItem left keys unprocessed five times".into(),
+                    ));
+                }
+                let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .build()
+                    .map_err(|e| StoreError::Failed(e.to_string()))?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| store_error(&e))?;
+                for item in output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default()
+                {
+                    if let Some(pk) = item.get("pk").and_then(|v| v.as_s().ok()) {
+                        found.insert(pk.clone(), item);
+                    }
+                }
+                pending = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !pending.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
     /// Stored records, most recently updated first, optionally of one route and type.
     pub async fn scan_records(
         &self,
@@ -462,7 +654,7 @@ impl EventStore for DynamoStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(event_to_item(event)))
+            .set_item(Some(self.event_item(event)))
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
@@ -471,6 +663,17 @@ impl EventStore for DynamoStore {
             Err(error) if is_condition_failure(&error) => Ok(PutOutcome::Duplicate),
             Err(error) => Err(store_error(&error)),
         }
+    }
+
+    async fn replace_event(&self, event: &EventItem) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.event_item(event)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| store_error(&error))
     }
 
     async fn upsert_record(&self, record: &RecordItem) -> Result<UpsertOutcome, StoreError> {
@@ -769,8 +972,12 @@ mod tests {
             unreachable!()
         };
         assert!((1900..2300).contains(&body.len()), "{} bytes", body.len());
-        let item = event_to_item(&event);
+        let mut item = event_to_item(&event);
         assert!(item.contains_key(PACKED) && !item.contains_key("body"));
+        // With the event index's keys, as the default deploy writes it.
+        let (partition, sort) = index_keys(&event, 1_795_000_000_000);
+        item.insert("ix".into(), s(partition));
+        item.insert("ix_sk".into(), s(sort));
         let size = item_size(&item);
         assert!(size <= 2048, "{size} bytes: more than two write units");
         let headers = serde_json::to_string(&event.headers).unwrap();
@@ -790,6 +997,41 @@ mod tests {
         let mut broken = item.clone();
         broken.insert(PACKED.into(), AttributeValue::B(Blob::new(vec![1, 2, 3])));
         assert!(event_from_item(&broken).is_err());
+    }
+
+    /// The index's keys: one of its shards by the event id (a replay rewrites the same one), and a
+    /// sort key that orders by stored time as text, which is what the cursor compares.
+    #[test]
+    fn index_keys_shard_by_id_and_sort_by_stored_time() {
+        let event = github_issue_event();
+        let (partition, sort) = index_keys(&event, 1_795_000_000_123);
+        let shard: u32 = partition.rsplit_once('#').unwrap().1.parse().unwrap();
+        assert!(partition.starts_with(&format!("{}#", event.route)) && shard < EVENT_INDEX_SHARDS);
+        assert_eq!(sort, format!("1795000000123#{}", event.event_id));
+        assert!(is_cursor(&sort));
+        assert_eq!(
+            index_keys(&event, 5).0,
+            partition,
+            "the same shard at any time"
+        );
+        assert!(index_keys(&event, 999).1 < index_keys(&event, 1_000).1);
+        let shards: std::collections::HashSet<u32> = (0..200)
+            .map(|_| index_shard(&uuid::Uuid::now_v7().to_string()))
+            .collect();
+        assert_eq!(
+            shards.len() as u32,
+            EVENT_INDEX_SHARDS,
+            "ids spread over every shard"
+        );
+        for bad in [
+            "",
+            "123#x",
+            "179500000012a#x",
+            "1795000000123#",
+            "no cursor",
+        ] {
+            assert!(!is_cursor(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -135,6 +135,9 @@ pub struct ConsumerEnv {
     pub bucket: Option<String>,
     /// Days an event item is kept (DynamoDB TTL); 0 keeps events forever.
     pub event_retention_days: u32,
+    /// Whether event items carry the event index's keys (`HOOKCATCH_EVENT_INDEX`: `on` or `off`,
+    /// the default).
+    pub event_index: bool,
     /// Messages of one batch processed at the same time.
     pub concurrency: usize,
     /// Hydrators by route name (`HOOKCATCH_HYDRATORS`, a JSON object); secrets as `ssm:` references.
@@ -150,6 +153,7 @@ impl ConsumerEnv {
     pub const TABLE: &'static str = "HOOKCATCH_TABLE";
     pub const BUCKET: &'static str = "HOOKCATCH_BUCKET";
     pub const RETENTION_DAYS: &'static str = "HOOKCATCH_EVENT_RETENTION_DAYS";
+    pub const EVENT_INDEX: &'static str = "HOOKCATCH_EVENT_INDEX";
     pub const CONCURRENCY: &'static str = "HOOKCATCH_CONSUMER_CONCURRENCY";
     pub const HYDRATORS: &'static str = "HOOKCATCH_HYDRATORS";
     pub const QUEUE_URL: &'static str = "HOOKCATCH_QUEUE_URL";
@@ -163,6 +167,16 @@ impl ConsumerEnv {
             table: required(env, Self::TABLE)?,
             bucket: optional(env, Self::BUCKET),
             event_retention_days: optional_number(env, Self::RETENTION_DAYS, 30u32)?,
+            event_index: match optional(env, Self::EVENT_INDEX).as_deref() {
+                None | Some("off") => false,
+                Some("on") => true,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        name: Self::EVENT_INDEX,
+                        reason: format!("`{other}`: expected `on` or `off`"),
+                    });
+                }
+            },
             concurrency: optional_number(env, Self::CONCURRENCY, 10usize)?.max(1),
             queue_url: optional(env, Self::QUEUE_URL),
             hydrators: match optional(env, Self::HYDRATORS) {

@@ -17,9 +17,10 @@ use crate::model::rules::SharedRules;
 /// The envelope schema this build writes; it reads this one and every older one. v2 added bodies as
 /// JSON text (`{"text": …}`); v3 added bodies appended after the header line (`"body":"appended"`);
 /// v4 added `sha256:body` and `sha256:query` sources to the rules (a v3 consumer would read them as
-/// literals: one dedup key for every event).
+/// literals: one dedup key for every event); v5 added `replay` (a stored event run through the
+/// consumer again: a v4 consumer would take it for a duplicate and drop it).
 /// An older consumer refuses a newer message instead of mis-reading it, and the message is retried.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// SQS accepts at most 1 MiB per message; keep a margin for the message's own framing.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024 - 1024;
@@ -139,6 +140,10 @@ pub struct Envelope {
     /// An empty-bodied "Test" ping.
     #[serde(default)]
     pub test_ping: bool,
+    /// A replay of a stored event (`hookcatch replay --event`, the console's Replay): it replaces
+    /// the stored event instead of being a duplicate of it, and its records are applied again.
+    #[serde(default)]
+    pub replay: bool,
     /// Name of the hydrator that turns this id-only notification into full records.
     #[serde(default)]
     pub hydrate: Option<String>,
@@ -169,7 +174,7 @@ struct Wire<'a> {
 impl Serialize for Wire<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let e = self.envelope;
-        let mut out = serializer.serialize_struct("Envelope", 17)?;
+        let mut out = serializer.serialize_struct("Envelope", 18)?;
         // The form written is this build's, whatever version the envelope was read as.
         out.serialize_field("v", &SCHEMA_VERSION)?;
         out.serialize_field("id", &e.id)?;
@@ -181,6 +186,9 @@ impl Serialize for Wire<'_> {
         }
         if e.test_ping {
             out.serialize_field("test_ping", &true)?;
+        }
+        if e.replay {
+            out.serialize_field("replay", &true)?;
         }
         if let Some(hydrate) = &e.hydrate {
             out.serialize_field("hydrate", hydrate)?;
@@ -350,6 +358,7 @@ pub(crate) mod tests {
             received_at_ms: 1_700_000_000_000,
             delivery_id: None,
             test_ping: false,
+            replay: false,
             hydrate: None,
             rules: SharedRules::default(),
             method: "POST".into(),
@@ -490,7 +499,7 @@ pub(crate) mod tests {
     /// version above 3 with `UnsupportedVersion`, which is retried (the refusal below is the same
     /// check one version up), so an old consumer never reads one.
     #[test]
-    fn messages_with_digest_sources_say_v4() {
+    fn messages_with_digest_sources_say_v4_or_later() {
         let mut envelope = with_body("{}");
         envelope.rules = crate::model::rules::Rules {
             dedup: Some(crate::model::value::ValueSource::parse("sha256:body")),
@@ -498,7 +507,10 @@ pub(crate) mod tests {
         }
         .into();
         let message = envelope.to_message();
-        assert!(message.starts_with("{\"v\":4,"), "{message}");
+        assert!(
+            message.starts_with(&format!("{{\"v\":{SCHEMA_VERSION},")),
+            "{message}"
+        );
         assert!(message.contains("\"sha256:body\""), "{message}");
         let read = Envelope::from_message(&message).unwrap();
         assert_eq!(
@@ -511,17 +523,19 @@ pub(crate) mod tests {
 
     #[test]
     fn refuses_newer_schema_garbage_and_bodies_that_do_not_match() {
+        let this = format!("\"v\":{SCHEMA_VERSION}");
+        let next = SCHEMA_VERSION + 1;
         let newer = with_body("{}")
             .to_message()
-            .replacen("\"v\":4", "\"v\":5", 1);
+            .replacen(&this, &format!("\"v\":{next}"), 1);
         assert!(matches!(
             Envelope::from_message(&newer),
-            Err(EnvelopeError::UnsupportedVersion(5))
+            Err(EnvelopeError::UnsupportedVersion(v)) if v == next
         ));
-        let newer_shape = "{\"v\":5,\"id\":\"e\",\"new\":\"shape\"}\nbody";
+        let newer_shape = format!("{{\"v\":{next},\"id\":\"e\",\"new\":\"shape\"}}\nbody");
         assert!(matches!(
-            Envelope::from_message(newer_shape),
-            Err(EnvelopeError::UnsupportedVersion(5))
+            Envelope::from_message(&newer_shape),
+            Err(EnvelopeError::UnsupportedVersion(v)) if v == next
         ));
         let message = with_body("{\"a\":1}").to_message();
         let malformed = [
@@ -534,7 +548,7 @@ pub(crate) mod tests {
             // the header alone
             message.split_once('\n').unwrap().0.to_owned(),
             // a v2 message cannot have a body after it
-            message.replacen("\"v\":4", "\"v\":2", 1),
+            message.replacen(&this, "\"v\":2", 1),
             // nor can a body inside the JSON
             format!("{}\n", sample().to_message()),
         ];
@@ -547,5 +561,31 @@ pub(crate) mod tests {
                 "{text:?}"
             );
         }
+    }
+
+    /// A replay says so on the wire, at v5: a v4 consumer refuses the message (and it is retried)
+    /// rather than reading it as a duplicate of the stored event and dropping it.
+    #[test]
+    fn replays_travel_as_v5_and_a_v4_reader_refuses_them() {
+        let envelope = Envelope {
+            replay: true,
+            ..with_body("{}")
+        };
+        let message = envelope.to_message();
+        assert!(message.starts_with("{\"v\":5,"), "{message}");
+        assert!(message.contains("\"replay\":true"), "{message}");
+        assert!(Envelope::from_message(&message).unwrap().replay);
+        assert!(
+            !Envelope::from_message(&with_body("{}").to_message())
+                .unwrap()
+                .replay
+        );
+        // What a v4 build does with it: its version check, which reads only `v`.
+        let v4_accepts = |text: &str| {
+            let v: serde_json::Value =
+                serde_json::from_str(text.split('\n').next().unwrap()).unwrap();
+            (1..=4).contains(&v["v"].as_u64().unwrap())
+        };
+        assert!(!v4_accepts(&message));
     }
 }

@@ -619,6 +619,11 @@ mod tests {
             panic!("a notification with our clientState passes")
         };
         assert_eq!(verified.hydrator(), Some("microsoft-graph"));
+        assert_eq!(
+            super::super::stored_hydrator(crate::ProviderKind::MicrosoftGraph, None),
+            verified.hydrator(),
+            "a replay of the stored event hydrates as this delivery did"
+        );
         let mixed = format!(
             r#"{{"value":[{},{}]}}"#,
             item("secretClientValue"),

@@ -202,6 +202,21 @@ pub fn paste_hint(provider: ProviderKind) -> &'static str {
     }
 }
 
+/// The hydrator an accepted event of `provider` with this body was marked for at verification
+/// (Zoho CRM and Graph notifications carry ids only; a Stripe thin event), so that a replay of the
+/// stored event hydrates as the first delivery did. A body kept in object storage (`None`) is
+/// larger than any thin event.
+pub fn stored_hydrator(provider: ProviderKind, body: Option<&[u8]>) -> Option<&'static str> {
+    match provider {
+        ProviderKind::ZohoCrm => Some("zoho-crm"),
+        ProviderKind::MicrosoftGraph => Some("microsoft-graph"),
+        ProviderKind::Stripe => body
+            .is_some_and(signed::is_stripe_thin_event)
+            .then_some("stripe"),
+        _ => None,
+    }
+}
+
 /// The route's own rules, falling back to its provider's defaults.
 pub fn rules_for(route: &RouteConfig) -> Rules {
     let defaults = default_rules(route.provider);

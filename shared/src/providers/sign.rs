@@ -138,6 +138,89 @@ pub(super) fn first_secret(settings: &RouteSettings) -> Result<&str, SignError> 
         .ok_or_else(|| SignError::NoSecret(settings.config.name.clone()))
 }
 
+/// Headers a stored request carried that describe its hop (a proxy, a tunnel, Lambda's Function
+/// URL) or its framing rather than the provider's request: a resend gets its own.
+const HOP_HEADERS: [&str; 11] = [
+    "host",
+    "content-length",
+    "connection",
+    "transfer-encoding",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-proto",
+    "x-amzn-trace-id",
+    "forwarded",
+    "via",
+];
+
+/// What a Resend sends: the stored request (`request`, as received) with its hop headers gone,
+/// under a fresh delivery id where its provider sends one in a header, signed again with the
+/// route's current secret at `now_ms` (a stored signature is stale, or replay-protected).
+///
+/// Whether the route then stores it as a new event is its dedup rule's answer, not the resend's:
+/// routes keyed on the body (GitHub, Shopify, Zoom, Meta, X and Twilio on its digest; Stripe,
+/// Slack and Zoho on fields inside it) take the same body as a duplicate, as they would the provider's own
+/// redelivery. [`resend_is_new`] says which.
+pub fn resend_request(
+    settings: &RouteSettings,
+    mut request: InboundRequest,
+    now_ms: i64,
+) -> Result<InboundRequest, SignError> {
+    request
+        .headers
+        .retain(|(name, _)| !HOP_HEADERS.contains(&name.to_ascii_lowercase().as_str()));
+    if settings.config.provider == ProviderKind::Slack {
+        remove_header(&mut request, "x-slack-retry-num");
+    }
+    if let Some(header) = renewed_delivery_header(settings) {
+        match settings.config.provider {
+            // Their signers make (and sign) a new id when the request has none.
+            ProviderKind::StandardWebhooks | ProviderKind::Generic => {
+                remove_header(&mut request, &header)
+            }
+            _ => set_header(&mut request, &header, &uuid::Uuid::now_v7().to_string()),
+        }
+    }
+    sign(settings, &mut request, now_ms)?;
+    Ok(request)
+}
+
+/// The header in which a route's provider sends its delivery id, which a resend renews.
+fn renewed_delivery_header(settings: &RouteSettings) -> Option<String> {
+    match settings.config.provider {
+        ProviderKind::Github => Some("x-github-delivery".into()),
+        ProviderKind::Shopify => Some("x-shopify-webhook-id".into()),
+        ProviderKind::Twilio => Some("i-twilio-idempotency-token".into()),
+        ProviderKind::StandardWebhooks => Some("webhook-id".into()),
+        ProviderKind::Generic => settings
+            .config
+            .signature
+            .as_ref()
+            .and_then(|s| s.id_header.clone()),
+        _ => None,
+    }
+}
+
+/// Whether a resent request becomes a new event rather than a duplicate of the stored one: when
+/// the route's dedup key is the delivery id the resend renews, or (with no dedup rule) the
+/// delivery id or the event's own id, both new.
+pub fn resend_is_new(settings: &RouteSettings) -> bool {
+    use crate::model::value::ValueSource;
+    match super::rules_for(&settings.config).dedup {
+        None => true,
+        Some(ValueSource::Header(name)) => renewed_delivery_header(settings)
+            .is_some_and(|renewed| renewed.eq_ignore_ascii_case(&name)),
+        Some(_) => false,
+    }
+}
+
+fn remove_header(request: &mut InboundRequest, name: &str) {
+    request
+        .headers
+        .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+}
+
 /// Replaces a header (names compare case-insensitively) or adds it.
 pub fn set_header(request: &mut InboundRequest, name: &str, value: &str) {
     let name = name.to_ascii_lowercase();
@@ -286,5 +369,75 @@ mod tests {
             let unsigned = verifier_for(&settings).inspect(request(), 0);
             assert!(unsigned.is_err(), "{auth}: unsigned must fail");
         }
+    }
+
+    /// A resend of an accepted request, signed long ago with a secret since rotated, verifies now
+    /// with the route's current secret for every provider, under a renewed delivery id where the
+    /// provider sends one; whether it is a new event follows the route's dedup rule.
+    #[test]
+    fn a_resend_verifies_with_the_current_secret_and_a_renewed_delivery_id() {
+        let then = 1_600_000_000_000;
+        let now_ms = 1_700_000_000_000;
+        let graph_body = br#"{"value":[{"changeType":"created","resource":"Users/u1"}]}"#;
+        for settings in crate::testing::fuzzing::example_routes() {
+            let provider = settings.config.provider;
+            let mut stored = request();
+            stored.body = match provider {
+                crate::ProviderKind::MicrosoftGraph => Bytes::from_static(graph_body),
+                _ => Bytes::from_static(b"{\"id\":\"evt_1\"}"),
+            };
+            stored.called_url = settings.config.public_url.clone();
+            sign(&settings, &mut stored, then).unwrap();
+            stored
+                .headers
+                .push(("x-forwarded-for".into(), "198.51.100.7".into()));
+            stored
+                .headers
+                .push(("host".into(), "tunnel.example".into()));
+            let before: Option<String> = renewed_delivery_header(&settings)
+                .and_then(|h| stored.header(&h).map(str::to_owned));
+            let resent = resend_request(&settings, stored.clone(), now_ms).unwrap();
+            let verdict = verifier_for(&settings).inspect(resent.clone(), now_ms);
+            let Ok(Inspection::Accept(verified)) = verdict else {
+                panic!("{provider:?}: {verdict:?}");
+            };
+            assert!(resent.header("host").is_none() && resent.header("x-forwarded-for").is_none());
+            if let Some(header) = renewed_delivery_header(&settings) {
+                let renewed = resent.header(&header).map(str::to_owned);
+                assert!(
+                    renewed.is_some() && renewed != before,
+                    "{provider:?}: {header}"
+                );
+                assert_eq!(
+                    verified.delivery_id().map(str::to_owned),
+                    renewed.map(|r| r.trim().to_owned())
+                );
+            }
+        }
+        let route = |provider: &str, extra: &str| {
+            let config: RouteConfig = serde_json::from_str(&format!(
+                r#"{{"name":"r","provider":"{provider}","secrets":["whsec_c2VjcmV0"]{extra}}}"#
+            ))
+            .unwrap();
+            RouteSettings::with_secrets(config, &["whsec_c2VjcmV0"])
+        };
+        assert!(!resend_is_new(&route("github", "")), "the body's digest");
+        assert!(
+            !resend_is_new(&route("stripe", "")),
+            "the event id in the body"
+        );
+        assert!(resend_is_new(&route("standard-webhooks", "")), "webhook-id");
+        assert!(
+            resend_is_new(&route("catch-raw", r#","open":true"#)),
+            "the event's own id"
+        );
+        assert!(!resend_is_new(&route(
+            "catch-raw",
+            r#","open":true,"dedup":"/id""#
+        )));
+        assert!(!resend_is_new(&route(
+            "catch-raw",
+            r#","open":true,"dedup":"header:x-request-id""#
+        )));
     }
 }

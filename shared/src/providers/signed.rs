@@ -81,7 +81,7 @@ fn decode_hex(text: &str) -> Result<Vec<u8>, Refusal> {
 }
 
 /// Stripe thin events (`v2.core.event`) carry only the id of what changed: hydrated by the consumer.
-fn is_stripe_thin_event(body: &[u8]) -> bool {
+pub(super) fn is_stripe_thin_event(body: &[u8]) -> bool {
     #[derive(Deserialize)]
     struct Object<'a> {
         #[serde(borrow)]
@@ -754,5 +754,13 @@ mod tests {
             panic!("a signed thin event is accepted")
         };
         assert_eq!(verified.hydrator(), Some("stripe"));
+        // A replay of the stored event hydrates as this delivery did; a full event does not.
+        let stripe = crate::ProviderKind::Stripe;
+        assert_eq!(
+            super::super::stored_hydrator(stripe, Some(body)),
+            Some("stripe")
+        );
+        let full = br#"{"id":"evt_1","object":"event","type":"charge.succeeded"}"#;
+        assert_eq!(super::super::stored_hydrator(stripe, Some(full)), None);
     }
 }

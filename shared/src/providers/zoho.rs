@@ -196,6 +196,11 @@ mod tests {
             panic!("the documented notification is accepted")
         };
         assert_eq!(verified.hydrator(), Some("zoho-crm"));
+        assert_eq!(
+            super::super::stored_hydrator(crate::ProviderKind::ZohoCrm, Some(INSERT.as_bytes())),
+            verified.hydrator(),
+            "a replay of the stored event hydrates as this delivery did"
+        );
     }
 
     #[test]

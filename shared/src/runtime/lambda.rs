@@ -79,17 +79,19 @@ pub async fn consumer_from_env(
     let settings = crate::config::ConsumerEnv::from_env(env)?;
     // The consumer has no caller waiting: give DynamoDB and S3 room, but still bound each call.
     let sdk = crate::aws::lambda_sdk_config(Duration::from_secs(10))?;
-    let store = Arc::new(crate::aws::DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        settings.table,
-    ));
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+    let mut store =
+        crate::aws::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), settings.table);
+    if settings.event_index {
+        store = store.with_event_index(clock.clone());
+    }
+    let store = Arc::new(store);
     let blobs = settings.bucket.map(|bucket| {
         Arc::new(crate::aws::S3Blobs::new(
             crate::aws::s3_client(&sdk),
             bucket,
         )) as Arc<dyn crate::ports::BlobStore>
     });
-    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
     let mut consumer = crate::consume::Consumer::new(
         store.clone(),
         blobs,

@@ -31,7 +31,18 @@ pub async fn events(store: &dyn EventStore, route: &str) {
         store.put_event(&again).await.unwrap(),
         PutOutcome::Duplicate
     );
-    assert_eq!(store.get_event(route, "d1").await.unwrap(), Some(inline));
+    assert_eq!(
+        store.get_event(route, "d1").await.unwrap().as_ref(),
+        Some(&inline)
+    );
+    // A replay writes over the stored event, whatever it held.
+    let replayed = EventItem {
+        event_type: Some("replayed".into()),
+        records: vec!["order/9".into()],
+        ..inline
+    };
+    store.replace_event(&replayed).await.unwrap();
+    assert_eq!(store.get_event(route, "d1").await.unwrap(), Some(replayed));
 
     let claim_checked = event(
         route,

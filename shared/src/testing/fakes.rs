@@ -176,6 +176,12 @@ impl EventStore for MemoryStore {
         Ok(PutOutcome::Inserted)
     }
 
+    async fn replace_event(&self, event: &EventItem) -> Result<(), StoreError> {
+        let key = (event.route.clone(), event.dedup_key.clone());
+        lock(&self.events).insert(key, event.clone());
+        Ok(())
+    }
+
     async fn upsert_record(&self, record: &RecordItem) -> Result<UpsertOutcome, StoreError> {
         if self.fail_records.load(Ordering::SeqCst) {
             return Err(StoreError::Throttled("injected".into()));
