@@ -90,18 +90,18 @@ pub async fn resend_event(
 ) -> Result<Resent, String> {
     let (event, route) = stored(store, config, event_id).await?;
     let url = route_url(&route.name);
-    let StoredBody::Inline(body) = &event.body else {
+    let StoredBody::Inline(body) = event.body else {
         return Err(format!(
             "event {event_id}'s body is in object storage; resend it from its stack"
         ));
     };
     let settings = config.resolve_route(&route.name).await?;
     let request = InboundRequest {
-        method: event.method.clone(),
-        path: event.path.clone(),
-        raw_query: event.query.clone(),
-        headers: event.headers.clone(),
-        body: body.clone(),
+        method: event.method,
+        path: event.path,
+        raw_query: event.query,
+        headers: event.headers,
+        body,
         source_ip: None,
         // What Twilio signs: the URL it calls.
         called_url: Some(url.split('?').next().unwrap_or_default().to_owned()),

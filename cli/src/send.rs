@@ -41,17 +41,9 @@ pub fn request_from_event(path: &Path) -> Result<InboundRequest, String> {
         .map_err(|e| format!("{}: not a Function URL event: {e}", path.display()))?;
     let mut request =
         inbound_from_function_url(event).map_err(|e| format!("{}: {e}", path.display()))?;
-    const HOP: [&str; 6] = [
-        "host",
-        "x-forwarded-for",
-        "x-forwarded-port",
-        "x-forwarded-proto",
-        "x-amzn-trace-id",
-        "content-length",
-    ];
-    request
-        .headers
-        .retain(|(name, _)| !HOP.contains(&name.as_str()));
+    request.headers.retain(|(name, _)| {
+        !hookcatch::providers::sign::HOP_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+    });
     request.source_ip = None;
     request.called_url = None;
     Ok(request)

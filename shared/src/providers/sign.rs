@@ -138,9 +138,10 @@ pub(super) fn first_secret(settings: &RouteSettings) -> Result<&str, SignError> 
         .ok_or_else(|| SignError::NoSecret(settings.config.name.clone()))
 }
 
-/// Headers a stored request carried that describe its hop (a proxy, a tunnel, Lambda's Function
-/// URL) or its framing rather than the provider's request: a resend gets its own.
-const HOP_HEADERS: [&str; 11] = [
+/// Headers a stored or sampled request carried that describe its hop (a proxy, a tunnel, Lambda's
+/// Function URL) or its framing rather than the provider's request: a request sent again gets its
+/// own.
+pub const HOP_HEADERS: [&str; 11] = [
     "host",
     "content-length",
     "connection",
