@@ -27,6 +27,8 @@ pub struct DeployedRoute {
     pub config_json: String,
     /// The full SSM names of the secrets it reads.
     pub secrets: BTreeSet<String>,
+    /// Its `reserved_concurrency` (after the `aws` table), which `deploy` sets on the function.
+    pub reserved_concurrency: Option<u32>,
 }
 
 /// Every route of a configuration file, checked for one stack.
@@ -52,7 +54,12 @@ impl Plan {
                     SecretRef::Env(_) | SecretRef::Literal(_) => None,
                 })
                 .collect();
+            let reserved_concurrency = route
+                .with_aws_overrides()
+                .map_err(|e| e.to_string())?
+                .reserved_concurrency;
             routes.push(DeployedRoute {
+                reserved_concurrency,
                 name: deployed.name.clone(),
                 provider: deployed.provider,
                 logical_id: logical_id(&deployed.name),
@@ -107,6 +114,115 @@ impl Plan {
             format!("RouteConfigDigest={digest}"),
         ]
     }
+
+    /// Each route's reserved concurrency as `deploy` leaves it: the route's own
+    /// `reserved_concurrency`, else the stack-wide `RouteReservedConcurrency`, else none.
+    pub fn reservations(&self, stack_wide: Option<u32>) -> Vec<(&DeployedRoute, Option<u32>)> {
+        self.routes
+            .iter()
+            .map(|route| (route, route.reserved_concurrency.or(stack_wide)))
+            .collect()
+    }
+}
+
+/// The template's `RouteReservedConcurrency` among the user's `--parameter`s, which `deploy`
+/// always passes (empty when not given): a value left from an earlier deploy would otherwise
+/// stay in the stack unseen, and `deploy` could not tell it from a route's own.
+pub fn stack_wide_reservation(parameters: &[String]) -> Result<Option<u32>, String> {
+    let Some(value) = parameters
+        .iter()
+        .find_map(|p| p.strip_prefix("RouteReservedConcurrency="))
+    else {
+        return Ok(None);
+    };
+    match value.trim_matches('"') {
+        "" => Ok(None),
+        number => match number.parse::<u32>() {
+            Ok(n) if n > 0 => Ok(Some(n)),
+            _ => Err(format!(
+                "`RouteReservedConcurrency={value}`: give a number of at least 1, or leave it out"
+            )),
+        },
+    }
+}
+
+/// What `deploy` changed of one route function's reservation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationChange {
+    pub route: String,
+    pub before: Option<u32>,
+    pub after: Option<u32>,
+}
+
+impl std::fmt::Display for ReservationChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |n: Option<u32>| n.map_or("none".to_owned(), |n| n.to_string());
+        write!(
+            f,
+            "route {}: reserved concurrency {} (was {})",
+            self.route,
+            show(self.after),
+            show(self.before)
+        )
+    }
+}
+
+/// Before anything changes: refuses reservations the account cannot hold. What the stack's
+/// route functions hold now (named in its current Outputs, none before the first deploy) is
+/// counted as given back.
+pub async fn check_reservations(
+    lambda: &crate::lambda::Lambda,
+    current_functions: &[String],
+    wanted: u32,
+) -> Result<(), String> {
+    let account = lambda.account_concurrency().await?;
+    let mut held = 0;
+    for function in current_functions {
+        held += lambda.reserved_concurrency(function).await?.unwrap_or(0);
+    }
+    crate::lambda::check_quota(account, held, wanted)
+}
+
+/// After `sam deploy`: sets each route function's reservation to what the plan wants, lowering
+/// and removing before raising, so the account's total never passes the end state's.
+pub async fn apply_reservations(
+    lambda: &crate::lambda::Lambda,
+    wanted: &[(&DeployedRoute, Option<u32>)],
+    functions: &BTreeMap<String, String>,
+) -> Result<Vec<ReservationChange>, String> {
+    let mut changes = Vec::new();
+    for (route, after) in wanted {
+        let function = functions.get(&route.name).ok_or_else(|| {
+            format!(
+                "the stack's Outputs name no function for route `{}` ({}FunctionArn): deploy the \
+                 current template",
+                route.name, route.logical_id
+            )
+        })?;
+        let before = lambda.reserved_concurrency(function).await?;
+        if before != *after {
+            changes.push((
+                function.clone(),
+                ReservationChange {
+                    route: route.name.clone(),
+                    before,
+                    after: *after,
+                },
+            ));
+        }
+    }
+    // Lowering first: None and smaller values sort before larger ones.
+    changes.sort_by_key(|(_, change)| {
+        let raise = change.after.unwrap_or(0) > change.before.unwrap_or(0);
+        (raise, change.after)
+    });
+    for (function, change) in &changes {
+        match change.after {
+            Some(n) => lambda.reserve_concurrency(function, n).await?,
+            None => lambda.remove_reserved_concurrency(function).await?,
+        }
+    }
+    Ok(changes.into_iter().map(|(_, change)| change).collect())
 }
 
 /// What `routes push` did.
@@ -329,17 +445,16 @@ impl Sam {
         }
     }
 
-    /// Each route's Function URL among the stack's Outputs (`sam list stack-outputs`).
-    pub fn route_urls(&self, plan: &Plan) -> Result<BTreeMap<String, String>, String> {
-        let outputs = self.output(&[
+    /// The stack's Outputs as `sam list stack-outputs --output json` prints them.
+    pub fn stack_outputs(&self, stack: &str) -> Result<String, String> {
+        self.output(&[
             "list".into(),
             "stack-outputs".into(),
             "--stack-name".into(),
-            plan.layout.stack().to_owned(),
+            stack.to_owned(),
             "--output".into(),
             "json".into(),
-        ])?;
-        route_urls(plan, &outputs)
+        ])
     }
 
     /// Runs `sam ARGS` and returns what it printed.
@@ -389,11 +504,18 @@ pub fn sam_commands(
     deploy.push("--parameter-overrides".to_owned());
     deploy.extend(plan.parameter_overrides(digest));
     deploy.extend(parameters.iter().cloned());
+    if !parameters
+        .iter()
+        .any(|p| p.starts_with("RouteReservedConcurrency="))
+    {
+        // SAM reads `""` as the empty value; a bare `KEY=` is not a parameter to it.
+        deploy.push("RouteReservedConcurrency=\"\"".to_owned());
+    }
     (build, deploy)
 }
 
-/// Each route's Function URL among a stack's Outputs (`sam list stack-outputs --output json`).
-pub fn route_urls(plan: &Plan, outputs_json: &str) -> Result<BTreeMap<String, String>, String> {
+/// A stack's Outputs (`sam list stack-outputs --output json`), by key.
+fn outputs_by_key(outputs_json: &str) -> Result<BTreeMap<String, String>, String> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "PascalCase")]
     struct Output {
@@ -403,16 +525,49 @@ pub fn route_urls(plan: &Plan, outputs_json: &str) -> Result<BTreeMap<String, St
     let outputs: Vec<Output> = serde_json::from_str(outputs_json).map_err(|e| {
         format!("the stack's outputs are not what `sam list stack-outputs` prints: {e}")
     })?;
+    Ok(outputs
+        .into_iter()
+        .map(|o| (o.output_key, o.output_value))
+        .collect())
+}
+
+/// Each route's `{logical id}{suffix}` Output.
+fn route_outputs(
+    plan: &Plan,
+    outputs_json: &str,
+    suffix: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let outputs = outputs_by_key(outputs_json)?;
     Ok(plan
         .routes
         .iter()
         .filter_map(|route| {
-            let key = format!("{}Url", route.logical_id);
             outputs
-                .iter()
-                .find(|o| o.output_key == key)
-                .map(|o| (route.name.clone(), o.output_value.clone()))
+                .get(&format!("{}{suffix}", route.logical_id))
+                .map(|value| (route.name.clone(), value.clone()))
         })
+        .collect())
+}
+
+/// Each route's Function URL among a stack's Outputs.
+pub fn route_urls(plan: &Plan, outputs_json: &str) -> Result<BTreeMap<String, String>, String> {
+    route_outputs(plan, outputs_json, "Url")
+}
+
+/// Each route's function (its ARN) among a stack's Outputs.
+pub fn route_functions(
+    plan: &Plan,
+    outputs_json: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    route_outputs(plan, outputs_json, "FunctionArn")
+}
+
+/// Every route function a stack's Outputs name, including routes the plan no longer has.
+pub fn stack_route_functions(outputs_json: &str) -> Result<Vec<String>, String> {
+    Ok(outputs_by_key(outputs_json)?
+        .into_iter()
+        .filter(|(key, _)| key.starts_with("Route") && key.ends_with("FunctionArn"))
+        .map(|(_, value)| value)
         .collect())
 }
 
@@ -608,15 +763,69 @@ secrets = ["local:signing"]
                 "--parameter-overrides",
                 "Routes=slacka,slackb,github",
                 "RouteConfigDigest=d1g",
-                "Architecture=x86_64"
+                "Architecture=x86_64",
+                "RouteReservedConcurrency=\"\"",
             ]
         );
+        let (_, deploy) = sam_commands(
+            &plan,
+            "d1g",
+            &["RouteReservedConcurrency=5".to_owned()],
+            false,
+        );
+        assert_eq!(deploy.last().unwrap(), "RouteReservedConcurrency=5");
         let outputs = r#"[{"OutputKey": "RouteslackbUrl", "OutputValue": "https://b.lambda-url.test/"},
+            {"OutputKey": "RouteslackbFunctionArn", "OutputValue": "prod-Routeslackb-X1"},
+            {"OutputKey": "RoutegoneFunctionArn", "OutputValue": "prod-Routegone-Y2"},
             {"OutputKey": "EventsQueueUrl", "OutputValue": "https://sqs.test/q"}]"#;
         let urls = route_urls(&plan, outputs).unwrap();
         assert_eq!(urls.len(), 1);
         assert_eq!(urls["slack-b"], "https://b.lambda-url.test/");
         assert!(route_urls(&plan, "not json").is_err());
+        let functions = route_functions(&plan, outputs).unwrap();
+        assert_eq!(functions.len(), 1);
+        assert_eq!(functions["slack-b"], "prod-Routeslackb-X1");
+        // The quota check counts every route function the stack has now, gone routes too.
+        assert_eq!(
+            stack_route_functions(outputs).unwrap(),
+            ["prod-Routegone-Y2", "prod-Routeslackb-X1"]
+        );
+    }
+
+    #[test]
+    fn a_routes_own_reservation_wins_over_the_stack_wide_one() {
+        let text = TWO_SLACKS_AND_A_GITHUB.replace(
+            "name = \"github\"\nprovider = \"github\"",
+            "name = \"github\"\nprovider = \"github\"\naws = { reserved_concurrency = 40 }",
+        );
+        let plan = Plan::new(&config(&text), "prod").unwrap();
+        let github = plan.route("github").unwrap();
+        assert_eq!(github.reserved_concurrency, Some(40));
+        assert!(!github.config_json.contains("reserved_concurrency"));
+        let wanted = |stack_wide| {
+            plan.reservations(stack_wide)
+                .into_iter()
+                .map(|(route, n)| (route.name.as_str(), n))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            wanted(None),
+            [("slack-a", None), ("slack-b", None), ("github", Some(40))]
+        );
+        assert_eq!(
+            wanted(Some(5)),
+            [
+                ("slack-a", Some(5)),
+                ("slack-b", Some(5)),
+                ("github", Some(40))
+            ]
+        );
+        let parameters = |p: &str| stack_wide_reservation(&[p.to_owned()]);
+        assert_eq!(parameters("RouteReservedConcurrency=7"), Ok(Some(7)));
+        assert_eq!(parameters("RouteReservedConcurrency=\"\""), Ok(None));
+        assert_eq!(parameters("Architecture=x86_64"), Ok(None));
+        assert!(parameters("RouteReservedConcurrency=0").is_err());
+        assert!(parameters("RouteReservedConcurrency=many").is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod console;
 pub mod deployment;
 pub mod handshakes;
 pub mod inspect;
+pub mod lambda;
 pub mod refusals;
 pub mod reload;
 pub mod replay;

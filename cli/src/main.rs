@@ -655,7 +655,22 @@ async fn run(cli: Cli) -> Result<(), String> {
                 ));
             }
             let plan = deployment::Plan::new(&file, &stack)?;
+            let stack_wide = deployment::stack_wide_reservation(&parameters)?;
+            let reservations = plan.reservations(stack_wide);
+            let reserved_total: u32 = reservations.iter().filter_map(|(_, n)| *n).sum();
             let sdk = hookcatch_cli::aws::sdk().await;
+            let sam = deployment::Sam::beside(&config);
+            let lambda = hookcatch_cli::lambda::Lambda::new(&sdk)?;
+            if reserved_total > 0 && !dry_run {
+                // Before the first deploy there is no stack, and nothing of it is reserved.
+                let current = sam
+                    .stack_outputs(&stack)
+                    .ok()
+                    .map(|outputs| deployment::stack_route_functions(&outputs))
+                    .transpose()?
+                    .unwrap_or_default();
+                deployment::check_reservations(&lambda, &current, reserved_total).await?;
+            }
             let pushed = deployment::push(&sdk, &plan, dry_run).await?;
             let (build, deploy) =
                 deployment::sam_commands(&plan, &pushed.digest, &parameters, guided);
@@ -672,21 +687,37 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 println!("would run: sam {}", build.join(" "));
                 println!("would run: sam {}", deploy.join(" "));
+                for (route, reserved) in &reservations {
+                    if let Some(n) = reserved {
+                        println!(
+                            "would reserve {n} concurrent executions for route {} (checked \
+                             against the account's quota when deploying)",
+                            route.name
+                        );
+                    }
+                }
                 return Ok(());
             }
             for name in &pushed.removed {
                 println!("removed {name}");
             }
-            let sam = deployment::Sam::beside(&config);
             sam.run(&build)?;
             sam.run(&deploy)?;
-            let urls = sam.route_urls(&plan)?;
+            let outputs = sam.stack_outputs(&stack)?;
+            let urls = deployment::route_urls(&plan, &outputs)?;
             deployment::DeployedUrls {
                 stack,
                 urls: urls.clone(),
             }
             .save(&file.serve.data)?;
             println!("{}", deployment::urls_table(&plan, &urls));
+            let functions = deployment::route_functions(&plan, &outputs)?;
+            let changes = deployment::apply_reservations(&lambda, &reservations, &functions)
+                .await
+                .map_err(|e| format!("the stack is deployed, but {e}"))?;
+            for change in changes {
+                println!("{change}");
+            }
             Ok(())
         }
         Command::EnvJson {
@@ -876,7 +907,10 @@ async fn routes_command(command: RoutesCommand) -> Result<(), String> {
                 let plan = deployment::Plan::new(&file, &stack)?;
                 deployed = deployment::DeployedUrls {
                     stack: stack.clone(),
-                    urls: deployment::Sam::beside(&config).route_urls(&plan)?,
+                    urls: deployment::route_urls(
+                        &plan,
+                        &deployment::Sam::beside(&config).stack_outputs(&stack)?,
+                    )?,
                 };
                 deployed.save(&file.serve.data)?;
                 let wanted = plan.routes.iter().flat_map(|r| r.secrets.clone()).collect();

@@ -1,19 +1,9 @@
 //! The `hookcatch` binary's `--aws` commands against a stack on the loopback AWS server.
 
-use crate::support::{Stack, function_url_request, hookcatch_binary, reply_json};
+use crate::support::{Stack, function_url_request, reply_json};
 
 async fn hookcatch(args: &[&str]) -> (bool, String, String) {
-    let output = tokio::process::Command::new(hookcatch_binary())
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .await
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    crate::support::run_hookcatch(args, &[("RUST_LOG", "warn")]).await
 }
 
 #[tokio::test]

@@ -10,23 +10,36 @@ use hookcatch::ports::EventStore;
 
 use crate::fake_api::{API_KEY, FakeApi};
 use crate::fake_runtime::{FakeRuntime, spawn};
-use crate::support::{Stack, hookcatch_binary, repo_root, unique};
+use crate::support::{Stack, hookcatch_binary, repo_root, run_hookcatch, unique};
 
 /// Runs `hookcatch` with `args` (and `env`), returning its stdout; a failure fails the test.
 async fn hookcatch(args: &[&str], env: &[(&str, &str)]) -> String {
-    let output = tokio::process::Command::new(hookcatch_binary())
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "hookcatch {args:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    let (ok, stdout, stderr) = run_hookcatch(args, env).await;
+    assert!(ok, "hookcatch {args:?}: {stdout}{stderr}");
+    stdout
+}
+
+/// `secrets set ROUTE signing --aws` for each route, from a development value.
+async fn set_signing_secrets(routes: &[&str], stack_name: &str, config: &str) {
+    for route in routes {
+        hookcatch(
+            &[
+                "secrets",
+                "set",
+                route,
+                "signing",
+                "--from-env",
+                "HC_TEST_SECRET",
+                "--aws",
+                "--stack",
+                stack_name,
+                "--config",
+                config,
+            ],
+            &[("HC_TEST_SECRET", "dev-deploy-signing")],
+        )
+        .await;
+    }
 }
 
 /// The Function URL event `hookcatch send … --print-event` prints (run from the repository, where
@@ -336,32 +349,96 @@ async fn routes_pushed_to_ssm_run_in_the_sam_built_bootstraps() {
     assert!(gone.is_err());
 }
 
-/// A `sam` that records its arguments and answers `list stack-outputs` with a URL per route of
-/// the last `deploy`'s `Routes=`.
+/// `sam` as `deploy` runs it: records its arguments; `deploy` creates the route functions in moto
+/// (and deletes those of routes that are gone) as CloudFormation would, applying the stack-wide
+/// `RouteReservedConcurrency` to new ones; `list stack-outputs` answers each route's URL and
+/// function ARN, and fails before the first deploy, as for a stack that does not exist.
 const FAKE_SAM: &str = r#"#!/usr/bin/env python3
-import json, os, sys
+import io, json, os, sys, zipfile
 log = os.environ["FAKE_SAM_LOG"]
 with open(log, "a") as f:
     f.write(" ".join(sys.argv[1:]) + "\n")
-if sys.argv[1:3] == ["list", "stack-outputs"]:
-    deploys = [l for l in open(log).read().splitlines() if l.startswith("deploy ")]
-    routes = [a[len("Routes="):] for a in deploys[-1].split() if a.startswith("Routes=")][0]
+args = sys.argv[1:]
+stack = args[args.index("--stack-name") + 1] if "--stack-name" in args else None
+def parameter(words, key):
+    return next((a[len(key) + 1:] for a in words if a.startswith(key + "=")), None)
+def function(route):
+    return f"{stack}-Route{route}-Fake"
+if args[0] == "deploy":
+    import boto3
+    region = os.environ["AWS_REGION"]
+    lam, iam = boto3.client("lambda", region_name=region), boto3.client("iam", region_name=region)
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+    try:
+        role = iam.create_role(RoleName=f"{stack}-role", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    except iam.exceptions.EntityAlreadyExistsException:
+        role = iam.get_role(RoleName=f"{stack}-role")["Role"]["Arn"]
+    routes = parameter(args, "Routes").split(",")
+    stack_wide = parameter(args, "RouteReservedConcurrency").strip('"')
+    names = {f["FunctionName"] for f in lam.list_functions(MaxItems=1000)["Functions"]}
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as z:
+        z.writestr("bootstrap", "not run")
+    for route in routes:
+        if function(route) not in names:
+            lam.create_function(FunctionName=function(route), Runtime="provided.al2023", Role=role,
+                                Handler="bootstrap", Code={"ZipFile": code.getvalue()})
+            if stack_wide:
+                lam.put_function_concurrency(FunctionName=function(route),
+                                             ReservedConcurrentExecutions=int(stack_wide))
+    for name in names:
+        if name.startswith(f"{stack}-Route") and name not in map(function, routes):
+            lam.delete_function(FunctionName=name)
+if args[:2] == ["list", "stack-outputs"]:
+    deploys = [l.split() for l in open(log).read().splitlines() if l.startswith("deploy ")]
+    if not deploys:
+        sys.exit(f"Error: Stack with id {stack} does not exist")
+    routes = parameter(deploys[-1], "Routes").split(",")
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
     print(json.dumps([{"OutputKey": f"Route{r}Url", "OutputValue": f"https://{r}.lambda-url.us-east-1.on.aws/"}
-                      for r in routes.split(",")]
+                      for r in routes]
+                     + [{"OutputKey": f"Route{r}FunctionArn", "OutputValue": arn + function(r)} for r in routes]
                      + [{"OutputKey": "EventsQueueUrl", "OutputValue": "https://sqs.test/q"}]))
 "#;
+
+/// A directory with the fake `sam` first on the PATH, and its log.
+struct FakeSam {
+    dir: std::path::PathBuf,
+    path: String,
+    log: std::path::PathBuf,
+}
+
+impl FakeSam {
+    fn install(prefix: &str) -> FakeSam {
+        let dir = std::env::temp_dir().join(unique(prefix));
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let sam = bin.join("sam");
+        std::fs::write(&sam, FAKE_SAM).unwrap();
+        std::fs::set_permissions(&sam, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        FakeSam {
+            path: format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            log: dir.join("sam.log"),
+            dir,
+        }
+    }
+
+    fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
 
 #[tokio::test]
 async fn deploy_pushes_the_routes_runs_sam_and_prints_each_url() {
     let stack = Stack::create(3).await;
-    let dir = std::env::temp_dir().join(unique("hookcatch-deploy"));
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let sam = bin.join("sam");
-    std::fs::write(&sam, FAKE_SAM).unwrap();
-    std::fs::set_permissions(&sam, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let log = dir.join("sam.log");
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let sam = FakeSam::install("hookcatch-deploy");
+    let (dir, log, path) = (&sam.dir, &sam.log, &sam.path);
     let config_path = dir.join("hookcatch.toml");
     std::fs::write(
         &config_path,
@@ -374,25 +451,7 @@ async fn deploy_pushes_the_routes_runs_sam_and_prints_each_url() {
     let config = config_path.to_str().unwrap();
     let name = unique("dep");
     let stack_name = &name[..name.len().min(40)];
-    for route in ["slack-a", "github"] {
-        hookcatch(
-            &[
-                "secrets",
-                "set",
-                route,
-                "signing",
-                "--from-env",
-                "HC_TEST_SECRET",
-                "--aws",
-                "--stack",
-                stack_name,
-                "--config",
-                config,
-            ],
-            &[("HC_TEST_SECRET", "dev-deploy-signing")],
-        )
-        .await;
-    }
+    set_signing_secrets(&["slack-a", "github"], stack_name, config).await;
     let env = [
         ("PATH", path.as_str()),
         ("FAKE_SAM_LOG", log.to_str().unwrap()),
@@ -419,14 +478,17 @@ async fn deploy_pushes_the_routes_runs_sam_and_prints_each_url() {
     );
 
     let printed = hookcatch(&deploy, &env).await;
-    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls = std::fs::read_to_string(log).unwrap();
     let calls: Vec<&str> = calls.lines().collect();
     assert_eq!(calls[0], "build --parameter-overrides Architecture=x86_64");
     let prefix = format!(
         "deploy --stack-name {stack_name} --parameter-overrides Routes=slacka,github RouteConfigDigest="
     );
     assert!(calls[1].starts_with(&prefix), "{calls:?}");
-    assert!(calls[1].ends_with(" Architecture=x86_64"), "{calls:?}");
+    assert!(
+        calls[1].ends_with(" Architecture=x86_64 RouteReservedConcurrency=\"\""),
+        "{calls:?}"
+    );
     assert_eq!(
         calls[2],
         format!("list stack-outputs --stack-name {stack_name} --output json")
@@ -485,7 +547,114 @@ async fn deploy_pushes_the_routes_runs_sam_and_prints_each_url() {
     );
     assert!(config_of("slacka").await.is_err());
     assert!(config_of("github").await.is_ok());
-    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls = std::fs::read_to_string(log).unwrap();
     let last_deploy = calls.lines().rfind(|l| l.starts_with("deploy ")).unwrap();
     assert!(last_deploy.contains(" Routes=github "), "{last_deploy}");
+}
+
+#[tokio::test]
+async fn deploy_reserves_each_routes_concurrency_within_the_accounts_quota() {
+    let stack = Stack::create(3).await;
+    let sam = FakeSam::install("hookcatch-reserve");
+    let name = unique("rsv");
+    let stack_name = &name[..name.len().min(40)];
+    // An account whose quota is 150: 50 can be reserved, since Lambda keeps 100 unreserved.
+    let account = crate::fake_lambda::FakeLambdaAccount::start(150, stack_name).await;
+    let config_path = sam.dir.join("hookcatch.toml");
+    let write_config = |github: &str, slack: &str| {
+        std::fs::write(
+            &config_path,
+            format!(
+                "[serve]\ndata = \"{}\"\n\n[[routes]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [\"local:signing\"]\n{github}\n\n[[routes]]\nname = \"slack-a\"\nprovider = \"slack\"\nsecrets = [\"local:signing\"]\n{slack}\n\n[[routes]]\nname = \"slack-b\"\nprovider = \"slack\"\nsecrets = [\"local:signing\"]\n",
+                sam.dir.join("data").display()
+            ),
+        )
+        .unwrap();
+    };
+    write_config(
+        "reserved_concurrency = 30",
+        "aws = { reserved_concurrency = 20 }",
+    );
+    let config = config_path.to_str().unwrap();
+    set_signing_secrets(&["github", "slack-a", "slack-b"], stack_name, config).await;
+    let log = sam.log.to_str().unwrap().to_owned();
+    let env = [
+        ("PATH", sam.path.as_str()),
+        ("FAKE_SAM_LOG", log.as_str()),
+        ("AWS_ENDPOINT_URL_LAMBDA", account.url.as_str()),
+    ];
+    let deploy = ["deploy", "--stack", stack_name, "--config", config];
+    let sdk = hookcatch::aws::sdk_config(std::time::Duration::from_secs(10)).await;
+    let lambda = hookcatch_cli::lambda::Lambda::new(&sdk).unwrap();
+    let reserved = |route: &str| {
+        let function = format!("{stack_name}-Route{route}-Fake");
+        let lambda = &lambda;
+        async move { lambda.reserved_concurrency(&function).await.unwrap() }
+    };
+
+    // 30 + 20 = 50: exactly what the account can reserve.
+    let printed = hookcatch(&deploy, &env).await;
+    assert!(
+        printed.contains("route github: reserved concurrency 30 (was none)")
+            && printed.contains("route slack-a: reserved concurrency 20 (was none)")
+            && !printed.contains("route slack-b:"),
+        "{printed}"
+    );
+    assert_eq!(reserved("github").await, Some(30));
+    assert_eq!(reserved("slacka").await, Some(20));
+    assert_eq!(reserved("slackb").await, None);
+    // The functions' own configuration never carries it: it is the function's setting.
+    let github = stack
+        .ssm
+        .get_parameter()
+        .name(format!("/hookcatch/{stack_name}/routes/github/config"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !github
+            .parameter()
+            .unwrap()
+            .value()
+            .unwrap()
+            .contains("reserved")
+    );
+
+    // 90 + 20 would leave 40 unreserved: refused before anything changes, with the numbers.
+    write_config(
+        "reserved_concurrency = 90",
+        "aws = { reserved_concurrency = 20 }",
+    );
+    let calls_before = sam.calls().len();
+    let (ok, _, stderr) = run_hookcatch(&deploy, &env).await;
+    assert!(!ok, "a deploy over the quota succeeded");
+    assert!(
+        stderr.contains("reserve 110")
+            && stderr.contains("at most 50")
+            && stderr.contains("quota is 150")
+            && stderr.contains("100 unreserved"),
+        "{stderr}"
+    );
+    let calls = sam.calls();
+    assert_eq!(
+        calls[calls_before..],
+        [format!(
+            "list stack-outputs --stack-name {stack_name} --output json"
+        )],
+        "only the stack's outputs were read"
+    );
+    assert_eq!(reserved("github").await, Some(30));
+
+    // Lowered on one route and removed from another: both applied, the removal first.
+    write_config("reserved_concurrency = 40", "");
+    let printed = hookcatch(&deploy, &env).await;
+    let github_line = printed
+        .find("route github: reserved concurrency 40 (was 30)")
+        .unwrap_or_else(|| panic!("{printed}"));
+    let slack_line = printed
+        .find("route slack-a: reserved concurrency none (was 20)")
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert!(slack_line < github_line, "{printed}");
+    assert_eq!(reserved("github").await, Some(40));
+    assert_eq!(reserved("slacka").await, None);
 }

@@ -149,34 +149,41 @@ async fn proxy(State(forward): State<Arc<Forward>>, request: Request) -> Respons
             status_only(StatusCode::GATEWAY_TIMEOUT)
         }
         Some(Fault::Throttle) => throttled(&parts.headers),
-        None => {
-            let path = parts
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            let mut upstream = forward
-                .client
-                .request(parts.method.clone(), format!("{}{path}", forward.upstream))
-                .body(body);
-            for (name, value) in &parts.headers {
-                if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
-                    upstream = upstream.header(name, value);
-                }
-            }
-            let Ok(answer) = upstream.send().await else {
-                return status_only(StatusCode::BAD_GATEWAY);
-            };
-            let mut response = Response::builder().status(answer.status());
-            for (name, value) in answer.headers() {
-                if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
-                    response = response.header(name, value);
-                }
-            }
-            let bytes = answer.bytes().await.unwrap_or_default();
-            response.body(Body::from(bytes)).unwrap()
+        None => forward_to(&forward.client, &forward.upstream, &parts, body).await,
+    }
+}
+
+/// Sends a request received by a fake on to `upstream` (moto), and returns moto's answer.
+pub async fn forward_to(
+    client: &reqwest::Client,
+    upstream: &str,
+    parts: &http::request::Parts,
+    body: bytes::Bytes,
+) -> Response {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let mut request = client
+        .request(parts.method.clone(), format!("{upstream}{path}"))
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != http::header::HOST && name != http::header::CONTENT_LENGTH {
+            request = request.header(name, value);
         }
     }
+    let Ok(answer) = request.send().await else {
+        return status_only(StatusCode::BAD_GATEWAY);
+    };
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != http::header::CONTENT_LENGTH && name != http::header::TRANSFER_ENCODING {
+            response = response.header(name, value);
+        }
+    }
+    let bytes = answer.bytes().await.unwrap_or_default();
+    response.body(Body::from(bytes)).unwrap()
 }
 
 /// The throttling error of the service the request was for (AWS JSON protocol), which the SDK

@@ -12,6 +12,7 @@ mod console;
 mod deployed;
 mod event_samples;
 mod fake_api;
+mod fake_lambda;
 mod fake_runtime;
 mod fake_zoho;
 mod fault_proxy;

@@ -41,6 +41,21 @@ pub fn hookcatch_binary() -> PathBuf {
 }
 
 /// A loopback port free at the time of asking.
+/// Runs the `hookcatch` binary with `args` and `env`: whether it succeeded, its stdout and stderr.
+pub async fn run_hookcatch(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let output = tokio::process::Command::new(hookcatch_binary())
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

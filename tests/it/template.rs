@@ -479,6 +479,11 @@ fn each_route_gets_its_function_public_url_and_output_reading_only_its_own_path(
             output["Value"]["Fn::GetAtt"],
             serde_json::json!([format!("{id}Url"), "FunctionUrl"])
         );
+        // `deploy` sets a route's own reserved concurrency on the function this names.
+        assert_eq!(
+            template["Outputs"][format!("{id}FunctionArn")]["Value"]["Fn::GetAtt"],
+            serde_json::json!([id, "Arn"])
+        );
         // Its role reads its own path and nothing else of SSM.
         let role = &resources[&format!("{id}Role")];
         let mut texts = Vec::new();
@@ -542,7 +547,7 @@ fn removing_a_route_removes_its_function_url_and_output_and_nothing_else() {
         .difference(&keys(&two, "Outputs"))
         .cloned()
         .collect();
-    assert_eq!(gone, ["RouteslackbUrl"]);
+    assert_eq!(gone, ["RouteslackbFunctionArn", "RouteslackbUrl"]);
 }
 
 #[test]
@@ -596,10 +601,10 @@ fn samconfig_switches_language_extensions_on_for_every_sam_command() {
 }
 
 /// What `sam build` made (the test command builds with the three routes): the route binary built
-/// once for every route, and the built template still looping for CloudFormation, with one URL
-/// Output per route when expanded.
+/// once for every route, and the built template still looping for CloudFormation, with a URL and
+/// a function Output per route when expanded.
 #[test]
-fn sam_build_builds_the_route_binary_once_with_one_url_output_per_route() {
+fn sam_build_builds_the_route_binary_once_with_a_url_and_function_output_per_route() {
     let dir = std::path::PathBuf::from(
         std::env::var("HOOKCATCH_SAM_BUILD_DIR")
             .expect("HOOKCATCH_SAM_BUILD_DIR is unset: run the tests through scripts/test"),
@@ -635,7 +640,7 @@ fn sam_build_builds_the_route_binary_once_with_one_url_output_per_route() {
         .collect();
     let expected: BTreeSet<String> = ids
         .iter()
-        .map(|id| format!("{}Url", logical_id(id)))
+        .flat_map(|id| ["Url", "FunctionArn"].map(|kind| format!("{}{kind}", logical_id(id))))
         .collect();
     assert_eq!(outputs, expected.iter().collect());
 }

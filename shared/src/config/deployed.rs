@@ -133,6 +133,8 @@ impl RouteConfig {
         let mut route = self.with_aws_overrides()?;
         // A per-instance bucket bounds nothing on Lambda: reserved concurrency is the bound there.
         route.rate_limit = None;
+        // `deploy` applies it to the function; the function itself never reads it.
+        route.reserved_concurrency = None;
         let own = format!("{}/", layout.route_path(&route.name));
         for secret in route.secret_refs() {
             let reason = match &secret {
@@ -378,12 +380,23 @@ mod tests {
         assert!(with("env:GH_SECRET").is_err());
         let limited = route(serde_json::json!({
             "name": "gh", "provider": "github", "secrets": ["local:s"],
-            "rate_limit": {"per_second": 5},
+            "rate_limit": {"per_second": 5}, "aws": {"reserved_concurrency": 20},
         }));
         assert_eq!(
-            limited.for_aws(&layout).unwrap().rate_limit,
-            None,
-            "local only"
+            limited.with_aws_overrides().unwrap().reserved_concurrency,
+            Some(20)
+        );
+        let deployed = limited.for_aws(&layout).unwrap();
+        assert_eq!(deployed.rate_limit, None, "local only");
+        // Deploy sets it on the function: the function's configuration never carries it.
+        assert_eq!(deployed.reserved_concurrency, None);
+        assert!(
+            route(serde_json::json!({
+                "name": "gh", "provider": "github", "secrets": ["local:s"],
+                "reserved_concurrency": 0,
+            }))
+            .validate()
+            .is_err()
         );
         assert!(SsmLayout::new("a/b").is_err() && SsmLayout::new("1abc").is_err());
     }

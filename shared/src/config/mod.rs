@@ -329,6 +329,11 @@ pub struct RouteConfig {
     /// own throttle answers (without `Retry-After`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// AWS only: the route function's reserved concurrency, which `hookcatch deploy` sets after
+    /// `sam deploy` (the most requests the route runs at once, and capacity no other function can
+    /// take). Ignored locally, where `rate_limit` is the bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrency: Option<u32>,
     /// Keys that differ when the route is deployed (`public_url`, a hydrator's `notify_url`,
     /// `allow_ips`), merged over the route as a JSON merge patch by [`RouteConfig::for_aws`].
     /// Ignored locally.
@@ -424,6 +429,11 @@ impl RouteConfig {
             && (limit.per_second == 0 || limit.burst() == 0)
         {
             return Err(fail("rate_limit: per_second and burst must be at least 1"));
+        }
+        if self.reserved_concurrency == Some(0) {
+            return Err(fail(
+                "reserved_concurrency = 0 would refuse every request: remove the route instead",
+            ));
         }
         if self.aws.is_some() {
             // The deployed form must load too: a broken `aws` table is caught where it is written.
