@@ -63,6 +63,135 @@ pub async fn redrive(
     }
 }
 
+/// Queues a replay of a stored event of the deployed stack: its route's configuration as deployed
+/// (SSM), the envelope rebuilt from the stored event, sent to the events queue, where the consumer
+/// function replaces the event and applies the route's current rules (newer-wins).
+pub async fn replay_stored_event(
+    sdk: &aws_config::SdkConfig,
+    table: &str,
+    queue_url: &str,
+    layout: &hookcatch::config::SsmLayout,
+    event_id: &str,
+) -> Result<String, String> {
+    use hookcatch::ports::Queue;
+    // The table is keyed by route and dedup key: an id alone is found by Scan.
+    let event = store(sdk, table)
+        .scan_events(None, Some(event_id))
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            format!("no stored event `{event_id}` in {table} (a dead one is replayed from the DLQ)")
+        })?;
+    let parameter = layout.config_name(&event.route);
+    let config = aws_sdk_ssm::Client::new(sdk)
+        .get_parameter()
+        .name(&parameter)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "event `{event_id}` arrived on route `{}`, whose configuration {parameter} cannot \
+                 be read: {}",
+                event.route,
+                aws_sdk_ssm::error::DisplayErrorContext(&e)
+            )
+        })?;
+    let route: hookcatch::RouteConfig = serde_json::from_str(
+        config
+            .parameter()
+            .and_then(|p| p.value())
+            .unwrap_or_default(),
+    )
+    .map_err(|e| format!("{parameter} is not a route configuration: {e}"))?;
+    let envelope = hookcatch::ingest::replay_envelope(&route, &event).map_err(|e| e.to_string())?;
+    hookcatch::aws::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url)
+        .send(envelope.to_message())
+        .await
+        .map_err(|e| format!("sending the replay to the events queue failed: {e}"))?;
+    Ok(format!(
+        "event {event_id} queued for replay with route `{}`'s deployed rules",
+        route.name
+    ))
+}
+
+/// A message in the dead-letter queue, as listed.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub body: String,
+    /// When it was first sent (SQS's `SentTimestamp`, kept when a message moves to the DLQ).
+    pub sent_ms: Option<i64>,
+    /// How often it has been received, listings of the DLQ included.
+    pub receives: Option<u32>,
+}
+
+/// Up to `limit` messages of the dead-letter queue, left where they are: each receive uses a zero
+/// visibility timeout, so a message is at once visible again. Receiving does count toward the
+/// message's receive count, which on the DLQ moves nothing (it has no redrive of its own). SQS
+/// answers each receive with a sample, so this receives until a round brings nothing new.
+pub async fn peek_dead_letters(
+    sdk: &aws_config::SdkConfig,
+    dlq_url: &str,
+    limit: usize,
+) -> Result<Vec<DeadLetter>, String> {
+    use aws_sdk_sqs::types::MessageSystemAttributeName as Attribute;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let mut found: Vec<DeadLetter> = Vec::new();
+    let mut rounds_without_news = 0;
+    // Bounded: a queue of thousands is listed in part, newest-first order is not SQS's.
+    for _ in 0..50 {
+        if found.len() >= limit || rounds_without_news >= 2 {
+            break;
+        }
+        let output = sqs
+            .receive_message()
+            .queue_url(dlq_url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(Attribute::SentTimestamp)
+            .message_system_attribute_names(Attribute::ApproximateReceiveCount)
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "reading the DLQ failed: {}",
+                    aws_sdk_sqs::error::DisplayErrorContext(&e)
+                )
+            })?;
+        let before = found.len();
+        for message in output.messages() {
+            let Some(id) = message.message_id() else {
+                continue;
+            };
+            if found.iter().any(|d| d.message_id == id) {
+                continue;
+            }
+            let attribute = |name: Attribute| {
+                message
+                    .attributes()
+                    .and_then(|a| a.get(&name))
+                    .and_then(|v| v.parse().ok())
+            };
+            found.push(DeadLetter {
+                message_id: id.to_owned(),
+                body: message.body().unwrap_or_default().to_owned(),
+                sent_ms: attribute(Attribute::SentTimestamp),
+                receives: attribute(Attribute::ApproximateReceiveCount).map(|n: i64| n as u32),
+            });
+        }
+        rounds_without_news = if found.len() == before {
+            rounds_without_news + 1
+        } else {
+            0
+        };
+    }
+    found.truncate(limit);
+    Ok(found)
+}
+
 /// Approximate number of messages waiting in a queue, for the progress bar.
 pub async fn approximate_depth(sdk: &aws_config::SdkConfig, queue_url: &str) -> Option<u64> {
     use aws_sdk_sqs::types::QueueAttributeName;

@@ -158,7 +158,38 @@ impl EventView {
     }
 
     pub fn from_queue(entry: &QueueEntry) -> Option<EventView> {
-        let envelope = Envelope::from_message(&entry.message).ok()?;
+        let status = match (entry.dead, entry.last_error.is_some()) {
+            (true, _) => "dead",
+            (false, true) => "retrying",
+            (false, false) => "queued",
+        };
+        Self::from_message(
+            &entry.message,
+            status,
+            json!({
+                "queue_seq": entry.seq,
+                "attempts": entry.attempts,
+                "last_error": entry.last_error,
+            }),
+        )
+    }
+
+    /// A message of the deployed stack's dead-letter queue (its failure is in the consumer's log).
+    pub fn from_dead_letter(letter: &crate::aws::DeadLetter) -> Option<EventView> {
+        Self::from_message(
+            &letter.body,
+            "dead",
+            json!({
+                "dlq_message_id": letter.message_id,
+                "receives": letter.receives,
+                "first_sent_at": letter.sent_ms.map(time_text),
+            }),
+        )
+    }
+
+    /// A queued message (an envelope) shown as an event of `status`, with `extra` in its detail.
+    fn from_message(message: &str, status: &'static str, extra: Value) -> Option<EventView> {
+        let envelope = Envelope::from_message(message).ok()?;
         let body = match &envelope.body {
             hookcatch::model::envelope::BodyLocation::Inline(bytes) => Some(bytes.clone()),
             hookcatch::model::envelope::BodyLocation::External { .. } => None,
@@ -169,11 +200,18 @@ impl EventView {
             _ => envelope.body_sha256.clone(),
         };
         let (body, body_masked) = shown_body(&envelope.provider, body);
-        let status = match (entry.dead, entry.last_error.is_some()) {
-            (true, _) => "dead",
-            (false, true) => "retrying",
-            (false, false) => "queued",
-        };
+        let mut detail = json!({
+            "test_ping": envelope.test_ping,
+            "method": envelope.method,
+            "path": envelope.path,
+            "query": envelope.query,
+            "headers": envelope.headers,
+            "body_len": envelope.body_len,
+            "body_sha256": body_sha256,
+        });
+        if let (Some(detail), Value::Object(extra)) = (detail.as_object_mut(), extra) {
+            detail.extend(extra);
+        }
         Some(EventView {
             id: envelope.id.clone(),
             route: envelope.route.clone(),
@@ -184,18 +222,7 @@ impl EventView {
             event_type: None,
             body,
             body_masked,
-            detail: json!({
-                "queue_seq": entry.seq,
-                "attempts": entry.attempts,
-                "test_ping": envelope.test_ping,
-                "last_error": entry.last_error,
-                "method": envelope.method,
-                "path": envelope.path,
-                "query": envelope.query,
-                "headers": envelope.headers,
-                "body_len": envelope.body_len,
-                "body_sha256": body_sha256,
-            }),
+            detail,
         })
     }
 

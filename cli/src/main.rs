@@ -117,11 +117,15 @@ enum Command {
         /// Queue sequence numbers to re-queue (see `events list --json`); default: every dead event.
         #[arg(conflicts_with = "event")]
         seqs: Vec<i64>,
-        /// A stored event's id: replaced by itself, its records applied again (newer-wins).
-        #[arg(long, conflicts_with = "aws")]
+        /// A stored event's id: replaced by itself, its records applied again (newer-wins). With
+        /// --aws: the stack's event, with its route's deployed configuration.
+        #[arg(long)]
         event: Option<String>,
         #[arg(long, default_value = "hookcatch.toml", requires = "event")]
         config: PathBuf,
+        /// With --aws --event: the stack whose route configuration (SSM) the replay takes.
+        #[arg(long, default_value = "hookcatch")]
+        stack: String,
         /// With --aws: the dead-letter queue (stack output DeadLetterQueueUrl).
         #[arg(long, env = "HOOKCATCH_DLQ_URL")]
         dlq_url: Option<String>,
@@ -313,6 +317,10 @@ enum EventsCommand {
         /// With --aws --route: the next (older) page, from the cursor the previous page printed.
         #[arg(long, requires_all = ["aws", "route"])]
         after: Option<String>,
+        /// With --aws: list the dead-letter queue's messages too (stack output
+        /// DeadLetterQueueUrl), leaving them where they are.
+        #[arg(long, env = "HOOKCATCH_DLQ_URL")]
+        dlq_url: Option<String>,
         #[command(flatten)]
         output: OutputArgs,
         #[command(flatten)]
@@ -468,6 +476,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             delivery,
             limit,
             after,
+            dlq_url,
             output,
             store,
         }) => {
@@ -502,10 +511,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                     views.extend(stored.into_iter().map(EventView::from_stored));
                     views
                 }
-                Source::Aws(table) => match (&route, &delivery) {
-                    // A route's events from the event index, a page at a time.
-                    (Some(route), None) => {
-                        let page = table
+                Source::Aws(table) => {
+                    let mut views: Vec<EventView> = match (&route, &delivery) {
+                        // A route's events from the event index, a page at a time.
+                        (Some(route), None) => {
+                            let page = table
                             .query_events(route, since_ms, None, limit, after.as_deref())
                             .await
                             .map_err(|e| {
@@ -514,28 +524,38 @@ async fn run(cli: Cli) -> Result<(), String> {
                                      EventIndex=off has none: leave out --route to scan the table"
                                 )
                             })?;
-                        if let Some(next) = &page.next {
-                            eprintln!("older events: add --after {next}");
+                            if let Some(next) = &page.next {
+                                eprintln!("older events: add --after {next}");
+                            }
+                            page.events
+                                .into_iter()
+                                .map(|(event, _)| EventView::from_stored(event))
+                                .collect()
                         }
-                        page.events
-                            .into_iter()
-                            .map(|(event, _)| EventView::from_stored(event))
-                            .collect()
-                    }
-                    _ => {
-                        eprintln!(
-                            "scanning the whole table (slow, and billed per item read): \
+                        _ => {
+                            eprintln!(
+                                "scanning the whole table (slow, and billed per item read): \
                              --route R without --delivery queries the event index instead"
-                        );
-                        table
-                            .scan_events(route.as_deref(), None)
-                            .await
-                            .map_err(|e| e.to_string())?
-                            .into_iter()
-                            .map(EventView::from_stored)
-                            .collect()
+                            );
+                            table
+                                .scan_events(route.as_deref(), None)
+                                .await
+                                .map_err(|e| e.to_string())?
+                                .into_iter()
+                                .map(EventView::from_stored)
+                                .collect()
+                        }
+                    };
+                    // Dead letters join the first page, as locally; queued messages are not
+                    // listed (SQS cannot show a message without receiving it).
+                    if let (Some(dlq_url), None) = (&dlq_url, &after) {
+                        let sdk = hookcatch_cli::aws::sdk().await;
+                        let letters =
+                            hookcatch_cli::aws::peek_dead_letters(&sdk, dlq_url, limit).await?;
+                        views.extend(letters.iter().filter_map(EventView::from_dead_letter));
                     }
-                },
+                    views
+                }
             };
             views.retain(|v| {
                 route.as_ref().is_none_or(|r| &v.route == r)
@@ -839,7 +859,25 @@ async fn run(cli: Cli) -> Result<(), String> {
             store,
             dlq_url,
             queue_url,
+            stack,
         } => {
+            if let (Some(event_id), true) = (&event, store.aws) {
+                let table = store.table.ok_or(
+                    "--aws needs --table (stack output EventsTableName) or HOOKCATCH_TABLE",
+                )?;
+                let queue_url = queue_url.ok_or(
+                    "--aws needs --queue-url (stack output EventsQueueUrl) or HOOKCATCH_QUEUE_URL",
+                )?;
+                let layout = hookcatch::config::SsmLayout::new(&stack)?;
+                eprintln!("finding the event by scanning the table (billed per item read)");
+                let sdk = hookcatch_cli::aws::sdk().await;
+                let summary = hookcatch_cli::aws::replay_stored_event(
+                    &sdk, &table, &queue_url, &layout, event_id,
+                )
+                .await?;
+                println!("{summary}; the consumer function processes it from the queue");
+                return Ok(());
+            }
             if let Some(event_id) = event {
                 let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
                 let summary =

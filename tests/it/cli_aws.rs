@@ -6,6 +6,17 @@ async fn hookcatch(args: &[&str]) -> (bool, String, String) {
     crate::support::run_hookcatch(args, &[("RUST_LOG", "warn")]).await
 }
 
+/// `records get --aws` of route `shop`'s order `id`.
+async fn order_record(table: &str, id: &str) -> serde_json::Value {
+    let (ok, stdout, stderr) = hookcatch(&[
+        "records", "get", "--aws", "--table", table, "--route", "shop", "--type", "order", "--id",
+        id,
+    ])
+    .await;
+    assert!(ok, "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
+}
+
 #[tokio::test]
 async fn events_records_and_dlq_redrive_of_a_deployed_stack() {
     let stack = Stack::create(3).await;
@@ -59,22 +70,7 @@ async fn events_records_and_dlq_redrive_of_a_deployed_stack() {
         r#"{"event":"order.updated","order":{"id":"9","updated_at":1}}"#
     );
 
-    let (ok, stdout, stderr) = hookcatch(&[
-        "records",
-        "get",
-        "--aws",
-        "--table",
-        &stack.table,
-        "--route",
-        "shop",
-        "--type",
-        "order",
-        "--id",
-        "9",
-    ])
-    .await;
-    assert!(ok, "{stderr}");
-    let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let record = order_record(&stack.table, "9").await;
     assert_eq!(record["data"]["updated_at"], 2);
 
     let (ok, _, stderr) = hookcatch(&["records", "list", "--aws"]).await;
@@ -216,4 +212,130 @@ async fn a_routes_events_page_through_the_event_index_with_a_cursor() {
     ])
     .await;
     assert!(!ok && stderr.contains("not a cursor"), "{stderr}");
+}
+
+/// A dead letter of the stack is listed by `events list --aws --dlq-url` and stays in the DLQ; a
+/// stored event replayed with `replay --aws --event` goes through the events queue and the
+/// consumer again with its route's deployed rules (SSM), which rewrite its record.
+#[tokio::test]
+async fn dead_letters_list_in_place_and_stored_events_replay_with_the_deployed_rules() {
+    let stack = Stack::create(3).await;
+    let name = crate::support::unique("rp");
+    let stack_name = &name[..name.len().min(40)];
+    let route = |data: &str| {
+        format!(
+            r#"{{"name":"shop","provider":"catch-raw","open":true,"dedup":"/id",
+            "records":[{{"type":"order","id":"/order/id","version":"/order/v","data":"{data}"}}]}}"#
+        )
+    };
+    let ingestor = stack.ingestor(&route("/order/total")).await;
+    let post = |body: &'static str| {
+        let request = function_url_request("catch-raw-json.json", move |event| {
+            event["body"] = body.into();
+        });
+        let ingestor = &ingestor;
+        async move {
+            let response = hookcatch_ingest::handle(ingestor, request).await.unwrap();
+            assert_eq!(response.status_code, 200);
+            reply_json(&response)["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let stored = post(r#"{"id":"o-9","order":{"id":"9","v":1,"total":12.5}}"#).await;
+    let consumer = stack.consumer().await;
+    while stack.consume_once(&consumer).await.0 == 0 {}
+
+    // A second event's message dead-lettered: moved from the queue to the DLQ as SQS would.
+    let dead = post(r#"{"id":"o-10","order":{"id":"10","v":1,"total":3}}"#).await;
+    let (message, handles) = loop {
+        let (message, handles) = stack.receive_batch(&stack.queue_url).await;
+        if !handles.is_empty() {
+            break (message, handles);
+        }
+    };
+    let body = message["Records"][0]["body"].as_str().unwrap().to_owned();
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&stack.dlq_url)
+        .message_body(body)
+        .send()
+        .await
+        .unwrap();
+    for handle in handles {
+        stack
+            .sqs
+            .delete_message()
+            .queue_url(&stack.queue_url)
+            .receipt_handle(handle)
+            .send()
+            .await
+            .unwrap();
+    }
+    let list = [
+        "events",
+        "list",
+        "--aws",
+        "--table",
+        &stack.table,
+        "--dlq-url",
+        &stack.dlq_url,
+        "--json",
+    ];
+    for _ in 0..2 {
+        let (ok, stdout, stderr) = hookcatch(&list).await;
+        assert!(ok, "{stderr}");
+        let listed: Vec<serde_json::Value> = stdout
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let status = |id: &str| {
+            listed
+                .iter()
+                .find(|e| e["id"] == id)
+                .map(|e| e["status"].clone())
+        };
+        assert_eq!(status(&stored), Some("stored".into()), "{stdout}");
+        assert_eq!(status(&dead), Some("dead".into()), "{stdout}");
+        // Listed, not consumed: still there for the next listing and for a redrive.
+        assert_eq!(stack.queue_depth(&stack.dlq_url).await, 1);
+    }
+
+    // The rule changes on the stack; replay takes it from SSM, and the consumer applies it.
+    stack
+        .ssm
+        .put_parameter()
+        .name(format!("/hookcatch/{stack_name}/routes/shop/config"))
+        .value(route("/order"))
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let replay = |event: &str| {
+        let args = [
+            "replay",
+            "--aws",
+            "--event",
+            event,
+            "--stack",
+            stack_name,
+            "--table",
+            &stack.table,
+            "--queue-url",
+            &stack.queue_url,
+        ]
+        .map(str::to_owned);
+        async move { hookcatch(&args.each_ref().map(String::as_str)).await }
+    };
+    let (ok, stdout, stderr) = replay(&stored).await;
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("queued for replay"), "{stdout}");
+    while stack.consume_once(&consumer).await.0 == 0 {}
+    let record = order_record(&stack.table, "9").await;
+    assert_eq!(
+        record["data"]["total"], 12.5,
+        "the whole order now: {record}"
+    );
+
+    let (ok, _, stderr) = replay("nope").await;
+    assert!(!ok && stderr.contains("no stored event `nope`"), "{stderr}");
 }
