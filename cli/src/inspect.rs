@@ -46,6 +46,23 @@ fn is_terminal_control(c: char) -> bool {
 
 /// Stored text for a table cell: controls shown as `\u{1b}`, so stored bytes cannot move the
 /// cursor, retitle the window or write the clipboard.
+/// What `refusals --aws` prints: when, which route, the status and reason the sender got, from where.
+pub fn refusals_table(refusals: &[crate::aws::LoggedRefusal]) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["refused at", "route", "status", "reason", "from"]);
+    for refusal in refusals {
+        table.add_row([
+            time_text(refusal.at_ms),
+            terminal_safe(&refusal.route),
+            refusal.status.map(|s| s.to_string()).unwrap_or_default(),
+            terminal_safe(&refusal.reason),
+            terminal_safe(&refusal.source_ip),
+        ]);
+    }
+    table.to_string()
+}
+
 pub fn terminal_safe(text: &str) -> String {
     let mut safe = String::with_capacity(text.len());
     for c in text.chars() {

@@ -1,9 +1,10 @@
-//! The four Lambda API calls `deploy` makes for per-route reserved concurrency: the account's
-//! quota (`GetAccountSettings`) and each route function's reservation (get, put, delete).
+//! The AWS calls the CLI makes outside the SDK clients it already has: Lambda's reserved
+//! concurrency for `deploy` (the account's quota, each route function's reservation) and
+//! CloudWatch Logs' `FilterLogEvents` for `refusals --aws`.
 //!
 //! They are signed with the SDK's own SigV4 signer and sent with reqwest, both already in the CLI:
-//! aws-sdk-lambda for four calls would add its compile time to the quick start's first build,
-//! which is at its budget (BENCHMARKS.md §8).
+//! aws-sdk-lambda and aws-sdk-cloudwatchlogs for five calls would add their compile time to the
+//! quick start's first build, which is at its budget (BENCHMARKS.md §8).
 
 use std::time::SystemTime;
 
@@ -53,13 +54,13 @@ impl SignedClient {
         })
     }
 
-    /// Sends `method path` with `body` signed, and returns the answer's status and body; an AWS
-    /// error answer becomes its message.
+    /// Sends `method path` with `headers` and `body` signed, and returns the answer's status and
+    /// body; an AWS error answer becomes its message.
     pub async fn send(
         &self,
         method: &str,
         path: &str,
-        content_type: &str,
+        headers: &[(&str, &str)],
         body: &[u8],
     ) -> Result<(u16, Vec<u8>), String> {
         let credentials = self
@@ -81,19 +82,21 @@ impl SignedClient {
             .map_err(|e| e.to_string())?
             .into();
         let url = format!("{}{path}", self.endpoint);
-        let headers = [("content-type", content_type)];
-        let signable =
-            SignableRequest::new(method, &url, headers.into_iter(), SignableBody::Bytes(body))
-                .map_err(|e| e.to_string())?;
+        let signable = SignableRequest::new(
+            method,
+            &url,
+            headers.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| e.to_string())?;
         let (instructions, _) = sign(signable, &params)
             .map_err(|e| format!("signing the request failed: {e}"))?
             .into_parts();
-        let mut request = http::Request::builder()
-            .method(method)
-            .uri(&url)
-            .header("content-type", content_type)
-            .body(body.to_vec())
-            .map_err(|e| e.to_string())?;
+        let mut request = http::Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request.body(body.to_vec()).map_err(|e| e.to_string())?;
         instructions.apply_to_request_http1x(&mut request);
         let request = reqwest::Request::try_from(request).map_err(|e| e.to_string())?;
         let response = self
@@ -111,12 +114,22 @@ impl SignedClient {
             struct AwsError {
                 #[serde(alias = "Message")]
                 message: Option<String>,
+                /// The JSON protocols' error code (`…#ResourceNotFoundException`).
+                #[serde(rename = "__type")]
+                kind: Option<String>,
             }
-            let message = serde_json::from_slice::<AwsError>(&body)
-                .ok()
+            let error = serde_json::from_slice::<AwsError>(&body).ok();
+            let kind = error
+                .as_ref()
+                .and_then(|e| e.kind.as_deref())
+                .map(|k| format!(" ({})", k.rsplit('#').next().unwrap_or(k)))
+                .unwrap_or_default();
+            let message = error
                 .and_then(|e| e.message)
                 .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(300).collect());
-            return Err(format!("{method} {path} answered {status}: {message}"));
+            return Err(format!(
+                "{method} {path} answered {status}{kind}: {message}"
+            ));
         }
         Ok((status, body.to_vec()))
     }
@@ -150,7 +163,7 @@ impl Lambda {
     async fn json(&self, method: &str, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
         Ok(self
             .client
-            .send(method, path, "application/json", body)
+            .send(method, path, &[("content-type", "application/json")], body)
             .await?
             .1)
     }

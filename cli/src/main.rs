@@ -135,6 +135,30 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// The requests the deployed route functions refused (401, 403, 405, 413, 431, 429), newest
+    /// first, from their CloudWatch logs (`serve`'s are on the console's /refusals page).
+    Refusals {
+        /// Read the stack's logs (required: `serve` keeps its refusals in memory only).
+        #[arg(long, required = true)]
+        aws: bool,
+        /// The stack whose route functions' log groups are read (from its Outputs, through `sam`).
+        #[arg(long, default_value = "hookcatch")]
+        stack: String,
+        /// A log group to read instead (repeatable): `/aws/lambda/FUNCTION`.
+        #[arg(long = "log-group")]
+        log_groups: Vec<String>,
+        /// Only refusals since this RFC 3339 time or duration back (15m, 2h, 7d).
+        #[arg(long, default_value = "1h")]
+        since: String,
+        #[arg(long)]
+        route: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        output: OutputArgs,
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -829,6 +853,40 @@ async fn run(cli: Cli) -> Result<(), String> {
                 routes::edit(&config, &route, Some(&format!("local:{name}")), &[], &[])
                     .map_err(|e| e.to_string())?;
                 println!("route `{route}` now reads its secrets from `local:{name}`");
+            }
+            Ok(())
+        }
+        Command::Refusals {
+            aws: _,
+            stack,
+            log_groups,
+            since,
+            route,
+            limit,
+            output,
+            config,
+        } => {
+            let since_ms = inspect::parse_since(&since, SystemClock.now_ms())?;
+            let log_groups = if log_groups.is_empty() {
+                let outputs =
+                    hookcatch_cli::deployment::Sam::beside(&config).stack_outputs(&stack)?;
+                hookcatch_cli::aws::route_log_groups(&outputs)?
+            } else {
+                log_groups
+            };
+            let sdk = hookcatch_cli::aws::sdk().await;
+            // The route filter applies before the limit: read all, keep the route's.
+            let mut refusals =
+                hookcatch_cli::aws::refusals_from_logs(&sdk, &log_groups, since_ms, usize::MAX)
+                    .await?;
+            refusals.retain(|r| route.as_ref().is_none_or(|name| &r.route == name));
+            refusals.truncate(limit);
+            if output.json {
+                for refusal in &refusals {
+                    println!("{}", serde_json::to_string(refusal).unwrap_or_default());
+                }
+            } else {
+                println!("{}", inspect::refusals_table(&refusals));
             }
             Ok(())
         }

@@ -127,11 +127,16 @@ impl Ingestor {
     /// The reply, the outcome and, for a refusal, its reason.
     async fn process(&self, request: InboundRequest) -> (Reply, Outcome, Option<&'static str>) {
         let route = self.route.name.as_str();
+        // Refusals are logged with the sender's address and the status it got: on AWS these
+        // lines are where `hookcatch refusals --aws` finds them (nothing a stranger sends is stored).
+        let source_ip = request.source_ip.clone().unwrap_or_default();
         if request.body.len() > self.route.max_body_bytes() {
             tracing::warn!(
                 route,
                 body_len = request.body.len(),
                 outcome = "too_large",
+                status = 413,
+                source_ip,
                 "body over the route's cap"
             );
             return (
@@ -151,6 +156,8 @@ impl Ingestor {
                 headers = request.headers.len(),
                 header_bytes,
                 outcome = "too_large",
+                status = 431,
+                source_ip,
                 "headers over the limit"
             );
             return (
@@ -162,13 +169,16 @@ impl Ingestor {
         let now_ms = self.clock.now_ms();
         match self.verifier.inspect(request, now_ms) {
             Err(refusal) => {
+                let reply = refusal.reply();
                 tracing::warn!(
                     route,
                     reason = refusal.label(),
                     outcome = "refused",
+                    status = reply.status,
+                    source_ip,
                     "request refused"
                 );
-                (refusal.reply(), Outcome::Refused, Some(refusal.label()))
+                (reply, Outcome::Refused, Some(refusal.label()))
             }
             Ok(Inspection::Answer(reply)) => {
                 tracing::info!(route, outcome = "handshake", "handshake answered");

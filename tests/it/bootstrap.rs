@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use hookcatch::clock::Clock;
+
 use crate::fake_runtime::{FakeRuntime, Stdout, spawn};
 use crate::support::{Stack, load_event};
 
@@ -186,4 +188,104 @@ async fn wait_for_total(total: impl Fn() -> u64, expected: u64) -> u64 {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     total()
+}
+
+/// What a route function logs when it refuses a request is what `hookcatch refusals --aws` reads
+/// back: the release bootstrap's own lines, put into a log group on the loopback server. The
+/// accepted request and the metric documents beside them are no refusals.
+#[tokio::test]
+async fn refusals_the_route_bootstrap_logs_are_read_back_from_its_log_group() {
+    let stack = Stack::create(3).await;
+    let secret = stack.put_secret("dev-refusals-key").await;
+    let route = serde_json::json!({
+        "name": "shop",
+        "provider": "catch-raw",
+        "auth": {"kind": "api_key", "query": "key"},
+        "secrets": [format!("ssm:{secret}")],
+    })
+    .to_string();
+    let runtime = FakeRuntime::start().await;
+    let (_ingest, stdout) = spawn("Routegithub", &runtime, &stack.ingest_env(&route));
+    runtime.wait_for_poll().await;
+    let mut accepted = load_event("catch-raw-json.json");
+    accepted["rawQueryString"] = "key=dev-refusals-key".into();
+    assert_eq!(runtime.invoke(&accepted).await["statusCode"], 200);
+    let mut refused = load_event("catch-raw-json.json");
+    refused["rawQueryString"] = "key=wrong".into();
+    refused["requestContext"]["http"]["sourceIp"] = "198.51.100.7".into();
+    assert_eq!(runtime.invoke(&refused).await["statusCode"], 401);
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    let lines = loop {
+        let lines = stdout.lock().unwrap().clone();
+        // The refusal's line and, once the invocation ends, its metric document.
+        if lines.iter().any(|l| l.contains("request refused"))
+            && lines.iter().any(|l| l.contains("_aws"))
+        {
+            break lines;
+        }
+        assert!(Instant::now() < deadline, "no refusal logged: {lines:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+
+    let sdk = hookcatch::aws::sdk_config(std::time::Duration::from_secs(10)).await;
+    let logs = hookcatch_cli::lambda::SignedClient::new(&sdk, "logs").unwrap();
+    let call = |action: &str, body: serde_json::Value| {
+        let target = format!("Logs_20140328.{action}");
+        let logs = &logs;
+        async move {
+            logs.send(
+                "POST",
+                "/",
+                &[
+                    ("content-type", "application/x-amz-json-1.1"),
+                    ("x-amz-target", &target),
+                ],
+                body.to_string().as_bytes(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let group = format!("/aws/lambda/{}", crate::support::unique("stack-Routeshop"));
+    call("CreateLogGroup", serde_json::json!({"logGroupName": group})).await;
+    call(
+        "CreateLogStream",
+        serde_json::json!({"logGroupName": group, "logStreamName": "2026/12/02/[$LATEST]1"}),
+    )
+    .await;
+    let now = hookcatch::clock::SystemClock.now_ms();
+    let events: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| serde_json::json!({"timestamp": now, "message": line}))
+        .collect();
+    call(
+        "PutLogEvents",
+        serde_json::json!({"logGroupName": group, "logStreamName": "2026/12/02/[$LATEST]1", "logEvents": events}),
+    )
+    .await;
+
+    let read = |extra: &'static [&'static str]| {
+        let group = group.clone();
+        async move {
+            let mut args = vec!["refusals", "--aws", "--log-group", &group, "--log-group"];
+            // A function never invoked has no log group yet: skipped.
+            args.push("/aws/lambda/never-invoked");
+            args.extend(["--since", "10m", "--json"]);
+            args.extend(extra);
+            let (ok, stdout, stderr) = crate::support::run_hookcatch(&args, &[]).await;
+            assert!(ok, "{stderr}");
+            stdout
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        }
+    };
+    let refusals = read(&[]).await;
+    assert_eq!(refusals.len(), 1, "{refusals:?} from {lines:?}");
+    assert_eq!(refusals[0]["route"], "shop");
+    assert_eq!(refusals[0]["status"], 401);
+    assert_eq!(refusals[0]["reason"], "api key mismatch");
+    assert_eq!(refusals[0]["source_ip"], "198.51.100.7");
+    assert_eq!(refusals[0]["log_group"], group.as_str());
+    assert!(read(&["--route", "other"]).await.is_empty());
 }

@@ -56,7 +56,7 @@ async fn handle(State(account): State<Arc<Account>>, request: Request) -> Respon
     }
     let (_, listed) = account
         .moto
-        .send("GET", "/2015-03-31/functions/", "application/json", b"")
+        .send("GET", "/2015-03-31/functions/", &[], b"")
         .await
         .unwrap();
     let listed: serde_json::Value = serde_json::from_slice(&listed).unwrap();
