@@ -73,7 +73,6 @@ pub async fn replay_stored_event(
     layout: &hookcatch::config::SsmLayout,
     event_id: &str,
 ) -> Result<String, String> {
-    use hookcatch::ports::Queue;
     // The table is keyed by route and dedup key: an id alone is found by Scan.
     let event = store(sdk, table)
         .scan_events(None, Some(event_id))
@@ -84,6 +83,19 @@ pub async fn replay_stored_event(
         .ok_or_else(|| {
             format!("no stored event `{event_id}` in {table} (a dead one is replayed from the DLQ)")
         })?;
+    replay_on_stack(sdk, queue_url, layout, &event).await
+}
+
+/// Queues a replay of `event`, a stored event of the stack, with its route's deployed
+/// configuration.
+pub async fn replay_on_stack(
+    sdk: &aws_config::SdkConfig,
+    queue_url: &str,
+    layout: &hookcatch::config::SsmLayout,
+    event: &hookcatch::ports::EventItem,
+) -> Result<String, String> {
+    use hookcatch::ports::Queue;
+    let event_id = &event.event_id;
     let parameter = layout.config_name(&event.route);
     let config = aws_sdk_ssm::Client::new(sdk)
         .get_parameter()
@@ -105,7 +117,7 @@ pub async fn replay_stored_event(
             .unwrap_or_default(),
     )
     .map_err(|e| format!("{parameter} is not a route configuration: {e}"))?;
-    let envelope = hookcatch::ingest::replay_envelope(&route, &event).map_err(|e| e.to_string())?;
+    let envelope = hookcatch::ingest::replay_envelope(&route, event).map_err(|e| e.to_string())?;
     hookcatch::aws::SqsQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url)
         .send(envelope.to_message())
         .await

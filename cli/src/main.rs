@@ -135,6 +135,37 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// The console over a deployed stack, on this machine with your AWS credentials: stored events
+    /// from the event index, dead letters from the DLQ (left in place), refusals from the route
+    /// functions' logs, Replay through the events queue.
+    Console {
+        /// Read the deployed stack (required: locally, `serve` runs the console).
+        #[arg(long, required = true)]
+        aws: bool,
+        /// The stack (its routes' configuration in SSM, its Outputs through `sam` for log groups).
+        #[arg(long, default_value = "hookcatch")]
+        stack: String,
+        /// The events table (stack output EventsTableName).
+        #[arg(long, env = "HOOKCATCH_TABLE")]
+        table: String,
+        /// The events queue (stack output EventsQueueUrl), where Replay sends.
+        #[arg(long, env = "HOOKCATCH_QUEUE_URL")]
+        queue_url: String,
+        /// The dead-letter queue (stack output DeadLetterQueueUrl).
+        #[arg(long, env = "HOOKCATCH_DLQ_URL")]
+        dlq_url: String,
+        /// A route function's log group for the refusals page (repeatable); default: each route
+        /// function of the stack, from its Outputs.
+        #[arg(long = "log-group")]
+        log_groups: Vec<String>,
+        /// Where the console listens. Off loopback it asks for a token: HOOKCATCH_CONSOLE_TOKEN,
+        /// or one printed at start.
+        #[arg(long, default_value = "127.0.0.1:3001")]
+        console_addr: std::net::SocketAddr,
+        /// The routes the list reads (the deployed ones).
+        #[arg(long, default_value = "hookcatch.toml")]
+        config: PathBuf,
+    },
     /// The requests the deployed route functions refused (401, 403, 405, 413, 431, 429), newest
     /// first, from their CloudWatch logs (`serve`'s are on the console's /refusals page).
     Refusals {
@@ -854,6 +885,52 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| e.to_string())?;
                 println!("route `{route}` now reads its secrets from `local:{name}`");
             }
+            Ok(())
+        }
+        Command::Console {
+            aws: _,
+            stack,
+            table,
+            queue_url,
+            dlq_url,
+            log_groups,
+            console_addr,
+            config,
+        } => {
+            let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
+            let layout = hookcatch::config::SsmLayout::new(&stack)?;
+            let log_groups = if log_groups.is_empty() {
+                match hookcatch_cli::deployment::Sam::beside(&config).stack_outputs(&stack) {
+                    Ok(outputs) => hookcatch_cli::aws::route_log_groups(&outputs)?,
+                    Err(error) => {
+                        eprintln!("the refusals page has no log group ({error}): add --log-group");
+                        Vec::new()
+                    }
+                }
+            } else {
+                log_groups
+            };
+            let settings = hookcatch_cli::console::ConsoleSettings::new(
+                console_addr,
+                std::env::var("HOOKCATCH_CONSOLE_TOKEN")
+                    .ok()
+                    .filter(|t| !t.trim().is_empty()),
+            );
+            let context = hookcatch_cli::console::aws::StackContext {
+                sdk: hookcatch_cli::aws::sdk().await,
+                table,
+                queue_url,
+                dlq_url,
+                layout,
+                log_groups,
+                routes: file.routes.iter().map(|r| r.name.clone()).collect(),
+            };
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            let started = hookcatch_cli::console::aws::start(settings, context, stopped).await?;
+            println!("console of stack {stack}: {}", started.url);
+            wait_for_signal().await;
+            let _ = stop.send(true);
+            let _ = started.server.await;
             Ok(())
         }
         Command::Refusals {

@@ -222,55 +222,16 @@ async fn dead_letters_list_in_place_and_stored_events_replay_with_the_deployed_r
     let stack = Stack::create(3).await;
     let name = crate::support::unique("rp");
     let stack_name = &name[..name.len().min(40)];
-    let route = |data: &str| {
-        format!(
-            r#"{{"name":"shop","provider":"catch-raw","open":true,"dedup":"/id",
-            "records":[{{"type":"order","id":"/order/id","version":"/order/v","data":"{data}"}}]}}"#
-        )
-    };
+    let route = crate::support::shop_route;
     let ingestor = stack.ingestor(&route("/order/total")).await;
-    let post = |body: &'static str| {
-        let request = function_url_request("catch-raw-json.json", move |event| {
-            event["body"] = body.into();
-        });
-        let ingestor = &ingestor;
-        async move {
-            let response = hookcatch_ingest::handle(ingestor, request).await.unwrap();
-            assert_eq!(response.status_code, 200);
-            reply_json(&response)["id"].as_str().unwrap().to_owned()
-        }
-    };
+    let post = |body: &'static str| crate::support::post_catch_raw(&ingestor, body);
     let stored = post(r#"{"id":"o-9","order":{"id":"9","v":1,"total":12.5}}"#).await;
     let consumer = stack.consumer().await;
     while stack.consume_once(&consumer).await.0 == 0 {}
 
     // A second event's message dead-lettered: moved from the queue to the DLQ as SQS would.
     let dead = post(r#"{"id":"o-10","order":{"id":"10","v":1,"total":3}}"#).await;
-    let (message, handles) = loop {
-        let (message, handles) = stack.receive_batch(&stack.queue_url).await;
-        if !handles.is_empty() {
-            break (message, handles);
-        }
-    };
-    let body = message["Records"][0]["body"].as_str().unwrap().to_owned();
-    stack
-        .sqs
-        .send_message()
-        .queue_url(&stack.dlq_url)
-        .message_body(body)
-        .send()
-        .await
-        .unwrap();
-    for handle in handles {
-        stack
-            .sqs
-            .delete_message()
-            .queue_url(&stack.queue_url)
-            .receipt_handle(handle)
-            .send()
-            .await
-            .unwrap();
-    }
+    stack.dead_letter_next().await;
     let list = [
         "events",
         "list",
@@ -301,15 +262,7 @@ async fn dead_letters_list_in_place_and_stored_events_replay_with_the_deployed_r
     }
 
     // The rule changes on the stack; replay takes it from SSM, and the consumer applies it.
-    stack
-        .ssm
-        .put_parameter()
-        .name(format!("/hookcatch/{stack_name}/routes/shop/config"))
-        .value(route("/order"))
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    stack.put_route_config(stack_name, &route("/order")).await;
     let replay = |event: &str| {
         let args = [
             "replay",

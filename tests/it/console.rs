@@ -724,3 +724,143 @@ secrets = ["dev-only-console-github"]
     browser.quit().await;
     running.stop().await.unwrap();
 }
+
+/// `hookcatch console --aws` over a stack on the loopback server: the list reads stored events
+/// from the event index and dead letters from the DLQ (which stay there), says why queued ones are
+/// not listed, opens an event's detail from its index entry, and Replay after a rule change in SSM
+/// goes through the events queue and the consumer to rewrite the record.
+#[tokio::test]
+async fn the_console_over_a_deployed_stack_lists_details_and_replays() {
+    use crate::support::Stack;
+    use hookcatch::ports::EventStore;
+
+    let stack = Stack::create(3).await;
+    let name = unique("con");
+    let stack_name = &name[..name.len().min(40)];
+    let route = crate::support::shop_route;
+    let ingestor = stack.ingestor(&route("/order/total")).await;
+    let post = |body: &'static str| crate::support::post_catch_raw(&ingestor, body);
+    let stored =
+        post(r#"{"id":"o-9","kind":"order.paid","order":{"id":"9","v":1,"total":12.5}}"#).await;
+    let consumer = stack.consumer().await;
+    while stack.consume_once(&consumer).await.0 == 0 {}
+    let dead =
+        post(r#"{"id":"o-10","kind":"order.paid","order":{"id":"10","v":1,"total":3}}"#).await;
+    stack.dead_letter_next().await;
+
+    let sdk = hookcatch::aws::sdk_config(std::time::Duration::from_secs(10)).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let started = hookcatch_cli::console::aws::start(
+        hookcatch_cli::console::ConsoleSettings::new("127.0.0.1:0".parse().unwrap(), None),
+        hookcatch_cli::console::aws::StackContext {
+            sdk,
+            table: stack.table.clone(),
+            queue_url: stack.queue_url.clone(),
+            dlq_url: stack.dlq_url.clone(),
+            layout: hookcatch::config::SsmLayout::new(stack_name).unwrap(),
+            log_groups: Vec::new(),
+            routes: vec!["shop".into()],
+        },
+        stopped,
+    )
+    .await
+    .unwrap();
+    let base = started.url.trim_end_matches('/').to_owned();
+    let browser = Browser::start().await;
+
+    browser.goto(&format!("{base}/")).await;
+    let text = browser.text().await;
+    assert!(
+        text.contains(&stored) && text.contains(&dead) && text.contains("stack "),
+        "{text}"
+    );
+    assert!(text.contains("Queued events are not listed"), "{text}");
+    let status = |id: &str| {
+        format!(
+            "Array.from(document.querySelectorAll('#rows tr')).find(r => r.textContent.includes('{id}'))?.className"
+        )
+    };
+    assert_eq!(
+        browser.run(&format!("return {}", status(&stored))).await,
+        "status-stored"
+    );
+    assert_eq!(
+        browser.run(&format!("return {}", status(&dead))).await,
+        "status-dead"
+    );
+    browser.screenshot("aws-events").await;
+    // Listing received the dead letter with a zero visibility timeout: it is still there.
+    assert_eq!(stack.queue_depth(&stack.dlq_url).await, 1);
+    browser.goto(&format!("{base}/?status=queued")).await;
+    assert!(
+        browser.text().await.contains("SQS cannot show a message"),
+        "{}",
+        browser.text().await
+    );
+
+    // The detail, from the index entry the row's link names; then Replay under a new rule.
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .click(&format!("a.event-id[href^='/events/{stored}?route=shop']"))
+        .await;
+    browser
+        .wait_until(
+            "document.querySelector('#replay')",
+            10,
+            "the event's detail",
+        )
+        .await;
+    let detail = browser.text().await;
+    assert!(
+        detail.contains("12.5") && detail.contains("order.paid"),
+        "{detail}"
+    );
+    assert!(
+        browser
+            .run("return document.querySelector('#resend') === null")
+            .await
+            == true,
+        "no Resend on AWS"
+    );
+    // Replay finds the event by the same index entry (no Scan).
+    assert!(
+        browser
+            .run("return !!document.querySelector('form[action*=\"/replay?route=shop&stored=\"]')")
+            .await
+            == true
+    );
+    stack.put_route_config(stack_name, &route("/order")).await;
+    browser.click("#replay").await;
+    browser
+        .wait_until(
+            "document.querySelector('#result')?.textContent.includes('queued for replay')",
+            10,
+            "the replay's result",
+        )
+        .await;
+    browser.screenshot("aws-replayed").await;
+    while stack.consume_once(&consumer).await.0 == 0 {}
+    let record = stack
+        .store()
+        .get_record("shop", "order", "9")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        record.data["total"], 12.5,
+        "the whole order now: {:?}",
+        record.data
+    );
+
+    // Dead letters: listed from the DLQ, still there after the page.
+    browser.goto(&format!("{base}/dead")).await;
+    let page = browser.text().await;
+    assert!(
+        page.contains(&dead) && page.contains("Replay all 1"),
+        "{page}"
+    );
+    assert_eq!(stack.queue_depth(&stack.dlq_url).await, 1);
+    browser.quit().await;
+    let _ = stop.send(true);
+    started.server.await.unwrap();
+}

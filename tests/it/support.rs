@@ -270,6 +270,45 @@ impl Stack {
         (serde_json::json!({ "Records": records }), handles)
     }
 
+    /// Writes route `shop`'s deployed configuration for stack `stack_name` (what `deploy` pushes).
+    pub async fn put_route_config(&self, stack_name: &str, config: &str) {
+        self.ssm
+            .put_parameter()
+            .name(format!("/hookcatch/{stack_name}/routes/shop/config"))
+            .value(config)
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Moves the next message of the events queue to the DLQ, as SQS does after the last failed
+    /// receive.
+    pub async fn dead_letter_next(&self) {
+        let (message, handles) = loop {
+            let (message, handles) = self.receive_batch(&self.queue_url).await;
+            if !handles.is_empty() {
+                break (message, handles);
+            }
+        };
+        let body = message["Records"][0]["body"].as_str().unwrap().to_owned();
+        self.sqs
+            .send_message()
+            .queue_url(&self.dlq_url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+        self.sqs
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(&handles[0])
+            .send()
+            .await
+            .unwrap();
+    }
+
     /// Runs the consumer handler over one received batch and, as Lambda's SQS poller does, deletes
     /// the messages that were not reported as failed. Returns the failed message ids.
     /// Receives `count` messages from the events queue and hands them to a consumer bootstrap as
@@ -395,6 +434,25 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
 
 /// Loads a Function URL sample from `events/`, optionally edited, decoded from JSON text as the
 /// route Lambda's runtime decodes its payload.
+/// The catch-raw `shop` route of the stack tests: dedup on `/id`, type at `/kind`, one `order`
+/// record whose data is the pointer `data` (`/order/total`, then `/order` after a rule change).
+pub fn shop_route(data: &str) -> String {
+    format!(
+        r#"{{"name":"shop","provider":"catch-raw","open":true,"dedup":"/id","event_type":"/kind",
+        "records":[{{"type":"order","id":"/order/id","version":"/order/v","data":"{data}"}}]}}"#
+    )
+}
+
+/// Sends `body` to `ingestor` as a Function URL request, which it must accept; the event's id.
+pub async fn post_catch_raw(ingestor: &hookcatch::Ingestor, body: &'static str) -> String {
+    let request = function_url_request("catch-raw-json.json", move |event| {
+        event["body"] = body.into();
+    });
+    let response = hookcatch_ingest::handle(ingestor, request).await.unwrap();
+    assert_eq!(response.status_code, 200);
+    reply_json(&response)["id"].as_str().unwrap().to_owned()
+}
+
 pub fn function_url_request(
     file: &str,
     edit: impl FnOnce(&mut serde_json::Value),

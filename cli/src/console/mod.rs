@@ -4,6 +4,7 @@
 //! the `Host` must be the console's own address (DNS rebinding), and off loopback a token is
 //! required.
 
+pub mod aws;
 mod pages;
 
 use std::net::{IpAddr, SocketAddr};
@@ -72,6 +73,12 @@ pub struct Context {
     pub data_dir: String,
 }
 
+/// Who may use a console: its address (the `Host` every request must name) and its token.
+pub(crate) struct Gate {
+    pub addr: SocketAddr,
+    pub token: Option<String>,
+}
+
 struct Console {
     context: Context,
     store: LocalStore,
@@ -86,7 +93,7 @@ struct Console {
     stopped: watch::Receiver<bool>,
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     format!(
         "{}{}",
         uuid::Uuid::new_v4().simple(),
@@ -101,11 +108,10 @@ pub struct Started {
     pub server: tokio::task::JoinHandle<()>,
 }
 
-pub async fn start(
-    settings: ConsoleSettings,
-    context: Context,
-    stopped: watch::Receiver<bool>,
-) -> Result<Started, String> {
+/// The console's listener, its address and the URL to open.
+async fn bind(
+    settings: &ConsoleSettings,
+) -> Result<(tokio::net::TcpListener, SocketAddr, String), String> {
     let listener = tokio::net::TcpListener::bind(settings.addr)
         .await
         .map_err(|e| format!("the console cannot listen on {}: {e}", settings.addr))?;
@@ -114,6 +120,35 @@ pub async fn start(
         Some(token) => format!("http://{addr}/?token={token}"),
         None => format!("http://{addr}/"),
     };
+    Ok((listener, addr, url))
+}
+
+/// Serves `router` behind the gate until `stopped` turns true.
+fn serve(
+    listener: tokio::net::TcpListener,
+    gate: Gate,
+    router: Router,
+    mut stopped: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let router = router.layer(axum::middleware::from_fn_with_state(Arc::new(gate), guard));
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "the console stopped");
+        }
+    })
+}
+
+pub async fn start(
+    settings: ConsoleSettings,
+    context: Context,
+    stopped: watch::Receiver<bool>,
+) -> Result<Started, String> {
+    let (listener, addr, url) = bind(&settings).await?;
     let console = Arc::new(Console {
         store: context.store.clone(),
         routes: context
@@ -122,7 +157,8 @@ pub async fn start(
             .iter()
             .map(|r| r.name.clone())
             .collect(),
-        data_dir: context.data_dir.clone(),
+        // What the header says the console reads.
+        data_dir: format!("serve · {}", context.data_dir),
         context,
         addr,
         token: settings.token,
@@ -147,19 +183,12 @@ pub async fn start(
         .route("/assets/console.js", get(script))
         .route("/assets/console.css", get(style))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn_with_state(console.clone(), guard))
-        .with_state(console);
-    let mut stop = stopped;
-    let server = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stop.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the console stopped");
-        }
-    });
+        .with_state(console.clone());
+    let gate = Gate {
+        addr: console.addr,
+        token: console.token.clone(),
+    };
+    let server = serve(listener, gate, router, stopped);
     Ok(Started { addr, url, server })
 }
 
@@ -208,8 +237,8 @@ fn matches_token(expected: &str, given: &str) -> bool {
 /// `?token=`, which sets the cookie), a POST only from the console's own pages (`Origin`; the
 /// handlers check the form's CSRF token), and headers that keep the pages from being framed,
 /// sniffed or made to run anything but their own script.
-async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next) -> Response {
-    let mut response = match check(&console, &request) {
+pub(crate) async fn guard(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
+    let mut response = match check(&gate, &request) {
         Some(refused) => refused,
         None => next.run(request).await,
     };
@@ -237,7 +266,7 @@ async fn guard(State(console): State<Arc<Console>>, request: Request, next: Next
 }
 
 /// A refusal for `request`, or `None` when it may pass.
-fn check(console: &Console, request: &Request) -> Option<Response> {
+fn check(console: &Gate, request: &Request) -> Option<Response> {
     let host = request
         .headers()
         .get(header::HOST)
@@ -293,7 +322,7 @@ fn check(console: &Console, request: &Request) -> Option<Response> {
     }
 }
 
-fn refusal(status: StatusCode, message: &str) -> Response {
+pub(crate) fn refusal(status: StatusCode, message: &str) -> Response {
     let page = MessagePage {
         data_dir: String::new(),
         title: status.canonical_reason().unwrap_or("Refused").to_owned(),
@@ -302,7 +331,7 @@ fn refusal(status: StatusCode, message: &str) -> Response {
     (status, render(&page)).into_response()
 }
 
-fn render(page: &impl Template) -> Html<String> {
+pub(crate) fn render(page: &impl Template) -> Html<String> {
     Html(page.render().unwrap_or_else(|e| {
         tracing::error!(error = %e, "a console page failed to render");
         "<!doctype html><title>error</title><p>This page failed to render; see serve's log.</p>"
@@ -311,8 +340,12 @@ fn render(page: &impl Template) -> Html<String> {
 }
 
 async fn not_found(State(console): State<Arc<Console>>) -> Response {
+    not_found_page(&console.data_dir)
+}
+
+fn not_found_page(data_dir: &str) -> Response {
     let page = MessagePage {
-        data_dir: console.data_dir.clone(),
+        data_dir: data_dir.to_owned(),
         title: "Not found".into(),
         message: "Nothing here. The events are at /.".into(),
     };
@@ -491,12 +524,38 @@ async fn events_page(
         },
         Err(error) => (Vec::new(), None, Some(error)),
     };
-    let mut routes = console.routes.clone();
+    let listed = Listed { rows, next, error };
+    render(&events_view(
+        &console.data_dir,
+        &console.routes,
+        &query,
+        true,
+        listed,
+    ))
+    .into_response()
+}
+
+/// One page of the list as read: its rows, where the next starts, or why it could not be read.
+struct Listed {
+    rows: Vec<Row>,
+    next: Option<String>,
+    error: Option<String>,
+}
+
+/// The events page for `query` over `routes`, live (local) or read on each load (AWS).
+fn events_view(
+    data_dir: &str,
+    routes: &[String],
+    query: &ListQuery,
+    live: bool,
+    listed: Listed,
+) -> EventsPage {
+    let mut routes = routes.to_vec();
     if !query.route.is_empty() && !routes.contains(&query.route) {
         routes.push(query.route.clone());
     }
-    let page = EventsPage {
-        data_dir: console.data_dir.clone(),
+    EventsPage {
+        data_dir: data_dir.to_owned(),
         routes: routes
             .into_iter()
             .map(|r| {
@@ -512,13 +571,13 @@ async fn events_page(
         since: query.since.clone(),
         until: query.until.clone(),
         filtered: query.is_filtered(),
-        first_page,
+        first_page: query.after.is_empty(),
+        live,
         newest_link: query.link(None),
-        next_link: next.map(|after| query.link(Some(&after))),
-        error,
-        rows,
-    };
-    render(&page).into_response()
+        next_link: listed.next.map(|after| query.link(Some(&after))),
+        error: listed.error,
+        rows: listed.rows,
+    }
 }
 
 /// The first page's rows alone, for the live list to swap in.
@@ -606,6 +665,11 @@ async fn event_body(State(console): State<Arc<Console>>, Path(id): Path<String>)
         Ok(view) => view,
         Err(response) => return response,
     };
+    body_download(view)
+}
+
+/// An event's body as a download (never rendered by the browser).
+fn body_download(view: EventView) -> Response {
     let name: String = view
         .id
         .chars()
@@ -665,6 +729,20 @@ async fn event_view(console: &Console, id: &str, result: Option<(bool, String)>)
         Ok(view) => view,
         Err(response) => return response,
     };
+    let records = records_shown(store, &view).await;
+    let page = EventPage {
+        data_dir: console.data_dir.clone(),
+        event: EventDetail::new(&view, records, &console.route_url(&view.route)),
+        csrf: console.csrf.clone(),
+        resend: true,
+        detail: String::new(),
+        result,
+    };
+    render(&page).into_response()
+}
+
+/// The records an event's rules named, as the store holds them now.
+async fn records_shown(store: &dyn EventStore, view: &EventView) -> Vec<RecordShown> {
     let mut records = Vec::new();
     for key in view.detail["records"].as_array().into_iter().flatten() {
         let Some((record_type, record_id)) = key.as_str().and_then(|k| k.split_once('/')) else {
@@ -686,13 +764,7 @@ async fn event_view(console: &Console, id: &str, result: Option<(bool, String)>)
             data: found.map(|r| serde_json::to_string_pretty(&r.data).unwrap_or_default()),
         });
     }
-    let page = EventPage {
-        data_dir: console.data_dir.clone(),
-        event: EventDetail::new(&view, records, &console.route_url(&view.route)),
-        csrf: console.csrf.clone(),
-        result,
-    };
-    render(&page).into_response()
+    records
 }
 
 /// A stored event's two actions: **replay** (the consumer again, with its route's current rules)
@@ -734,14 +806,19 @@ struct ActionForm {
     seq: Option<i64>,
 }
 
+/// A refusal for a form that does not carry the console's CSRF token `csrf`.
+fn forged(csrf: &str, form: &ActionForm) -> Option<Response> {
+    (!matches_token(csrf, &form.csrf)).then(|| {
+        refusal(
+            StatusCode::FORBIDDEN,
+            "Refused: the form's CSRF token is missing or stale; reload the page.",
+        )
+    })
+}
+
 impl Console {
     fn forged(&self, form: &ActionForm) -> Option<Response> {
-        (!matches_token(&self.csrf, &form.csrf)).then(|| {
-            refusal(
-                StatusCode::FORBIDDEN,
-                "Refused: the form's CSRF token is missing or stale; reload the page.",
-            )
-        })
+        forged(&self.csrf, form)
     }
 
     /// The configuration as it is now (re-read from its file, which routes commands edit).
@@ -888,6 +965,12 @@ async fn dead_view(console: &Console, result: Option<String>) -> Response {
     };
     render(&DeadPage {
         data_dir: console.data_dir.clone(),
+        intro: "Events the consumer gave up on after `max_attempts`. Replaying one puts it back \
+                in the queue with its attempts reset: the worker tries it again at once (fix the \
+                cause first, such as a hydrator's credentials). An event whose record was written \
+                meanwhile is still stored once."
+            .into(),
+        per_row_replay: true,
         csrf: console.csrf.clone(),
         result,
         progress,
@@ -962,20 +1045,25 @@ async fn refusals_page(State(console): State<Arc<Console>>) -> Response {
         .collect();
     render(&RefusalsPage {
         data_dir: console.data_dir.clone(),
-        kept: crate::refusals::KEPT,
+        intro: format!(
+            "The last {} requests this serve refused (401, 403, 405, 413, 429), newest first, \
+             kept in memory until it stops: why a sender's Test never arrived. Credential headers \
+             and query keys are masked; bodies are not kept.",
+            crate::refusals::KEPT
+        ),
         rows,
     })
     .into_response()
 }
 
-async fn script() -> impl IntoResponse {
+pub(crate) async fn script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("../../assets/console.js"),
     )
 }
 
-async fn style() -> impl IntoResponse {
+pub(crate) async fn style() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
         include_str!("../../assets/console.css"),

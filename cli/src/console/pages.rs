@@ -16,11 +16,14 @@ pub struct Row {
     pub received: String,
     pub size: String,
     pub test_ping: bool,
+    /// What the detail link adds after `/events/{id}` (on AWS: where the event's index entry is).
+    pub detail: String,
 }
 
 impl Row {
     pub fn from_view(view: &EventView) -> Row {
         Row {
+            detail: String::new(),
             received_at_ms: view.received_at_ms,
             id: view.id.clone(),
             route: view.route.clone(),
@@ -54,6 +57,8 @@ pub struct EventsPage {
     pub until: String,
     pub filtered: bool,
     pub first_page: bool,
+    /// Whether the list follows new events by itself (locally), or is read on each load (AWS).
+    pub live: bool,
     pub newest_link: String,
     pub next_link: Option<String>,
     pub error: Option<String>,
@@ -132,6 +137,10 @@ pub struct EventPage {
     pub data_dir: String,
     pub event: EventDetail,
     pub csrf: String,
+    /// Whether Resend is offered (not on AWS yet: it would need the stack's secret).
+    pub resend: bool,
+    /// What the action and download links add after `/events/{id}/…` (on AWS: the index entry).
+    pub detail: String,
     /// What the last action on this event did: whether it went through, and what it said.
     pub result: Option<(bool, String)>,
 }
@@ -463,6 +472,10 @@ pub struct DeadRow {
 #[template(path = "dead.html")]
 pub struct DeadPage {
     pub data_dir: String,
+    /// What the page says dead letters are, and what Replay does to them, here.
+    pub intro: String,
+    /// Whether each row can be replayed alone (locally), or only all at once (the DLQ's redrive).
+    pub per_row_replay: bool,
     pub csrf: String,
     pub result: Option<String>,
     /// Where the last replay stands, refreshed live.
@@ -506,7 +519,8 @@ impl RefusalRow {
 #[template(path = "refusals.html")]
 pub struct RefusalsPage {
     pub data_dir: String,
-    pub kept: usize,
+    /// Where these refusals come from.
+    pub intro: String,
     pub rows: Vec<RefusalRow>,
 }
 

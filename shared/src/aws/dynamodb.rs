@@ -569,6 +569,40 @@ impl DynamoStore {
         Ok(EventPage { events, next })
     }
 
+    /// A stored event by its index entry (route, stored time and id: what a listed page knows):
+    /// one Query of its shard and one read, where the id alone would need a Scan.
+    pub async fn event_by_index_entry(
+        &self,
+        route: &str,
+        stored_ms: i64,
+        event_id: &str,
+    ) -> Result<Option<EventItem>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(EVENT_INDEX)
+            .key_condition_expression("ix = :p AND ix_sk = :sort")
+            .expression_attribute_values(":p", s(index_partition(route, index_shard(event_id))))
+            .expression_attribute_values(":sort", s(format!("{stored_ms:013}#{event_id}")))
+            .send()
+            .await
+            .map_err(|e| store_error(&e))?;
+        let Some(pk) = output
+            .items()
+            .first()
+            .and_then(|item| item.get("pk"))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+        else {
+            return Ok(None);
+        };
+        match self.get_items(vec![pk.clone()]).await?.remove(&pk) {
+            Some(item) => Ok(Some(event_from_item(&item)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Items by partition key, 100 to a BatchGetItem, retrying what DynamoDB left unprocessed.
     async fn get_items(&self, keys: Vec<String>) -> Result<HashMap<String, Item>, StoreError> {
         let mut found = HashMap::new();
