@@ -860,6 +860,28 @@ async fn the_console_over_a_deployed_stack_lists_details_and_replays() {
         "{page}"
     );
     assert_eq!(stack.queue_depth(&stack.dlq_url).await, 1);
+    // Replay all redrives them, and the consumer stores the dead event.
+    browser.click("#replay-all").await;
+    browser
+        .wait_until(
+            "document.querySelector('#result')?.textContent.includes('1 message(s) moved back')",
+            20,
+            "the redrive's result",
+        )
+        .await;
+    assert_eq!(stack.queue_depth(&stack.dlq_url).await, 0);
+    while stack.consume_once(&consumer).await.0 == 0 {}
+    let events = stack
+        .store()
+        .scan_events(Some("shop"), Some(&dead))
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "the dead event is stored now");
+    browser.goto(&format!("{base}/")).await;
+    assert_eq!(
+        browser.run(&format!("return {}", status(&dead))).await,
+        "status-stored"
+    );
     browser.quit().await;
     let _ = stop.send(true);
     started.server.await.unwrap();
