@@ -142,7 +142,8 @@ pub struct DeadLetter {
 /// Up to `limit` messages of the dead-letter queue, left where they are: each receive uses a zero
 /// visibility timeout, so a message is at once visible again. Receiving does count toward the
 /// message's receive count, which on the DLQ moves nothing (it has no redrive of its own). SQS
-/// answers each receive with a sample, so this receives until a round brings nothing new.
+/// answers each receive with a sample, so this receives until a round brings nothing new (or
+/// nothing at all).
 pub async fn peek_dead_letters(
     sdk: &aws_config::SdkConfig,
     dlq_url: &str,
@@ -173,6 +174,10 @@ pub async fn peek_dead_letters(
                     aws_sdk_sqs::error::DisplayErrorContext(&e)
                 )
             })?;
+        // A long poll that finds nothing means nothing is visible: an empty DLQ costs one wait.
+        if output.messages().is_empty() {
+            break;
+        }
         let before = found.len();
         for message in output.messages() {
             let Some(id) = message.message_id() else {
