@@ -364,6 +364,9 @@ enum EventsCommand {
         /// Only events received since this RFC 3339 time or duration back (15m, 2h, 7d).
         #[arg(long)]
         since: Option<String>,
+        /// Only events received before this RFC 3339 time or duration back.
+        #[arg(long)]
+        until: Option<String>,
         /// Only the events the provider delivered under this id (`X-GitHub-Delivery`, …).
         #[arg(long)]
         delivery: Option<String>,
@@ -396,8 +399,17 @@ enum RecordsCommand {
         route: Option<String>,
         #[arg(long = "type")]
         record_type: Option<String>,
+        /// Only records last written since this RFC 3339 time or duration back (15m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only records last written before this RFC 3339 time or duration back.
+        #[arg(long)]
+        until: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// With --aws --route: the next (older) page, from the cursor the previous page printed.
+        #[arg(long, requires_all = ["aws", "route"])]
+        after: Option<String>,
         #[command(flatten)]
         output: OutputArgs,
         #[command(flatten)]
@@ -528,6 +540,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             route,
             event_type,
             since,
+            until,
             delivery,
             limit,
             after,
@@ -535,16 +548,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             output,
             store,
         }) => {
-            if let Some(after) = &after
-                && !hookcatch::aws::is_cursor(after)
-            {
-                return Err(format!(
-                    "--after {after}: not a cursor `events list --aws --route` printed"
-                ));
-            }
-            let since_ms = since
-                .map(|s| inspect::parse_since(&s, SystemClock.now_ms()))
-                .transpose()?;
+            cursor_arg(after.as_deref(), "events")?;
+            let (since_ms, until_ms) = time_window(since.as_deref(), until.as_deref())?;
             let mut views: Vec<EventView> = match Source::open(&store).await? {
                 Source::Local(local) => {
                     let mut views: Vec<EventView> = local
@@ -560,7 +565,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                                 .find_events_by_delivery(route.clone(), delivery.clone())
                                 .await
                         }
-                        None => local.list_events(route.clone(), since_ms, limit).await,
+                        None => {
+                            local
+                                .list_events(route.clone(), since_ms, until_ms, limit)
+                                .await
+                        }
                     }
                     .map_err(|e| e.to_string())?;
                     views.extend(stored.into_iter().map(EventView::from_stored));
@@ -571,14 +580,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                         // A route's events from the event index, a page at a time.
                         (Some(route), None) => {
                             let page = table
-                            .query_events(route, since_ms, None, limit, after.as_deref())
-                            .await
-                            .map_err(|e| {
-                                format!(
-                                    "querying the event index failed ({e}); a stack deployed with \
-                                     EventIndex=off has none: leave out --route to scan the table"
-                                )
-                            })?;
+                                .query_events(route, since_ms, until_ms, limit, after.as_deref())
+                                .await
+                                .map_err(|e| index_error(&e))?;
                             if let Some(next) = &page.next {
                                 eprintln!("older events: add --after {next}");
                             }
@@ -618,6 +622,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                         .as_ref()
                         .is_none_or(|t| v.event_type.as_ref() == Some(t))
                     && since_ms.is_none_or(|s| v.received_at_ms >= s)
+                    && until_ms.is_none_or(|u| v.received_at_ms < u)
                     && delivery
                         .as_ref()
                         .is_none_or(|d| v.delivery_id.as_ref() == Some(d))
@@ -666,19 +671,56 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Records(RecordsCommand::List {
             route,
             record_type,
+            since,
+            until,
             limit,
+            after,
             output,
             store,
         }) => {
+            cursor_arg(after.as_deref(), "records")?;
+            let (since_ms, until_ms) = time_window(since.as_deref(), until.as_deref())?;
             let mut records = match Source::open(&store).await? {
-                Source::Local(local) => local.list_records(route, record_type, limit).await,
-                Source::Aws(table) => {
-                    table
-                        .scan_records(route.as_deref(), record_type.as_deref())
-                        .await
-                }
-            }
-            .map_err(|e| e.to_string())?;
+                Source::Local(local) => local
+                    .list_records(route, record_type, since_ms, until_ms, limit)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                // The records a route's events last wrote, from the event index.
+                Source::Aws(table) => match &route {
+                    Some(route) => {
+                        let page = table
+                            .query_records(
+                                route,
+                                record_type.as_deref(),
+                                since_ms,
+                                until_ms,
+                                limit,
+                                after.as_deref(),
+                            )
+                            .await
+                            .map_err(|e| index_error(&e))?;
+                        if let Some(next) = &page.next {
+                            eprintln!("older records: add --after {next}");
+                        }
+                        page.records.into_iter().map(|(record, _)| record).collect()
+                    }
+                    None => {
+                        eprintln!(
+                            "scanning the whole table (slow, and billed per item read): \
+                             --route R queries the event index instead"
+                        );
+                        let mut records = table
+                            .scan_records(None, record_type.as_deref())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        records.retain(|r| {
+                            since_ms.is_none_or(|s| r.updated_at_ms >= s)
+                                && until_ms.is_none_or(|u| r.updated_at_ms < u)
+                        });
+                        records
+                    }
+                },
+            };
             records.truncate(limit);
             if output.json {
                 for record in &records {
@@ -1226,6 +1268,39 @@ async fn routes_command(command: RoutesCommand) -> Result<(), String> {
 }
 
 /// Where the inspection commands read from.
+/// A `--after` that is no cursor a page printed is refused before anything is read.
+fn cursor_arg(after: Option<&str>, listing: &str) -> Result<(), String> {
+    match after {
+        Some(after) if !hookcatch::aws::is_cursor(after) => Err(format!(
+            "--after {after}: not a cursor `{listing} list --aws --route` printed"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `--since` and `--until` as milliseconds, each an RFC 3339 time or a duration back.
+fn time_window(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>), String> {
+    let now_ms = SystemClock.now_ms();
+    let at = |text: Option<&str>| text.map(|t| inspect::parse_since(t, now_ms)).transpose();
+    let (since_ms, until_ms) = (at(since)?, at(until)?);
+    if let (Some(since_ms), Some(until_ms)) = (since_ms, until_ms)
+        && until_ms <= since_ms
+    {
+        return Err("--until is not after --since: the window is empty".into());
+    }
+    Ok((since_ms, until_ms))
+}
+
+fn index_error(error: &hookcatch::ports::StoreError) -> String {
+    format!(
+        "querying the event index failed ({error}); a stack deployed with EventIndex=off has \
+         none: leave out --route to scan the table"
+    )
+}
+
 enum Source {
     Local(LocalStore),
     Aws(hookcatch::aws::DynamoStore),

@@ -289,3 +289,141 @@ async fn refusals_the_route_bootstrap_logs_are_read_back_from_its_log_group() {
     assert_eq!(refusals[0]["log_group"], group.as_str());
     assert!(read(&["--route", "other"]).await.is_empty());
 }
+
+/// The deployed path end to end: the release route bootstrap queues each webhook, the release
+/// consumer bootstrap stores it with the event index's keys, and `events list --aws` and `records
+/// list --aws` page one route through the index, newest first, with the cursors they print and
+/// `--until`; a record is listed once, with the event that last wrote it.
+#[tokio::test]
+async fn the_deployed_path_is_listed_by_route_and_time_through_the_event_index() {
+    let stack = Stack::create(3).await;
+    let ingest = FakeRuntime::start().await;
+    // Any route function runs the one route binary; HOOKCATCH_ROUTE makes this one `shop`.
+    let (_ingest, _) = spawn(
+        "Routegithub",
+        &ingest,
+        &stack.ingest_env(&crate::support::shop_route("/order")),
+    );
+    let consumer = FakeRuntime::start().await;
+    let (_consumer, _) = spawn("ConsumerFunction", &consumer, &stack.consumer_env());
+    ingest.wait_for_poll().await;
+    // Orders 1, 2, 3, 1 again (a newer version) and 4, each stored before the next arrives.
+    let writes = [("1", 1), ("2", 1), ("3", 1), ("1", 2), ("4", 1)];
+    let mut ids = Vec::new();
+    let mut between = 0;
+    for (n, (order, version)) in writes.into_iter().enumerate() {
+        if n == 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            between = hookcatch::clock::SystemClock.now_ms();
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let mut event = load_event("catch-raw-json.json");
+        event["body"] = serde_json::json!({
+            "id": format!("e{n}"), "kind": "order.updated",
+            "order": {"id": order, "v": version},
+        })
+        .to_string()
+        .into();
+        let response = ingest.invoke(&event).await;
+        assert_eq!(response["statusCode"], 200, "{response}");
+        let reply: serde_json::Value =
+            serde_json::from_str(response["body"].as_str().unwrap()).unwrap();
+        ids.push(reply["id"].as_str().unwrap().to_owned());
+        stack.consume_all(&consumer, 1).await;
+    }
+
+    let table = stack.table.clone();
+    let list = |what: &'static str, extra: Vec<String>| {
+        let table = table.clone();
+        async move {
+            let mut args: Vec<String> = [what, "list", "--aws", "--table", &table]
+                .into_iter()
+                .map(str::to_owned)
+                .chain(["--route", "shop", "--limit", "2", "--json"].map(str::to_owned))
+                .collect();
+            args.extend(extra);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (ok, stdout, stderr) =
+                crate::support::run_hookcatch(&args, &[("RUST_LOG", "warn")]).await;
+            assert!(ok, "{stderr}");
+            let rows: Vec<serde_json::Value> = stdout
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let next = stderr
+                .lines()
+                .find_map(|l| l.split_once(": add --after ").map(|(_, c)| c.to_owned()));
+            (rows, next)
+        }
+    };
+    let after = |cursor: Option<String>| vec!["--after".to_owned(), cursor.expect("a cursor")];
+    let event_ids = |rows: &[serde_json::Value]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (first, next) = list("events", vec![]).await;
+    assert_eq!(
+        event_ids(&first),
+        [ids[4].as_str(), ids[3].as_str()],
+        "newest stored first"
+    );
+    let (second, next) = list("events", after(next)).await;
+    assert_eq!(event_ids(&second), [ids[2].as_str(), ids[1].as_str()]);
+    let (third, next) = list("events", after(next)).await;
+    assert_eq!(event_ids(&third), [ids[0].as_str()]);
+    assert_eq!(next, None);
+    let until = vec![
+        "--until".to_owned(),
+        hookcatch_cli::inspect::time_text(between),
+    ];
+    let (before, _) = list("events", until.clone()).await;
+    assert_eq!(
+        event_ids(&before),
+        [ids[2].as_str(), ids[1].as_str()],
+        "stored before --until"
+    );
+
+    let orders = |rows: &[serde_json::Value]| -> Vec<(String, String)> {
+        rows.iter()
+            .map(|r| {
+                (
+                    r["id"].as_str().unwrap().to_owned(),
+                    r["event_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let (first, next) = list("records", vec![]).await;
+    assert_eq!(
+        orders(&first),
+        [
+            ("4".to_owned(), ids[4].clone()),
+            ("1".to_owned(), ids[3].clone())
+        ],
+        "{first:?}"
+    );
+    assert_eq!(first[1]["data"]["v"], 2, "the record's current version");
+    let (second, next) = list("records", after(next)).await;
+    assert_eq!(
+        orders(&second),
+        [
+            ("3".to_owned(), ids[2].clone()),
+            ("2".to_owned(), ids[1].clone())
+        ]
+    );
+    // Event e0 wrote order 1, which e3 wrote again since: it is not listed twice.
+    let (third, next) = list("records", after(next)).await;
+    assert!(third.is_empty() && next.is_none(), "{third:?} {next:?}");
+    let (before, _) = list("records", until).await;
+    assert_eq!(
+        orders(&before),
+        [
+            ("3".to_owned(), ids[2].clone()),
+            ("2".to_owned(), ids[1].clone())
+        ],
+        "order 1 was last written after --until"
+    );
+    let (other_type, _) = list("records", vec!["--type".into(), "customer".into()]).await;
+    assert!(other_type.is_empty(), "{other_type:?}");
+}

@@ -659,7 +659,7 @@ secrets = ["dev-only-console-github"]
         async move {
             let store = hookcatch_cli::store::LocalStore::open(&data).unwrap();
             store
-                .list_events(Some(route.into()), None, 100)
+                .list_events(Some(route.into()), None, None, 100)
                 .await
                 .unwrap()
                 .len()
@@ -882,6 +882,39 @@ async fn the_console_over_a_deployed_stack_lists_details_and_replays() {
         browser.run(&format!("return {}", status(&dead))).await,
         "status-stored"
     );
+
+    // Records through the event index: both orders, each linked to its writer's index entry.
+    browser.goto(&format!("{base}/records")).await;
+    let rows = browser
+        .run(
+            "return Array.from(document.querySelectorAll('#records tbody tr')).map(r => \
+             [r.cells[2].textContent, r.querySelector('a.event-id').getAttribute('href')])",
+        )
+        .await;
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        rows[0][0], "10",
+        "the most recently written first: {rows:?}"
+    );
+    assert!(
+        rows[0][1]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("/events/{dead}?route=shop&stored=")),
+        "{rows:?}"
+    );
+    browser
+        .click(&format!("#records a.event-id[href^='/events/{stored}?']"))
+        .await;
+    browser
+        .wait_until(
+            "document.querySelector('#replay')",
+            10,
+            "the writing event's detail",
+        )
+        .await;
+    browser.screenshot("aws-records").await;
     browser.quit().await;
     let _ = stop.send(true);
     started.server.await.unwrap();

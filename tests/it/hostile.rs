@@ -352,7 +352,7 @@ async fn hostile_requests_are_refused_and_store_nothing() {
     let store = LocalStore::open(&dir.join("data")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let stored = store.list_events(None, None, 100).await.unwrap();
+        let stored = store.list_events(None, None, None, 100).await.unwrap();
         if stored.len() == accepted && store.queue_entries().await.unwrap().is_empty() {
             let mut routes: Vec<&str> = stored.iter().map(|e| e.route.as_str()).collect();
             routes.sort_unstable();

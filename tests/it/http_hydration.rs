@@ -99,7 +99,10 @@ async fn stripe_thin_events_are_fetched_once_by_id_with_the_bearer_key() {
         .unwrap();
     assert_eq!(record.data, full, "the fetched event is the record");
     assert!(!record.deleted);
-    assert_eq!(store.list_events(None, None, 10).await.unwrap().len(), 2);
+    assert_eq!(
+        store.list_events(None, None, None, 10).await.unwrap().len(),
+        2
+    );
 }
 
 #[tokio::test]

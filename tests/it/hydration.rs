@@ -180,7 +180,14 @@ async fn a_batch_is_fetched_in_few_calls_with_full_records() {
         .unwrap()
         .unwrap();
     assert_eq!(contact.data["Last_Name"], "Ada");
-    assert_eq!(store.list_events(None, None, 100).await.unwrap().len(), 4);
+    assert_eq!(
+        store
+            .list_events(None, None, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
 }
 
 #[tokio::test]

@@ -146,7 +146,12 @@ async fn samples_sent_with_send_become_events_and_records() {
     wait_until(
         "every accepted sample to be stored and acknowledged",
         || async {
-            store.list_events(None, None, 100).await.unwrap().len() == sent
+            store
+                .list_events(None, None, None, 100)
+                .await
+                .unwrap()
+                .len()
+                == sent
                 && store.queue_entries().await.unwrap().is_empty()
         },
     )
@@ -158,7 +163,7 @@ async fn samples_sent_with_send_become_events_and_records() {
         .expect("order record");
     assert_eq!(record.data["total"], "42.50");
     let events = store
-        .list_events(Some("orders".into()), None, 100)
+        .list_events(Some("orders".into()), None, None, 100)
         .await
         .unwrap();
     assert!(
@@ -168,7 +173,7 @@ async fn samples_sent_with_send_become_events_and_records() {
         "the key is never stored"
     );
     let multipart = store
-        .list_events(Some("catch-raw".into()), None, 100)
+        .list_events(Some("catch-raw".into()), None, None, 100)
         .await
         .unwrap()
         .into_iter()
@@ -222,7 +227,12 @@ async fn every_example_route_answers_its_samples_in_serve() {
     assert!(missing.is_empty(), "routes without a sample: {missing:?}");
     let store = LocalStore::open(&example.data).unwrap();
     wait_until("every non-handshake sample to be stored", || async {
-        store.list_events(None, None, 1000).await.unwrap().len() == stored
+        store
+            .list_events(None, None, None, 1000)
+            .await
+            .unwrap()
+            .len()
+            == stored
             && store.queue_entries().await.unwrap().is_empty()
     })
     .await;
@@ -347,7 +357,7 @@ async fn sigkill_under_load_loses_no_acknowledged_event() {
     })
     .await;
     let stored = store
-        .list_events(Some("orders".into()), None, 10_000)
+        .list_events(Some("orders".into()), None, None, 10_000)
         .await
         .unwrap();
     let stored_keys: HashSet<String> = stored.iter().map(|e| e.dedup_key.clone()).collect();
@@ -490,7 +500,7 @@ async fn replay_of_a_stored_event_from_the_cli_applies_the_current_rules() {
     })
     .await;
     let events = store
-        .list_events(Some("orders".into()), None, 10)
+        .list_events(Some("orders".into()), None, None, 10)
         .await
         .unwrap();
     assert_eq!(events.len(), 1, "the replay replaced the event");

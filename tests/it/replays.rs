@@ -153,7 +153,7 @@ async fn replays_with_unsigned_headers_changed_are_one_event_and_distinct_events
     let stored = loop {
         let queued = store.queue_entries().await.unwrap();
         if queued.is_empty() {
-            break store.list_events(None, None, 100).await.unwrap();
+            break store.list_events(None, None, None, 100).await.unwrap();
         }
         assert!(Instant::now() < deadline, "{} still queued", queued.len());
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -309,8 +309,6 @@ impl Stack {
             .unwrap();
     }
 
-    /// Runs the consumer handler over one received batch and, as Lambda's SQS poller does, deletes
-    /// the messages that were not reported as failed. Returns the failed message ids.
     /// Receives `count` messages from the events queue and hands them to a consumer bootstrap as
     /// one SQS batch, which must fail none of them.
     pub async fn consume_all(&self, consumer: &crate::fake_runtime::FakeRuntime, count: usize) {
@@ -329,6 +327,8 @@ impl Stack {
         );
     }
 
+    /// Runs the consumer handler over one received batch and, as Lambda's SQS poller does, deletes
+    /// the messages that were not reported as failed. Returns how many it got and the failed ids.
     pub async fn consume_once(&self, consumer: &hookcatch::Consumer) -> (usize, Vec<String>) {
         let (event, handles) = self.receive_batch(&self.queue_url).await;
         let ids: Vec<String> = event["Records"]

@@ -2,7 +2,8 @@
 //! user's machine with their own AWS credentials (nothing of it is deployed or public).
 //!
 //! Where each page reads: stored events from the event index (a Query per route and shard, never
-//! a Scan for a list), an event's detail from its index entry, dead letters from the DLQ (received
+//! a Scan for a list), records through the same index (those its events last wrote), an event's
+//! detail from its index entry, dead letters from the DLQ (received
 //! with a zero visibility timeout, so listing moves nothing), refusals from the route functions'
 //! logs. Queued events are not listed: SQS cannot show a message without taking it from the
 //! consumer. The list is read when the page loads; it is not live.
@@ -465,27 +466,50 @@ async fn refusals_page(State(console): State<Arc<StackConsole>>) -> Response {
     .into_response()
 }
 
-/// Records by Scan (the table has no index of records), the 200 most recently updated.
+/// Records through the event index: those the chosen route's (or every route's) events last
+/// wrote, the 200 most recently written, merged by when.
 async fn records_page(
     State(console): State<Arc<StackConsole>>,
     Query(query): Query<RecordQuery>,
 ) -> Response {
     let nonempty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     let (route, record_type) = (nonempty(&query.route), nonempty(&query.record_type));
-    let mut records = match console
-        .store
-        .scan_records(route.as_deref(), record_type.as_deref())
-        .await
-    {
-        Ok(records) => records,
-        Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &failed(error)),
+    let routes = match route {
+        Some(route) => vec![route],
+        None => console.context.routes.clone(),
     };
+    let mut records = Vec::new();
+    for route in &routes {
+        match console
+            .store
+            .query_records(route, record_type.as_deref(), None, None, 200, None)
+            .await
+        {
+            Ok(page) => records.extend(page.records),
+            Err(error) => {
+                return refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &failed(format!(
+                        "{error} (a stack deployed with EventIndex=off has no event index)"
+                    )),
+                );
+            }
+        }
+    }
+    records.sort_by_key(|(record, _)| std::cmp::Reverse(record.updated_at_ms));
     records.truncate(200);
+    let rows = records
+        .iter()
+        .map(|(record, stored_ms)| RecordRow {
+            detail: detail_query(&record.route, *stored_ms),
+            ..RecordRow::new(record)
+        })
+        .collect();
     render(&RecordsPage {
         data_dir: console.label.clone(),
         route: query.route,
         record_type: query.record_type,
-        records: records.iter().map(RecordRow::new).collect(),
+        records: rows,
     })
     .into_response()
 }

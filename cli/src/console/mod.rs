@@ -704,7 +704,13 @@ async fn records_page(
     let nonempty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
     let records = match console
         .store
-        .list_records(nonempty(&query.route), nonempty(&query.record_type), 200)
+        .list_records(
+            nonempty(&query.route),
+            nonempty(&query.record_type),
+            None,
+            None,
+            200,
+        )
         .await
     {
         Ok(records) => records,

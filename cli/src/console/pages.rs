@@ -533,6 +533,8 @@ pub struct RecordRow {
     pub deleted: bool,
     pub updated: String,
     pub event_id: String,
+    /// What the written-by link adds after `/events/{id}` (on AWS: the event's index entry).
+    pub detail: String,
     pub data: String,
 }
 
@@ -546,6 +548,7 @@ impl RecordRow {
             deleted: record.deleted,
             updated: time_text(record.updated_at_ms),
             event_id: record.event_id.clone(),
+            detail: String::new(),
             data: serde_json::to_string_pretty(&record.data).unwrap_or_default(),
         }
     }

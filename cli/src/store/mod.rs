@@ -264,15 +264,21 @@ impl LocalStore {
         &self,
         route: Option<String>,
         since_ms: Option<i64>,
+        until_ms: Option<i64>,
         limit: usize,
     ) -> Result<Vec<EventItem>, StoreError> {
         self.read(move |conn| {
             let mut statement = conn.prepare(
                 "SELECT * FROM events WHERE (?1 IS NULL OR route = ?1) AND received_at >= ?2
-                 ORDER BY received_at DESC LIMIT ?3",
+                 AND received_at < ?3 ORDER BY received_at DESC LIMIT ?4",
             )?;
             let rows = statement.query_map(
-                params![route, since_ms.unwrap_or(i64::MIN), limit as i64],
+                params![
+                    route,
+                    since_ms.unwrap_or(i64::MIN),
+                    until_ms.unwrap_or(i64::MAX),
+                    limit as i64
+                ],
                 event_from_row,
             )?;
             rows.collect()
@@ -317,14 +323,25 @@ impl LocalStore {
         &self,
         route: Option<String>,
         record_type: Option<String>,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
         limit: usize,
     ) -> Result<Vec<RecordItem>, StoreError> {
         self.read(move |conn| {
             let mut statement = conn.prepare(
                 "SELECT * FROM records WHERE (?1 IS NULL OR route = ?1) AND (?2 IS NULL OR record_type = ?2)
-                 ORDER BY updated_at DESC LIMIT ?3",
+                 AND updated_at >= ?3 AND updated_at < ?4 ORDER BY updated_at DESC LIMIT ?5",
             )?;
-            let rows = statement.query_map(params![route, record_type, limit as i64], record_from_row)?;
+            let rows = statement.query_map(
+                params![
+                    route,
+                    record_type,
+                    since_ms.unwrap_or(i64::MIN),
+                    until_ms.unwrap_or(i64::MAX),
+                    limit as i64
+                ],
+                record_from_row,
+            )?;
             rows.collect()
         })
         .await
@@ -591,7 +608,7 @@ mod tests {
         );
         assert_eq!(
             store
-                .list_events(Some("raw".into()), None, 10)
+                .list_events(Some("raw".into()), None, None, 10)
                 .await
                 .unwrap()
                 .len(),
@@ -708,7 +725,10 @@ mod tests {
                 .put_event(&delivered)
                 .await
                 .expect("the old store takes new events");
-            assert_eq!(store.list_events(None, None, 10).await.unwrap().len(), 1);
+            assert_eq!(
+                store.list_events(None, None, None, 10).await.unwrap().len(),
+                1
+            );
             let found = store
                 .find_events_by_delivery(Some("raw".into()), "provider-1".into())
                 .await

@@ -96,6 +96,31 @@ pub struct EventPage {
     pub next: Option<String>,
 }
 
+/// A page of a route's records from the event index: the records the page's events last wrote.
+#[derive(Debug)]
+pub struct RecordPage {
+    /// Each record with the time its writing event was stored (ms), where that event's index
+    /// entry is.
+    pub records: Vec<(RecordItem, i64)>,
+    /// Where the next page starts (an event's index entry, as [`EventPage::next`]).
+    pub next: Option<String>,
+}
+
+/// Events read per round when listing records through the event index (at most; a round reads as
+/// many events as the page wants records), and at most per page: a route whose events write
+/// records of other types only is not read to its end in one call.
+const RECORD_ROUND_EVENTS: usize = 100;
+const RECORD_PAGE_MAX_EVENTS: usize = 2_000;
+
+/// The records an event's `type/id` key may name: a type or an id may hold `/` itself, so every
+/// split is a candidate (the record's own type and id decide which one it was).
+fn record_key_candidates(key: &str, record_type: Option<&str>) -> Vec<(String, String)> {
+    key.match_indices('/')
+        .map(|(at, _)| (key[..at].to_owned(), key[at + 1..].to_owned()))
+        .filter(|(t, _)| record_type.is_none_or(|wanted| wanted == t))
+        .collect()
+}
+
 /// Whether `cursor` is one [`EventPage::next`] gave: a stored time and an event id.
 pub fn is_cursor(cursor: &str) -> bool {
     cursor.split_once('#').is_some_and(|(ms, id)| {
@@ -567,6 +592,88 @@ impl DynamoStore {
             events.push((event_from_item(&item)?, stored_ms));
         }
         Ok(EventPage { events, next })
+    }
+
+    /// A page of `route`'s records (of `record_type`) whose current version an event stored in
+    /// `[since_ms, until_ms)` wrote, newest write first, through the event index: each record
+    /// comes with the event that last wrote it (its `event_id`), so it is listed once across pages
+    /// and a record an older event also touched is not repeated. A page ends after a whole event,
+    /// and after at most [`RECORD_PAGE_MAX_EVENTS`] events read, with a cursor to go on.
+    pub async fn query_records(
+        &self,
+        route: &str,
+        record_type: Option<&str>,
+        since_ms: Option<i64>,
+        until_ms: Option<i64>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<RecordPage, StoreError> {
+        let limit = limit.max(1);
+        let mut cursor = after.map(str::to_owned);
+        let mut records = Vec::new();
+        let mut events_read = 0;
+        loop {
+            let page = self
+                .query_events(
+                    route,
+                    since_ms,
+                    until_ms,
+                    (limit - records.len()).clamp(1, RECORD_ROUND_EVENTS),
+                    cursor.as_deref(),
+                )
+                .await?;
+            events_read += page.events.len();
+            let mut keys: Vec<String> = page
+                .events
+                .iter()
+                .flat_map(|(event, _)| &event.records)
+                .flat_map(|key| record_key_candidates(key, record_type))
+                .map(|(t, id)| record_key(route, &t, &id))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            let items = self.get_items(keys).await?;
+            for (position, (event, stored_ms)) in page.events.iter().enumerate() {
+                let mut written = Vec::new();
+                for key in &event.records {
+                    for (t, id) in record_key_candidates(key, record_type) {
+                        let Some(item) = items.get(&record_key(route, &t, &id)) else {
+                            continue;
+                        };
+                        let record = record_from_item(item)?;
+                        if record.event_id == event.event_id
+                            && record.record_type == t
+                            && record.record_id == id
+                        {
+                            written.push((record, *stored_ms));
+                        }
+                    }
+                }
+                // Whole events only: the cursor cannot point inside one.
+                if !records.is_empty() && records.len() + written.len() > limit {
+                    return Ok(RecordPage {
+                        records,
+                        next: cursor,
+                    });
+                }
+                records.extend(written);
+                cursor = Some(format!("{stored_ms:013}#{}", event.event_id));
+                if records.len() >= limit {
+                    let more = position + 1 < page.events.len() || page.next.is_some();
+                    return Ok(RecordPage {
+                        records,
+                        next: cursor.filter(|_| more),
+                    });
+                }
+            }
+            if page.next.is_none() || events_read >= RECORD_PAGE_MAX_EVENTS {
+                return Ok(RecordPage {
+                    records,
+                    next: page.next,
+                });
+            }
+            cursor = page.next;
+        }
     }
 
     /// A stored event by its index entry (route, stored time and id: what a listed page knows):
@@ -1066,6 +1173,27 @@ mod tests {
         ] {
             assert!(!is_cursor(bad), "{bad}");
         }
+    }
+
+    /// An event's `type/id` keys name its records whichever side holds a `/`.
+    #[test]
+    fn record_keys_of_an_event_split_at_every_slash() {
+        assert_eq!(
+            record_key_candidates("order/7", None),
+            [("order".to_owned(), "7".to_owned())]
+        );
+        assert_eq!(
+            record_key_candidates("a/b/c", None),
+            [
+                ("a".to_owned(), "b/c".to_owned()),
+                ("a/b".to_owned(), "c".to_owned())
+            ]
+        );
+        assert_eq!(
+            record_key_candidates("a/b/c", Some("a/b")),
+            [("a/b".to_owned(), "c".to_owned())]
+        );
+        assert!(record_key_candidates("no-slash", None).is_empty());
     }
 
     #[test]

@@ -12,7 +12,9 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
-pub use dynamodb::{DynamoStore, EVENT_INDEX, EVENT_INDEX_SHARDS, EventPage, is_cursor};
+pub use dynamodb::{
+    DynamoStore, EVENT_INDEX, EVENT_INDEX_SHARDS, EventPage, RecordPage, is_cursor,
+};
 pub use s3::S3Blobs;
 pub use sqs::SqsQueue;
 pub use ssm::SsmParameters;
