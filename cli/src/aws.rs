@@ -128,6 +128,28 @@ pub async fn replay_on_stack(
     ))
 }
 
+/// Resends `event`, a stored event of the stack, to its route's Function URL `url`, signed with
+/// the route's deployed configuration and secrets (SSM, decrypted on this machine with the
+/// caller's credentials), as the route function itself reads them.
+pub async fn resend_on_stack(
+    sdk: &aws_config::SdkConfig,
+    layout: &hookcatch::config::SsmLayout,
+    event: hookcatch::ports::EventItem,
+    url: &str,
+) -> Result<crate::replay::Resent, String> {
+    use hookcatch::runtime::lambda::{deployed_route, route_settings};
+    let parameters = hookcatch::aws::SsmParameters::new(aws_sdk_ssm::Client::new(sdk));
+    let id = hookcatch::config::route_id(&event.route);
+    let config = deployed_route(&parameters, layout, &id)
+        .await
+        .map_err(|e| format!("the route's deployed configuration: {e}"))?;
+    // An `env:` secret is the function's environment, which this machine does not have.
+    let settings = route_settings(config, &|_| None, &parameters)
+        .await
+        .map_err(|e| format!("Resend signs with the route's deployed secrets: {e}"))?;
+    crate::replay::resend(&settings, event, url).await
+}
+
 /// A message in the dead-letter queue, as listed.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {

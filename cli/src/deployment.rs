@@ -554,6 +554,21 @@ pub fn route_urls(plan: &Plan, outputs_json: &str) -> Result<BTreeMap<String, St
     route_outputs(plan, outputs_json, "Url")
 }
 
+/// The Function URLs of the routes named, among a stack's Outputs (those it has).
+pub fn urls_of_routes<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    outputs_json: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let outputs = outputs_by_key(outputs_json)?;
+    Ok(names
+        .into_iter()
+        .filter_map(|name| {
+            let url = outputs.get(&format!("{}Url", hookcatch::config::logical_id(name)))?;
+            Some((name.to_owned(), url.clone()))
+        })
+        .collect())
+}
+
 /// Each route's function (its ARN) among a stack's Outputs.
 pub fn route_functions(
     plan: &Plan,

@@ -137,12 +137,13 @@ enum Command {
     },
     /// The console over a deployed stack, on this machine with your AWS credentials: stored events
     /// from the event index, dead letters from the DLQ (left in place), refusals from the route
-    /// functions' logs, Replay through the events queue.
+    /// functions' logs, Replay through the events queue, Resend to the route's Function URL.
     Console {
         /// Read the deployed stack (required: locally, `serve` runs the console).
         #[arg(long, required = true)]
         aws: bool,
-        /// The stack (its routes' configuration in SSM, its Outputs through `sam` for log groups).
+        /// The stack (its routes' configuration in SSM, its Outputs through `sam` for log groups
+        /// and Function URLs).
         #[arg(long, default_value = "hookcatch")]
         stack: String,
         /// The events table (stack output EventsTableName).
@@ -158,6 +159,10 @@ enum Command {
         /// function of the stack, from its Outputs.
         #[arg(long = "log-group")]
         log_groups: Vec<String>,
+        /// A route's Function URL, where Resend posts, as NAME=URL (repeatable); default: the
+        /// stack's Outputs.
+        #[arg(long = "route-url", value_parser = route_url_arg)]
+        route_urls: Vec<(String, String)>,
         /// Where the console listens. Off loopback it asks for a token: HOOKCATCH_CONSOLE_TOKEN,
         /// or one printed at start.
         #[arg(long, default_value = "127.0.0.1:3001")]
@@ -936,22 +941,44 @@ async fn run(cli: Cli) -> Result<(), String> {
             queue_url,
             dlq_url,
             log_groups,
+            route_urls,
             console_addr,
             config,
         } => {
             let file = ConfigFile::load(&config).map_err(|e| e.to_string())?;
             let layout = hookcatch::config::SsmLayout::new(&stack)?;
-            let log_groups = if log_groups.is_empty() {
-                match hookcatch_cli::deployment::Sam::beside(&config).stack_outputs(&stack) {
-                    Ok(outputs) => hookcatch_cli::aws::route_log_groups(&outputs)?,
-                    Err(error) => {
-                        eprintln!("the refusals page has no log group ({error}): add --log-group");
-                        Vec::new()
-                    }
-                }
-            } else {
-                log_groups
+            let routes: Vec<String> = file.routes.iter().map(|r| r.name.clone()).collect();
+            let given_urls: std::collections::BTreeMap<String, String> =
+                route_urls.into_iter().collect();
+            // The stack's Outputs, when flags leave something to find there.
+            let outputs =
+                if log_groups.is_empty() || routes.iter().any(|r| !given_urls.contains_key(r)) {
+                    hookcatch_cli::deployment::Sam::beside(&config)
+                    .stack_outputs(&stack)
+                    .map_err(|error| {
+                        let needs = if log_groups.is_empty() {
+                            "the refusals page needs --log-group, and Resend --route-url NAME=URL"
+                        } else {
+                            "Resend needs --route-url NAME=URL"
+                        };
+                        eprintln!("the stack's Outputs cannot be read ({error}): {needs}")
+                    })
+                    .ok()
+                } else {
+                    None
+                };
+            let log_groups = match (&outputs, log_groups.is_empty()) {
+                (Some(outputs), true) => hookcatch_cli::aws::route_log_groups(outputs)?,
+                _ => log_groups,
             };
+            let mut route_urls = match &outputs {
+                Some(outputs) => hookcatch_cli::deployment::urls_of_routes(
+                    routes.iter().map(String::as_str),
+                    outputs,
+                )?,
+                None => Default::default(),
+            };
+            route_urls.extend(given_urls);
             let settings = hookcatch_cli::console::ConsoleSettings::new(
                 console_addr,
                 std::env::var("HOOKCATCH_CONSOLE_TOKEN")
@@ -965,7 +992,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 dlq_url,
                 layout,
                 log_groups,
-                routes: file.routes.iter().map(|r| r.name.clone()).collect(),
+                routes,
+                route_urls,
             };
             let (stop, stopped) = tokio::sync::watch::channel(false);
             let started = hookcatch_cli::console::aws::start(settings, context, stopped).await?;
@@ -1268,6 +1296,20 @@ async fn routes_command(command: RoutesCommand) -> Result<(), String> {
 }
 
 /// Where the inspection commands read from.
+/// `--route-url NAME=URL`.
+fn route_url_arg(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, url))
+            if !name.is_empty() && (url.starts_with("https://") || url.starts_with("http://")) =>
+        {
+            Ok((name.to_owned(), url.to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}`: give NAME=URL, the URL with http:// or https://"
+        )),
+    }
+}
+
 /// A `--after` that is no cursor a page printed is refused before anything is read.
 fn cursor_arg(after: Option<&str>, listing: &str) -> Result<(), String> {
     match after {

@@ -90,12 +90,24 @@ pub async fn resend_event(
 ) -> Result<Resent, String> {
     let (event, route) = stored(store, config, event_id).await?;
     let url = route_url(&route.name);
+    let settings = config.resolve_route(&route.name).await?;
+    resend(&settings, event, &url).await
+}
+
+/// Sends `event`'s request again to `url`, re-signed with `settings`' secret under a fresh
+/// delivery id and timestamp: what a local and a stack's Resend share.
+pub async fn resend(
+    settings: &hookcatch::config::RouteSettings,
+    event: EventItem,
+    url: &str,
+) -> Result<Resent, String> {
     let StoredBody::Inline(body) = event.body else {
         return Err(format!(
-            "event {event_id}'s body is in object storage; resend it from its stack"
+            "event {}'s body is in object storage (over the inline limit): Resend sends inline \
+             bodies only",
+            event.event_id
         ));
     };
-    let settings = config.resolve_route(&route.name).await?;
     let request = InboundRequest {
         method: event.method,
         path: event.path,
@@ -107,12 +119,12 @@ pub async fn resend_event(
         called_url: Some(url.split('?').next().unwrap_or_default().to_owned()),
     };
     let request =
-        hookcatch::providers::sign::resend_request(&settings, request, SystemClock.now_ms())
+        hookcatch::providers::sign::resend_request(settings, request, SystemClock.now_ms())
             .map_err(|e| e.to_string())?;
-    let (status, body) = crate::send::send(&request, &url).await?;
+    let (status, body) = crate::send::send(&request, url).await?;
     Ok(Resent {
         status,
         body,
-        new_event: hookcatch::providers::sign::resend_is_new(&settings),
+        new_event: hookcatch::providers::sign::resend_is_new(settings),
     })
 }

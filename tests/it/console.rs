@@ -728,7 +728,8 @@ secrets = ["dev-only-console-github"]
 /// `hookcatch console --aws` over a stack on the loopback server: the list reads stored events
 /// from the event index and dead letters from the DLQ (which stay there), says why queued ones are
 /// not listed, opens an event's detail from its index entry, and Replay after a rule change in SSM
-/// goes through the events queue and the consumer to rewrite the record.
+/// goes through the events queue and the consumer to rewrite the record; Resend posts a keyed
+/// route's event to its Function URL signed with the route's deployed secret from SSM.
 #[tokio::test]
 async fn the_console_over_a_deployed_stack_lists_details_and_replays() {
     use crate::support::Stack;
@@ -743,6 +744,44 @@ async fn the_console_over_a_deployed_stack_lists_details_and_replays() {
     let stored =
         post(r#"{"id":"o-9","kind":"order.paid","order":{"id":"9","v":1,"total":12.5}}"#).await;
     let consumer = stack.consumer().await;
+    while stack.consume_once(&consumer).await.0 == 0 {}
+    // Route `keyed` as deployed: its key a SecureString under the route's `secrets/` in SSM, which
+    // its function reads (here through an explicit reference to the same parameter).
+    let layout = hookcatch::config::SsmLayout::new(stack_name).unwrap();
+    let key_parameter = layout.secret_name("keyed", "key");
+    stack
+        .put_secret_named(&key_parameter, "dev-resend-key")
+        .await;
+    stack
+        .put_route_config(
+            stack_name,
+            r#"{"name":"keyed","provider":"catch-raw","auth":{"kind":"api_key","query":"key"},"secrets":["local:key"]}"#,
+        )
+        .await;
+    let keyed = stack
+        .ingestor(
+            &serde_json::json!({
+                "name": "keyed", "provider": "catch-raw",
+                "auth": {"kind": "api_key", "query": "key"},
+                "secrets": [format!("ssm:{key_parameter}")],
+            })
+            .to_string(),
+        )
+        .await;
+    let keyed_url = crate::support::function_url_on_loopback(keyed).await;
+    let keyed_first = hookcatch::tls::https_client_builder()
+        .build()
+        .unwrap()
+        .post(format!("{keyed_url}?key=dev-resend-key"))
+        .header("content-type", "application/json")
+        .body(r#"{"hello":"keyed"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(keyed_first.status(), 200);
+    let reply: serde_json::Value =
+        serde_json::from_str(&keyed_first.text().await.unwrap()).unwrap();
+    let keyed_id = reply["id"].as_str().unwrap().to_owned();
     while stack.consume_once(&consumer).await.0 == 0 {}
     let dead =
         post(r#"{"id":"o-10","kind":"order.paid","order":{"id":"10","v":1,"total":3}}"#).await;
@@ -759,7 +798,8 @@ async fn the_console_over_a_deployed_stack_lists_details_and_replays() {
             dlq_url: stack.dlq_url.clone(),
             layout: hookcatch::config::SsmLayout::new(stack_name).unwrap(),
             log_groups: Vec::new(),
-            routes: vec!["shop".into()],
+            routes: vec!["shop".into(), "keyed".into()],
+            route_urls: [("keyed".to_owned(), keyed_url.clone())].into(),
         },
         stopped,
     )
@@ -820,8 +860,9 @@ async fn the_console_over_a_deployed_stack_lists_details_and_replays() {
             .run("return document.querySelector('#resend') === null")
             .await
             == true,
-        "no Resend on AWS"
+        "no Resend for a route whose Function URL is not known"
     );
+    assert!(detail.contains("--route-url shop=URL"), "{detail}");
     // Replay finds the event by the same index entry (no Scan).
     assert!(
         browser
@@ -915,6 +956,46 @@ async fn the_console_over_a_deployed_stack_lists_details_and_replays() {
         )
         .await;
     browser.screenshot("aws-records").await;
+
+    // Resend: the keyed route's event, signed with the deployed key from SSM, accepted as new.
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .click(&format!(
+            "a.event-id[href^='/events/{keyed_id}?route=keyed']"
+        ))
+        .await;
+    browser
+        .wait_until("document.querySelector('#resend')", 10, "Resend offered")
+        .await;
+    assert!(
+        browser
+            .text()
+            .await
+            .contains(keyed_url.trim_end_matches('/')),
+        "the curl line names the Function URL"
+    );
+    browser.click("#resend").await;
+    browser
+        .wait_until(
+            "document.querySelector('#result')?.textContent.includes('accepted as a new event')",
+            10,
+            "the resend's result",
+        )
+        .await;
+    browser.screenshot("aws-resent").await;
+    while stack.consume_once(&consumer).await.0 == 0 {}
+    let keyed_events = stack
+        .store()
+        .scan_events(Some("keyed"), None)
+        .await
+        .unwrap();
+    assert_eq!(keyed_events.len(), 2, "the resend is a new event");
+    assert!(
+        keyed_events
+            .iter()
+            .all(|e| !e.query.contains("dev-resend-key")),
+        "the key is redacted before storage, and the resend added it back from SSM"
+    );
     browser.quit().await;
     let _ = stop.send(true);
     started.server.await.unwrap();

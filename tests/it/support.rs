@@ -188,15 +188,20 @@ impl Stack {
     /// Stores a SecureString and returns its name.
     pub async fn put_secret(&self, value: &str) -> String {
         let name = format!("/{}", unique("hookcatch-test"));
+        self.put_secret_named(&name, value).await;
+        name
+    }
+
+    /// Stores a SecureString under `name` (a route's `secrets/NAME`, as `secrets set --aws` does).
+    pub async fn put_secret_named(&self, name: &str, value: &str) {
         self.ssm
             .put_parameter()
-            .name(&name)
+            .name(name)
             .value(value)
             .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
             .send()
             .await
             .expect("put parameter");
-        name
     }
 
     /// The environment a route Lambda of this stack gets.
@@ -270,11 +275,13 @@ impl Stack {
         (serde_json::json!({ "Records": records }), handles)
     }
 
-    /// Writes route `shop`'s deployed configuration for stack `stack_name` (what `deploy` pushes).
+    /// Writes a route's deployed configuration for stack `stack_name` (what `deploy` pushes).
     pub async fn put_route_config(&self, stack_name: &str, config: &str) {
+        let route: serde_json::Value = serde_json::from_str(config).unwrap();
+        let layout = hookcatch::config::SsmLayout::new(stack_name).unwrap();
         self.ssm
             .put_parameter()
-            .name(format!("/hookcatch/{stack_name}/routes/shop/config"))
+            .name(layout.config_name(route["name"].as_str().unwrap()))
             .value(config)
             .r#type(aws_sdk_ssm::types::ParameterType::String)
             .overwrite(true)
@@ -451,6 +458,48 @@ pub async fn post_catch_raw(ingestor: &hookcatch::Ingestor, body: &'static str) 
     let response = hookcatch_ingest::handle(ingestor, request).await.unwrap();
     assert_eq!(response.status_code, 200);
     reply_json(&response)["id"].as_str().unwrap().to_owned()
+}
+
+/// A route's Function URL on loopback: each HTTP request becomes the Function URL event Lambda
+/// would pass, handled by `ingestor`. Returns the URL (with its trailing `/`, as Outputs give it).
+pub async fn function_url_on_loopback(ingestor: hookcatch::Ingestor) -> String {
+    use base64::Engine;
+    let ingestor = std::sync::Arc::new(ingestor);
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let ingestor = ingestor.clone();
+        async move {
+            let (parts, body) = request.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let mut headers = serde_json::Map::new();
+            for (name, value) in &parts.headers {
+                let value = value.to_str().unwrap_or_default();
+                headers
+                    .entry(name.as_str())
+                    .and_modify(|v| *v = format!("{},{value}", v.as_str().unwrap()).into())
+                    .or_insert_with(|| value.into());
+            }
+            let event = function_url_request("catch-raw-json.json", |event| {
+                event["rawPath"] = parts.uri.path().into();
+                event["rawQueryString"] = parts.uri.query().unwrap_or_default().into();
+                event["requestContext"]["http"]["method"] = parts.method.as_str().into();
+                event["requestContext"]["http"]["path"] = parts.uri.path().into();
+                event["headers"] = headers.into();
+                event["body"] = base64::engine::general_purpose::STANDARD
+                    .encode(&body)
+                    .into();
+                event["isBase64Encoded"] = true.into();
+            });
+            let response = hookcatch_ingest::handle(&ingestor, event).await.unwrap();
+            axum::response::IntoResponse::into_response((
+                axum::http::StatusCode::from_u16(response.status_code as u16).unwrap(),
+                response.body.unwrap_or_default(),
+            ))
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/")
 }
 
 pub fn function_url_request(

@@ -6,7 +6,8 @@
 //! detail from its index entry, dead letters from the DLQ (received
 //! with a zero visibility timeout, so listing moves nothing), refusals from the route functions'
 //! logs. Queued events are not listed: SQS cannot show a message without taking it from the
-//! consumer. The list is read when the page loads; it is not live.
+//! consumer. The list is read when the page loads; it is not live. Replay sends to the events
+//! queue; Resend posts to the route's Function URL, signed with its deployed secrets from SSM.
 
 use std::sync::Arc;
 
@@ -44,6 +45,8 @@ pub struct StackContext {
     pub log_groups: Vec<String>,
     /// The routes the list reads when none is chosen (the deployed ones, from hookcatch.toml).
     pub routes: Vec<String>,
+    /// Each route's Function URL (stack Outputs, or `--route-url`), where Resend posts.
+    pub route_urls: std::collections::BTreeMap<String, String>,
 }
 
 struct StackConsole {
@@ -70,7 +73,7 @@ pub async fn start(
         .route("/", get(events_page))
         .route("/events/{id}", get(event_page))
         .route("/events/{id}/body", get(event_body))
-        .route("/events/{id}/replay", post(replay_event))
+        .route("/events/{id}/{action}", post(event_action))
         .route("/records", get(records_page))
         .route("/routes", get(routes_page))
         .route("/dead", get(dead_page))
@@ -284,12 +287,17 @@ async fn event_view(
         Err(response) => return response,
     };
     let records = records_shown(&console.store, &view).await;
+    let url = console.context.route_urls.get(&view.route);
     render(&EventPage {
         data_dir: console.label.clone(),
-        // The route's address on AWS is its Function URL, which the detail does not need.
-        event: EventDetail::new(&view, records, ""),
+        event: EventDetail::new(&view, records, url.map_or("", |u| u.trim_end_matches('/'))),
         csrf: console.csrf.clone(),
-        resend: false,
+        resend: url.is_some(),
+        no_resend: format!(
+            "Resend is not offered: route `{}`'s Function URL is not known here (it comes from \
+             the stack's Outputs through `sam`, or `--route-url {}=URL`).",
+            view.route, view.route
+        ),
         detail: match (&at.route, at.stored) {
             (Some(route), Some(stored_ms)) => detail_query(route, stored_ms),
             _ => String::new(),
@@ -320,41 +328,51 @@ async fn event_body(
     super::body_download(view)
 }
 
-/// Replay: the stored event's message rebuilt with its route's deployed configuration (SSM) and
-/// sent to the events queue, where the consumer function replaces it and applies the rules.
-async fn replay_event(
+/// A stored event's two actions on the stack: **replay** (its message rebuilt with the route's
+/// deployed configuration from SSM, sent to the events queue, where the consumer function replaces
+/// it and applies the rules) and **resend** (its request posted to the route's Function URL,
+/// signed with the route's deployed secrets, through verification like any delivery).
+async fn event_action(
     State(console): State<Arc<StackConsole>>,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     Query(at): Query<DetailQuery>,
     Form(form): Form<ActionForm>,
 ) -> Response {
     if let Some(refused) = forged(&console.csrf, &form) {
         return refused;
     }
-    let result = match find(&console, &id, &at).await {
-        Ok(Found::Stored(event)) => {
-            let context = &console.context;
-            match crate::aws::replay_on_stack(
-                &context.sdk,
-                &context.queue_url,
-                &context.layout,
-                &event,
-            )
-            .await
-            {
-                Ok(summary) => (
-                    true,
-                    format!("{summary}: the consumer function stores it in a moment."),
-                ),
-                Err(error) => (false, error),
-            }
+    let event = match find(&console, &id, &at).await {
+        Ok(Found::Stored(event)) => *event,
+        Ok(Found::Dead(_)) => {
+            let result = (
+                false,
+                "A dead letter is replayed from the dead letters page (the DLQ's redrive).".into(),
+            );
+            return event_view(&console, &id, &at, Some(result)).await;
         }
-        Ok(Found::Dead(_)) => (
-            false,
-            "A dead letter is replayed from the dead letters page (the DLQ's redrive).".into(),
-        ),
         Err(response) => return response,
     };
+    let context = &console.context;
+    let result = match action.as_str() {
+        "replay" => {
+            crate::aws::replay_on_stack(&context.sdk, &context.queue_url, &context.layout, &event)
+                .await
+                .map(|summary| {
+                    (
+                        true,
+                        format!("{summary}: the consumer function stores it in a moment."),
+                    )
+                })
+        }
+        "resend" => match context.route_urls.get(&event.route) {
+            None => Err(format!("route `{}` has no known Function URL", event.route)),
+            Some(url) => crate::aws::resend_on_stack(&context.sdk, &context.layout, event, url)
+                .await
+                .map(|resent| ((200..300).contains(&resent.status), resent.summary(&id))),
+        },
+        _ => Err(format!("no action `{action}`")),
+    };
+    let result = result.unwrap_or_else(|error| (false, error));
     event_view(&console, &id, &at, Some(result)).await
 }
 

@@ -741,6 +741,7 @@ async fn event_view(console: &Console, id: &str, result: Option<(bool, String)>)
         event: EventDetail::new(&view, records, &console.route_url(&view.route)),
         csrf: console.csrf.clone(),
         resend: true,
+        no_resend: String::new(),
         detail: String::new(),
         result,
     };

@@ -137,8 +137,10 @@ pub struct EventPage {
     pub data_dir: String,
     pub event: EventDetail,
     pub csrf: String,
-    /// Whether Resend is offered (not on AWS yet: it would need the stack's secret).
+    /// Whether Resend is offered (on AWS: when the route's Function URL is known).
     pub resend: bool,
+    /// Why Resend is not offered, when it is not.
+    pub no_resend: String,
     /// What the action and download links add after `/events/{id}/…` (on AWS: the index entry).
     pub detail: String,
     /// What the last action on this event did: whether it went through, and what it said.

@@ -103,11 +103,19 @@ pub(super) fn sign(
                 let pair: String = form_urlencoded::Serializer::new(String::new())
                     .append_pair(query, key)
                     .finish();
-                request.raw_query = if request.raw_query.is_empty() {
-                    pair
-                } else {
-                    format!("{}&{pair}", request.raw_query)
-                };
+                // A stored request carries the key redacted: the verifier reads the first one.
+                let mut kept: Vec<&str> = request
+                    .raw_query
+                    .split('&')
+                    .filter(|segment| {
+                        !segment.is_empty()
+                            && form_urlencoded::parse(segment.as_bytes())
+                                .next()
+                                .is_none_or(|(name, _)| name != query.as_str())
+                    })
+                    .collect();
+                kept.push(&pair);
+                request.raw_query = kept.join("&");
             }
             Ok(())
         }

@@ -372,6 +372,26 @@ mod tests {
         }
     }
 
+    /// What an accepted catch-raw request is stored as (its key redacted in place) verifies when
+    /// resent: the key is replaced, not added after the redacted one the verifier would read.
+    #[test]
+    fn a_stored_query_key_is_replaced_when_resent() {
+        let settings = settings(r#"{"kind":"api_key","query":"zapikey"}"#);
+        let mut request = request();
+        request.raw_query = "a=1&zapikey=s1".into();
+        let Ok(Inspection::Accept(verified)) = verifier_for(&settings).inspect(request, 0) else {
+            panic!("the original is accepted");
+        };
+        let stored = verified.request().clone();
+        assert!(!stored.raw_query.contains("s1"), "{}", stored.raw_query);
+        let resent = resend_request(&settings, stored, 0).unwrap();
+        assert_eq!(resent.raw_query, "a=1&zapikey=s1");
+        assert!(matches!(
+            verifier_for(&settings).inspect(resent, 0),
+            Ok(Inspection::Accept(_))
+        ));
+    }
+
     /// A resend of an accepted request, signed long ago with a secret since rotated, verifies now
     /// with the route's current secret for every provider, under a renewed delivery id where the
     /// provider sends one; whether it is a new event follows the route's dedup rule.

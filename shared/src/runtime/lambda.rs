@@ -28,29 +28,10 @@ pub async fn ingestor_from_env(
     let config = match settings.route {
         crate::config::RouteSource::Inline(route) => *route,
         crate::config::RouteSource::Parameters { layout, id } => {
-            let mut routes = read_routes(&parameters, &layout, &layout.path_of_id(&id)).await?;
-            let found = routes
-                .remove(&id)
-                .ok_or_else(|| crate::config::ConfigError::Route {
-                    route: id.clone(),
-                    reason: format!(
-                        "{} is not in SSM: push it with `hookcatch routes push --stack {}`",
-                        layout.config_name(&id),
-                        layout.stack()
-                    ),
-                })?;
-            found.resolved_config(&layout)?
+            deployed_route(&parameters, &layout, &id).await?
         }
     };
-    let refs = config.secret_refs();
-    let secrets = crate::secrets::resolve(&refs, env, Some(&parameters))
-        .await
-        .map_err(|source| InitError::Secret {
-            route: config.name.clone(),
-            source,
-        })?;
-    let route = crate::config::RouteSettings::new(config, secrets);
-    crate::providers::check_secrets(&route)?;
+    let route = route_settings(config, env, &parameters).await?;
     let queue = Arc::new(crate::aws::SqsQueue::new(
         aws_sdk_sqs::Client::new(&sdk),
         settings.queue_url,
@@ -68,6 +49,48 @@ pub async fn ingestor_from_env(
         Arc::new(crate::clock::SystemClock),
         settings.enqueue_timeout,
     ))
+}
+
+/// A deployed route's configuration, as its function reads it: its parameters in SSM, with its
+/// `local:` secrets pointed at their SecureStrings. `id` is the route's id ([`route_id`] of its
+/// name).
+///
+/// [`route_id`]: crate::config::route_id
+pub async fn deployed_route(
+    parameters: &crate::aws::SsmParameters,
+    layout: &crate::config::SsmLayout,
+    id: &str,
+) -> Result<crate::RouteConfig, InitError> {
+    let mut routes = read_routes(parameters, layout, &layout.path_of_id(id)).await?;
+    let found = routes
+        .remove(id)
+        .ok_or_else(|| crate::config::ConfigError::Route {
+            route: id.to_owned(),
+            reason: format!(
+                "{} is not in SSM: push it with `hookcatch routes push --stack {}`",
+                layout.config_name(id),
+                layout.stack()
+            ),
+        })?;
+    Ok(found.resolved_config(layout)?)
+}
+
+/// A route's settings with its secrets resolved (SSM ones decrypted in one call) and checked.
+pub async fn route_settings(
+    config: crate::RouteConfig,
+    env: crate::config::EnvLookup<'_>,
+    parameters: &crate::aws::SsmParameters,
+) -> Result<crate::config::RouteSettings, InitError> {
+    let refs = config.secret_refs();
+    let secrets = crate::secrets::resolve(&refs, env, Some(parameters))
+        .await
+        .map_err(|source| InitError::Secret {
+            route: config.name.clone(),
+            source,
+        })?;
+    let route = crate::config::RouteSettings::new(config, secrets);
+    crate::providers::check_secrets(&route)?;
+    Ok(route)
 }
 
 /// Builds the consumer core from its environment. Called once per cold start.
