@@ -685,7 +685,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }) => {
             cursor_arg(after.as_deref(), "records")?;
             let (since_ms, until_ms) = time_window(since.as_deref(), until.as_deref())?;
-            let mut records = match Source::open(&store).await? {
+            let records = match Source::open(&store).await? {
                 Source::Local(local) => local
                     .list_records(route, record_type, since_ms, until_ms, limit)
                     .await
@@ -722,11 +722,11 @@ async fn run(cli: Cli) -> Result<(), String> {
                             since_ms.is_none_or(|s| r.updated_at_ms >= s)
                                 && until_ms.is_none_or(|u| r.updated_at_ms < u)
                         });
+                        records.truncate(limit);
                         records
                     }
                 },
             };
-            records.truncate(limit);
             if output.json {
                 for record in &records {
                     println!(
@@ -1327,7 +1327,8 @@ fn time_window(
 ) -> Result<(Option<i64>, Option<i64>), String> {
     let now_ms = SystemClock.now_ms();
     let at = |text: Option<&str>| text.map(|t| inspect::parse_since(t, now_ms)).transpose();
-    let (since_ms, until_ms) = (at(since)?, at(until)?);
+    let since_ms = at(since)?;
+    let until_ms = at(until).map_err(|e| e.replacen("--since", "--until", 1))?;
     if let (Some(since_ms), Some(until_ms)) = (since_ms, until_ms)
         && until_ms <= since_ms
     {

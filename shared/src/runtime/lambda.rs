@@ -60,7 +60,7 @@ pub async fn deployed_route(
     parameters: &crate::aws::SsmParameters,
     layout: &crate::config::SsmLayout,
     id: &str,
-) -> Result<crate::RouteConfig, InitError> {
+) -> Result<crate::config::RouteConfig, InitError> {
     let mut routes = read_routes(parameters, layout, &layout.path_of_id(id)).await?;
     let found = routes
         .remove(id)
@@ -77,7 +77,7 @@ pub async fn deployed_route(
 
 /// A route's settings with its secrets resolved (SSM ones decrypted in one call) and checked.
 pub async fn route_settings(
-    config: crate::RouteConfig,
+    config: crate::config::RouteConfig,
     env: crate::config::EnvLookup<'_>,
     parameters: &crate::aws::SsmParameters,
 ) -> Result<crate::config::RouteSettings, InitError> {
