@@ -110,21 +110,21 @@ pub fn time_text(ms: i64) -> String {
 }
 
 /// Parses `--since`: an RFC 3339 time, or a duration back from now such as `90s`, `15m`, `2h`, `7d`.
-pub fn parse_since(text: &str, now_ms: i64) -> Result<i64, String> {
+pub fn parse_time(what: &str, text: &str, now_ms: i64) -> Result<i64, String> {
     if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
     {
         return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
     }
     let (number, unit) = text.split_at(text.len().saturating_sub(1));
     let amount: i64 = number.parse().map_err(|_| {
-        format!("--since `{text}`: use an RFC 3339 time or a duration like 15m, 2h, 7d")
+        format!("{what} `{text}`: use an RFC 3339 time or a duration like 15m, 2h, 7d")
     })?;
     let unit_ms = match unit {
         "s" => 1_000,
         "m" => 60_000,
         "h" => 3_600_000,
         "d" => 86_400_000,
-        _ => return Err(format!("--since `{text}`: the unit must be s, m, h or d")),
+        _ => return Err(format!("{what} `{text}`: the unit must be s, m, h or d")),
     };
     Ok(now_ms - amount * unit_ms)
 }
@@ -352,15 +352,18 @@ mod tests {
     #[test]
     fn since_accepts_durations_and_times() {
         assert_eq!(
-            parse_since("15m", 1_000_000_000).unwrap(),
+            parse_time("--since", "15m", 1_000_000_000).unwrap(),
             1_000_000_000 - 900_000
         );
         assert_eq!(
-            parse_since("2026-01-01T00:00:00Z", 0).unwrap(),
+            parse_time("--since", "2026-01-01T00:00:00Z", 0).unwrap(),
             1_767_225_600_000
         );
-        assert!(parse_since("yesterday", 0).is_err());
-        assert!(parse_since("5w", 0).is_err());
+        assert_eq!(
+            parse_time("--until", "yesterday", 0).unwrap_err(),
+            "--until `yesterday`: use an RFC 3339 time or a duration like 15m, 2h, 7d"
+        );
+        assert!(parse_time("--since", "5w", 0).is_err());
     }
 
     #[test]

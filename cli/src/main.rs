@@ -1013,7 +1013,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             output,
             config,
         } => {
-            let since_ms = inspect::parse_since(&since, SystemClock.now_ms())?;
+            let since_ms = inspect::parse_time("--since", &since, SystemClock.now_ms())?;
             let log_groups = if log_groups.is_empty() {
                 let outputs =
                     hookcatch_cli::deployment::Sam::beside(&config).stack_outputs(&stack)?;
@@ -1295,7 +1295,6 @@ async fn routes_command(command: RoutesCommand) -> Result<(), String> {
     }
 }
 
-/// Where the inspection commands read from.
 /// `--route-url NAME=URL`.
 fn route_url_arg(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -1326,9 +1325,12 @@ fn time_window(
     until: Option<&str>,
 ) -> Result<(Option<i64>, Option<i64>), String> {
     let now_ms = SystemClock.now_ms();
-    let at = |text: Option<&str>| text.map(|t| inspect::parse_since(t, now_ms)).transpose();
-    let since_ms = at(since)?;
-    let until_ms = at(until).map_err(|e| e.replacen("--since", "--until", 1))?;
+    let at = |what, text: Option<&str>| {
+        text.map(|t| inspect::parse_time(what, t, now_ms))
+            .transpose()
+    };
+    let since_ms = at("--since", since)?;
+    let until_ms = at("--until", until)?;
     if let (Some(since_ms), Some(until_ms)) = (since_ms, until_ms)
         && until_ms <= since_ms
     {
@@ -1344,6 +1346,7 @@ fn index_error(error: &hookcatch::ports::StoreError) -> String {
     )
 }
 
+/// Where the inspection commands read from.
 enum Source {
     Local(LocalStore),
     Aws(hookcatch::aws::DynamoStore),

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use hookcatch::aws::DynamoStore;
 use hookcatch::clock::{Clock, SystemClock};
 use hookcatch::config::SsmLayout;
-use hookcatch::ports::EventItem;
+use hookcatch::ports::{EventItem, StoreError};
 use serde::Deserialize;
 use tokio::sync::watch;
 
@@ -167,18 +167,17 @@ async fn list(console: &StackConsole, query: &ListQuery) -> Result<Listed, Strin
         Some(route) => vec![route.clone()],
         None => console.context.routes.clone(),
     };
-    let mut stored: Vec<(i64, EventItem)> = Vec::new();
-    let mut more = false;
-    for route in &routes {
-        let page = console
+    // Every route's page at once: the console waits for the slowest route, not for their sum.
+    let pages = futures::future::try_join_all(routes.iter().map(|route| {
+        console
             .store
             .query_events(route, filter.since_ms, filter.until_ms, PAGE, after)
-            .await
-            .map_err(|e| {
-                failed(format!(
-                    "{e} (a stack deployed with EventIndex=off has no event index)"
-                ))
-            })?;
+    }))
+    .await
+    .map_err(|e| failed(no_index(e)))?;
+    let mut stored: Vec<(i64, EventItem)> = Vec::new();
+    let mut more = false;
+    for page in pages {
         more |= page.next.is_some();
         stored.extend(page.events.into_iter().map(|(event, ms)| (ms, event)));
     }
@@ -189,7 +188,7 @@ async fn list(console: &StackConsole, query: &ListQuery) -> Result<Listed, Strin
         .then(|| {
             stored
                 .last()
-                .map(|(ms, event)| format!("{ms:013}#{}", event.event_id))
+                .map(|(ms, event)| hookcatch::aws::index_sort_key(*ms, &event.event_id))
         })
         .flatten();
     for (stored_ms, event) in stored {
@@ -484,6 +483,11 @@ async fn refusals_page(State(console): State<Arc<StackConsole>>) -> Response {
     .into_response()
 }
 
+/// A failed read of the event index, with the one cause a deployer can fix.
+fn no_index(error: StoreError) -> String {
+    format!("{error} (a stack deployed with EventIndex=off has no event index)")
+}
+
 /// Records through the event index: those the chosen route's (or every route's) events last
 /// wrote, the 200 most recently written, merged by when.
 async fn records_page(
@@ -496,24 +500,16 @@ async fn records_page(
         Some(route) => vec![route],
         None => console.context.routes.clone(),
     };
-    let mut records = Vec::new();
-    for route in &routes {
-        match console
+    let pages = futures::future::try_join_all(routes.iter().map(|route| {
+        console
             .store
             .query_records(route, record_type.as_deref(), None, None, 200, None)
-            .await
-        {
-            Ok(page) => records.extend(page.records),
-            Err(error) => {
-                return refusal(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &failed(format!(
-                        "{error} (a stack deployed with EventIndex=off has no event index)"
-                    )),
-                );
-            }
-        }
-    }
+    }))
+    .await;
+    let mut records: Vec<_> = match pages {
+        Ok(pages) => pages.into_iter().flat_map(|page| page.records).collect(),
+        Err(error) => return refusal(StatusCode::INTERNAL_SERVER_ERROR, &failed(no_index(error))),
+    };
     records.sort_by_key(|(record, _)| std::cmp::Reverse(record.updated_at_ms));
     records.truncate(200);
     let rows = records

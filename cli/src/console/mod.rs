@@ -382,9 +382,8 @@ impl ListQuery {
         let nonempty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         let time = |text: &str, what: &str| {
             nonempty(text)
-                .map(|t| crate::inspect::parse_since(&t, now_ms))
+                .map(|t| crate::inspect::parse_time(what, &t, now_ms))
                 .transpose()
-                .map_err(|e| e.replace("--since", what))
         };
         Ok(EventFilter {
             route: nonempty(&self.route),

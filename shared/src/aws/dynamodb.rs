@@ -79,11 +79,17 @@ fn index_partition(route: &str, shard: u32) -> String {
     format!("{route}#{shard}")
 }
 
+/// An entry's sort key in the index, which is also a page's cursor ([`is_cursor`]): the stored
+/// time, zero-padded so that keys sort as times, then the event id.
+pub fn index_sort_key(stored_ms: i64, event_id: &str) -> String {
+    format!("{stored_ms:013}#{event_id}")
+}
+
 /// The index keys of `event` stored at `stored_ms`.
 fn index_keys(event: &EventItem, stored_ms: i64) -> (String, String) {
     (
         index_partition(&event.route, index_shard(&event.event_id)),
-        format!("{stored_ms:013}#{}", event.event_id),
+        index_sort_key(stored_ms, &event.event_id),
     )
 }
 
@@ -657,7 +663,7 @@ impl DynamoStore {
                     });
                 }
                 records.extend(written);
-                cursor = Some(format!("{stored_ms:013}#{}", event.event_id));
+                cursor = Some(index_sort_key(*stored_ms, &event.event_id));
                 if records.len() >= limit {
                     let more = position + 1 < page.events.len() || page.next.is_some();
                     return Ok(RecordPage {
@@ -691,7 +697,7 @@ impl DynamoStore {
             .index_name(EVENT_INDEX)
             .key_condition_expression("ix = :p AND ix_sk = :sort")
             .expression_attribute_values(":p", s(index_partition(route, index_shard(event_id))))
-            .expression_attribute_values(":sort", s(format!("{stored_ms:013}#{event_id}")))
+            .expression_attribute_values(":sort", s(index_sort_key(stored_ms, event_id)))
             .send()
             .await
             .map_err(|e| store_error(&e))?;

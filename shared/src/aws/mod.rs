@@ -13,7 +13,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 pub use dynamodb::{
-    DynamoStore, EVENT_INDEX, EVENT_INDEX_SHARDS, EventPage, RecordPage, is_cursor,
+    DynamoStore, EVENT_INDEX, EVENT_INDEX_SHARDS, EventPage, RecordPage, index_sort_key, is_cursor,
 };
 pub use s3::S3Blobs;
 pub use sqs::SqsQueue;
