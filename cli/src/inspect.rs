@@ -109,7 +109,8 @@ pub fn time_text(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
-/// Parses `--since`: an RFC 3339 time, or a duration back from now such as `90s`, `15m`, `2h`, `7d`.
+/// Parses a time flag (`what` names it in errors): an RFC 3339 time, or a duration back from now
+/// such as `90s`, `15m`, `2h`, `7d`.
 pub fn parse_time(what: &str, text: &str, now_ms: i64) -> Result<i64, String> {
     if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
     {
