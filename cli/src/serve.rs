@@ -1,5 +1,7 @@
 //! `hookcatch serve`: every route at `/hooks/{route}` through the same ingest core as the route
-//! Lambdas, and a worker running the same consume core as the consumer Lambda, on the local store.
+//! Lambdas and the same consume core as the consumer Lambda, on the local store. An event that
+//! needs no hydration is stored in the transaction that acknowledges it; a worker takes the rest
+//! from the local queue (hydration, retries, dead letters, replays).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -15,6 +17,7 @@ use hookcatch::clock::{Clock, SystemClock};
 
 use arc_swap::ArcSwap;
 use hookcatch::edge::http::{inbound_from_http, response_from_reply};
+use hookcatch::ports::{Queue, QueueError};
 use hookcatch::{Consumer, Ingestor, Reply, RouteSettings};
 use tokio::sync::{Notify, watch};
 
@@ -22,7 +25,7 @@ use crate::config::{ConfigFile, ServeConfig};
 use crate::handshakes::Handshakes;
 use crate::refusals::{self, Refusal, Refusals};
 use crate::reload::Triggers;
-use crate::store::{Claimed, DataDirLock, LocalStore, Settlement};
+use crate::store::{AtOnce, Claimed, DataDirLock, LocalStore, Settlement};
 
 /// How long a claimed event may take before another delivery is attempted.
 const LEASE_MS: i64 = 60_000;
@@ -88,7 +91,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
             "events claimed by a previous run that did not finish are due again"
         );
     }
-    let consumer = Arc::new(ArcSwap::from_pointee(built.consumer));
+    let consumer = Arc::new(ArcSwap::new(built.consumer));
     let app = Arc::new(App {
         routes: ArcSwap::from_pointee(built.routes),
         limits: ArcSwap::from_pointee(built.limits),
@@ -201,7 +204,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
 struct Built {
     routes: HashMap<String, Ingestor>,
     limits: HashMap<String, Limiter>,
-    consumer: Consumer,
+    consumer: Arc<Consumer>,
 }
 
 impl Built {
@@ -215,19 +218,6 @@ impl Built {
         for route in &settings {
             check_twilio(route, serve)?;
         }
-        let routes = settings
-            .iter()
-            .map(|route| {
-                let ingestor = Ingestor::new(
-                    route,
-                    Arc::new(store.clone()),
-                    None,
-                    clock.clone(),
-                    Duration::from_secs(10),
-                );
-                (route.config.name.clone(), ingestor)
-            })
-            .collect();
         let mut consumer = Consumer::new(
             Arc::new(store.clone()),
             None,
@@ -243,6 +233,24 @@ impl Built {
                 consumer = consumer.with_hydrator(&route.config.name, hydrator);
             }
         }
+        let consumer = Arc::new(consumer);
+        let queue = Arc::new(StoringQueue {
+            store: store.clone(),
+            consumer: consumer.clone(),
+        });
+        let routes = settings
+            .iter()
+            .map(|route| {
+                let ingestor = Ingestor::new(
+                    route,
+                    queue.clone(),
+                    None,
+                    clock.clone(),
+                    Duration::from_secs(10),
+                );
+                (route.config.name.clone(), ingestor)
+            })
+            .collect();
         let limits = settings
             .iter()
             .filter_map(|route| {
@@ -261,6 +269,40 @@ impl Built {
             limits,
             consumer,
         })
+    }
+}
+
+/// The ingestors' queue: an event that needs nothing from outside (no hydration) is stored in the
+/// transaction that acknowledges it, planned by the consume core as the worker would plan it, so
+/// its record is visible when the sender gets its 200; any other event, and one whose writes fail,
+/// is queued for the worker (hydration, retries with backoff, dead letters).
+struct StoringQueue {
+    store: LocalStore,
+    /// The consumer built with these routes (their hydrators).
+    consumer: Arc<Consumer>,
+}
+
+#[async_trait::async_trait]
+impl Queue for StoringQueue {
+    fn max_message_bytes(&self) -> usize {
+        self.store.max_message_bytes()
+    }
+
+    async fn send(&self, message: String) -> Result<(), QueueError> {
+        let Some(writes) = self.consumer.plan_at_once(&message).await else {
+            return self.store.send(message).await;
+        };
+        match self.store.store_or_enqueue(message, writes).await {
+            Ok(AtOnce::Stored(writes, outcome)) => {
+                self.consumer.report_stored(&writes, &outcome);
+                Ok(())
+            }
+            Ok(AtOnce::Queued(error)) => {
+                tracing::warn!(%error, "storing the event failed; it is queued for the worker to retry");
+                Ok(())
+            }
+            Err(error) => Err(QueueError::Unavailable(error.to_string())),
+        }
     }
 }
 
@@ -316,7 +358,7 @@ async fn reload_on_change(
                 }
                 live.app.limits.store(Arc::new(built.limits));
                 live.app.routes.store(Arc::new(built.routes));
-                live.consumer.store(Arc::new(built.consumer));
+                live.consumer.store(built.consumer);
                 live.renew_now.notify_one();
             }
             Err(error) => {
@@ -593,6 +635,42 @@ mod tests {
         }
     }
 
+    /// The `orders` route: dedup by `/id`, one `order` record per event, versioned by `/order/v`.
+    const ORDERS: &str = r#"
+[[routes]]
+name = "orders"
+provider = "catch-raw"
+open = true
+dedup = "/id"
+records = [{ type = "order", id = "/order/id", version = "/order/v", data = "/order" }]
+"#;
+
+    /// The store's database in `dir`, where writing record `poison` fails as a full disk or a
+    /// constraint would make a real SQLite write fail.
+    fn poisoned(dir: &std::path::Path) -> rusqlite::Connection {
+        let db = rusqlite::Connection::open(dir.join("hookcatch.db")).unwrap();
+        db.execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON records WHEN NEW.record_id = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .unwrap();
+        db
+    }
+
+    /// The one failing message, due again after its first backoff, fails a second time: dead at
+    /// `max_attempts` = 2.
+    async fn fails_again_and_dies(store: &LocalStore, consumer: &Consumer, clock: &StepClock) {
+        clock.0.fetch_add(2_000, Ordering::SeqCst);
+        assert_eq!(work_once(store, consumer, 2, clock).await.unwrap(), 1);
+        let dead = store.queue_entries().await.unwrap();
+        assert!(dead[0].dead && dead[0].attempts == 2, "{dead:?}");
+    }
+
+    fn failed_by_poison(entry: &crate::store::QueueEntry) -> bool {
+        let error = entry.last_error.as_deref().unwrap_or_default();
+        error.contains("injected failure")
+    }
+
     fn count(db: &rusqlite::Connection, sql: &str) -> i64 {
         db.query_row(sql, [], |row| row.get(0)).unwrap()
     }
@@ -603,18 +681,7 @@ mod tests {
     #[tokio::test]
     async fn a_batch_keeps_dedup_newer_wins_retries_and_dead_letters() {
         let dir = std::env::temp_dir().join(format!("hookcatch-batch-{}", uuid::Uuid::now_v7()));
-        let config = ConfigFile::parse(
-            r#"
-            [[routes]]
-            name = "orders"
-            provider = "catch-raw"
-            open = true
-            dedup = "/id"
-            records = [{ type = "order", id = "/order/id", version = "/order/v", data = "/order" }]
-            "#,
-            "test.toml",
-        )
-        .unwrap();
+        let config = ConfigFile::parse(ORDERS, "test.toml").unwrap();
         let settings = config.resolve().await.unwrap();
         let store = LocalStore::open(&dir).unwrap();
         let clock = Arc::new(StepClock(AtomicI64::new(SystemClock.now_ms() + 60_000)));
@@ -627,13 +694,7 @@ mod tests {
         );
         let consumer = Consumer::new(Arc::new(store.clone()), None, clock.clone(), 0, 16);
         // (The clock runs a minute ahead of the queue's, which stamps entries with the real time.)
-        // A real SQLite failure for one record id, as a full disk or a constraint would raise.
-        let db = rusqlite::Connection::open(dir.join("hookcatch.db")).unwrap();
-        db.execute_batch(
-            "CREATE TRIGGER poison BEFORE INSERT ON records WHEN NEW.record_id = 'poison'
-             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
-        )
-        .unwrap();
+        let db = poisoned(&dir);
         let send = |request| async { assert_eq!(ingest.handle(request).await.status, 200) };
 
         // One batch: a newer version before an older one of the same record, a redelivery, and
@@ -665,14 +726,7 @@ mod tests {
         let left = store.queue_entries().await.unwrap();
         assert_eq!(left.len(), 1, "only the failed message stays queued");
         assert!(!left[0].dead && left[0].attempts == 1);
-        assert!(
-            left[0]
-                .last_error
-                .as_deref()
-                .unwrap_or_default()
-                .contains("injected failure"),
-            "{left:?}"
-        );
+        assert!(failed_by_poison(&left[0]), "{left:?}");
 
         // The next batch: a redelivery of a1 and an older x stay without effect; the failed
         // message is not due yet (it backs off).
@@ -706,16 +760,7 @@ mod tests {
             "the record names the stored event that wrote it, not a redelivery"
         );
 
-        // Due again after its backoff, it fails a second time: dead at max_attempts = 2.
-        clock.0.fetch_add(2_000, Ordering::SeqCst);
-        assert_eq!(
-            work_once(&store, &consumer, 2, clock.as_ref())
-                .await
-                .unwrap(),
-            1
-        );
-        let dead = store.queue_entries().await.unwrap();
-        assert!(dead[0].dead && dead[0].attempts == 2, "{dead:?}");
+        fails_again_and_dies(&store, &consumer, &clock).await;
         assert_eq!(
             work_once(&store, &consumer, 2, clock.as_ref())
                 .await
@@ -744,6 +789,131 @@ mod tests {
             1
         );
         assert!(store.queue_entries().await.unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Marks every event of its route id-only and makes one record per event (its event id).
+    struct EveryEvent;
+
+    #[async_trait::async_trait]
+    impl hookcatch::ports::Hydrator for EveryEvent {
+        fn wants(&self, _: &hookcatch::model::envelope::Envelope) -> bool {
+            true
+        }
+
+        async fn hydrate_batch(
+            &self,
+            items: &[hookcatch::ports::HydrationItem<'_>],
+        ) -> Vec<Result<Vec<hookcatch::ports::RecordItem>, hookcatch::ports::HydrateError>>
+        {
+            items
+                .iter()
+                .map(|item| {
+                    Ok(vec![hookcatch::ports::RecordItem {
+                        route: item.envelope.route.clone(),
+                        record_type: "fetched".into(),
+                        record_id: item.envelope.id.clone(),
+                        version: hookcatch::model::value::RecordVersion::Number("1".into()),
+                        data: serde_json::json!({ "fetched": true }),
+                        deleted: false,
+                        event_id: item.envelope.id.clone(),
+                        updated_at_ms: item.envelope.received_at_ms,
+                    }])
+                })
+                .collect()
+        }
+    }
+
+    /// An event that needs no hydration is stored when it is acknowledged, with dedup and
+    /// newer-wins as the worker keeps them; one whose writes fail is queued with the error and
+    /// goes on through the worker's retries and dead letter; a route with a hydrator queues.
+    #[tokio::test]
+    async fn an_event_needing_no_hydration_is_stored_with_its_acknowledgement() {
+        let dir = std::env::temp_dir().join(format!("hookcatch-at-once-{}", uuid::Uuid::now_v7()));
+        let ids = "\n[[routes]]\nname = \"ids\"\nprovider = \"catch-raw\"\nopen = true\n";
+        let config = ConfigFile::parse(&format!("{ORDERS}{ids}"), "test.toml").unwrap();
+        let settings = config.resolve().await.unwrap();
+        let store = LocalStore::open(&dir).unwrap();
+        let clock = Arc::new(StepClock(AtomicI64::new(SystemClock.now_ms() + 60_000)));
+        let consumer = Arc::new(
+            Consumer::new(Arc::new(store.clone()), None, clock.clone(), 0, 16)
+                .with_hydrator("ids", Arc::new(EveryEvent)),
+        );
+        let queue = Arc::new(StoringQueue {
+            store: store.clone(),
+            consumer: consumer.clone(),
+        });
+        let ingest = |route| {
+            Ingestor::new(
+                route,
+                queue.clone(),
+                None,
+                clock.clone(),
+                Duration::from_secs(10),
+            )
+        };
+        let (orders, ids) = (ingest(&settings[0]), ingest(&settings[1]));
+        let db = poisoned(&dir);
+        let version_of_x = || {
+            count(
+                &db,
+                "SELECT CAST(version_text AS INTEGER) FROM records WHERE record_id = 'x'",
+            )
+        };
+        let send = |request| async { assert_eq!(orders.handle(request).await.status, 200) };
+
+        send(order("a1", "x", 2)).await;
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM events"),
+            1,
+            "stored at its 200"
+        );
+        assert_eq!(version_of_x(), 2);
+        send(order("a2", "x", 1)).await;
+        send(order("a1", "x", 2)).await;
+        assert_eq!(count(&db, "SELECT count(*) FROM events"), 2, "a1 once, a2");
+        assert_eq!(version_of_x(), 2, "the older version did not win");
+        assert!(store.queue_entries().await.unwrap().is_empty());
+
+        send(order("p1", "poison", 1)).await;
+        let left = store.queue_entries().await.unwrap();
+        assert_eq!(left.len(), 1, "the failed one is queued, acknowledged");
+        assert_eq!(left[0].attempts, 0);
+        assert!(failed_by_poison(&left[0]), "{left:?}");
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM events WHERE dedup_key = 'p1'"),
+            0,
+            "nothing of it is left half-written"
+        );
+        // The worker retries it with backoff, and dead-letters it at max_attempts = 2.
+        assert_eq!(
+            work_once(&store, &consumer, 2, clock.as_ref())
+                .await
+                .unwrap(),
+            1
+        );
+        fails_again_and_dies(&store, &consumer, &clock).await;
+
+        // A route whose events are hydrated goes through the queue: its worker calls the API.
+        assert_eq!(ids.handle(order("i1", "z", 1)).await.status, 200);
+        assert_eq!(
+            count(&db, "SELECT count(*) FROM events WHERE route = 'ids'"),
+            0
+        );
+        assert_eq!(store.queue_entries().await.unwrap().len(), 2);
+        assert_eq!(
+            work_once(&store, &consumer, 2, clock.as_ref())
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM records WHERE record_type = 'fetched'"
+            ),
+            1
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

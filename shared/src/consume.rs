@@ -64,6 +64,17 @@ pub enum Processed {
     Replayed,
 }
 
+impl Processed {
+    /// The outcome as the `event` metric names it.
+    fn label(self) -> &'static str {
+        match self {
+            Processed::Stored => "stored",
+            Processed::Duplicate => "duplicate",
+            Processed::Replayed => "replayed",
+        }
+    }
+}
+
 /// A message that failed, and why.
 #[derive(Debug, Clone)]
 pub struct Failure {
@@ -232,9 +243,7 @@ impl Consumer {
             .filter_map(|(id, route, result)| {
                 let route = route.as_deref().unwrap_or("unknown");
                 let outcome = match &result {
-                    Ok(Processed::Stored) => "stored",
-                    Ok(Processed::Duplicate) => "duplicate",
-                    Ok(Processed::Replayed) => "replayed",
+                    Ok(processed) => processed.label(),
                     Err(error) if error.is_retryable() => "failed_retryable",
                     Err(_) => "failed",
                 };
@@ -290,6 +299,37 @@ impl Consumer {
             .collect()
     }
 
+    /// A message's writes planned now, for a store that can commit them with the message's
+    /// acknowledgement instead of queueing it (local mode): only when nothing outside the message
+    /// is needed (no hydration, its body inline). None otherwise, and when planning fails: the
+    /// queue's consumer then meets the same failure, with its retries and dead letters.
+    pub async fn plan_at_once(&self, message: &str) -> Option<EventWrites> {
+        let envelope = Envelope::from_message(message).ok()?;
+        let hydrated = self
+            .hydrators
+            .iter()
+            .any(|(route, hydrator)| hydrates(route, hydrator.as_ref(), &envelope));
+        if hydrated || !matches!(envelope.body, BodyLocation::Inline(_)) {
+            return None;
+        }
+        let body = self.load_body(&envelope).await.ok()?;
+        let prepared = Prepared { envelope, body };
+        // No hydrator wants it: this only says so when the provider marked it id-only.
+        let records = self
+            .hydrate(std::iter::once(Some(&prepared)))
+            .await
+            .pop()?
+            .ok()?;
+        self.plan(prepared, records).await.ok()
+    }
+
+    /// Reports writes a store committed with their acknowledgement ([`Consumer::plan_at_once`])
+    /// as a batch reports the ones it stores: the log line and the `event` metric.
+    pub fn report_stored(&self, writes: &EventWrites, outcome: &WritesOutcome) {
+        let processed = log_stored(&writes.event.event_id, writes, outcome);
+        crate::metrics::event(&writes.event.route, processed.label());
+    }
+
     /// Processes one queue message (the unit tests' entry; batches go through `process_batch`).
     #[cfg(test)]
     pub async fn process(&self, message: &str) -> Result<Processed, ConsumeError> {
@@ -328,11 +368,7 @@ impl Consumer {
                 .enumerate()
                 .filter_map(|(i, m)| {
                     let m = (*m)?;
-                    // A Test names nothing to fetch (Zoho's has no ids).
-                    (m.envelope.route == *route
-                        && !m.envelope.test_ping
-                        && hydrator.wants(&m.envelope))
-                    .then_some((
+                    hydrates(route, hydrator.as_ref(), &m.envelope).then_some((
                         i,
                         HydrationItem {
                             envelope: &m.envelope,
@@ -510,7 +546,12 @@ impl Consumer {
     }
 }
 
-/// The record a rule makes of an event, or why it makes none.
+/// Whether `hydrator`, configured for `route`, fetches what `envelope` names. A Test names
+/// nothing to fetch (Zoho's has no ids).
+fn hydrates(route: &str, hydrator: &dyn Hydrator, envelope: &Envelope) -> bool {
+    envelope.route == route && !envelope.test_ping && hydrator.wants(envelope)
+}
+
 /// A message's id, its route (once decoded), and its writes or why there are none.
 type Planned = (String, Option<String>, Result<EventWrites, ConsumeError>);
 
@@ -532,6 +573,7 @@ fn log_stored(message_id: &str, writes: &EventWrites, outcome: &WritesOutcome) -
     processed
 }
 
+/// The record a rule makes of an event, or why it makes none.
 fn record_from_rule(
     rule: &RecordRule,
     envelope: &Envelope,

@@ -63,6 +63,16 @@ pub enum Settlement {
     },
 }
 
+/// What became of an event's writes committed with its acknowledgement
+/// ([`LocalStore::store_or_enqueue`]).
+#[derive(Debug)]
+pub enum AtOnce {
+    /// Stored; the writes come back with what storing did.
+    Stored(Box<EventWrites>, WritesOutcome),
+    /// They failed (the error): the message is queued for the worker instead.
+    Queued(String),
+}
+
 /// A queue entry as listed by `events list` and `replay`.
 #[derive(Debug, Clone)]
 pub struct QueueEntry {
@@ -174,6 +184,30 @@ impl LocalStore {
             reply,
         })
         .await
+    }
+
+    /// Commits `writes` (one event's, planned when it arrived) in the transaction that acknowledges
+    /// it, so it is stored without a round trip through the queue; when they fail, `message` is
+    /// queued instead (with the error) for the worker's retries and dead letters.
+    pub async fn store_or_enqueue(
+        &self,
+        message: String,
+        writes: EventWrites,
+    ) -> Result<AtOnce, StoreError> {
+        let now_ms = hookcatch::clock::Clock::now_ms(&hookcatch::clock::SystemClock);
+        let writes = Box::new(writes);
+        let done = self
+            .call(|reply| Command::StoreOrEnqueue {
+                message,
+                writes,
+                now_ms,
+                reply,
+            })
+            .await?;
+        if matches!(done, AtOnce::Queued(_)) {
+            self.wake.notify_one();
+        }
+        Ok(done)
     }
 
     /// Settles a worker's batch in one transaction.

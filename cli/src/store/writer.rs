@@ -11,7 +11,7 @@ use hookcatch::ports::{
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::oneshot;
 
-use super::{Claimed, Settlement};
+use super::{AtOnce, Claimed, Settlement};
 
 /// Commands in one group commit are at most this many.
 const MAX_GROUP: usize = 512;
@@ -29,6 +29,14 @@ pub(super) enum Command {
         Vec<EventWrites>,
         Reply<Vec<Result<WritesOutcome, StoreError>>>,
     ),
+    /// One event's writes planned at its acknowledgement, committed with it; when they fail, its
+    /// message is queued instead with the error, for the worker to retry.
+    StoreOrEnqueue {
+        message: String,
+        writes: Box<EventWrites>,
+        now_ms: i64,
+        reply: Reply<AtOnce>,
+    },
     /// A worker's batch settled at once: acknowledged entries leave, failed ones wait or die.
     Settle(Vec<Settlement>, Reply<()>),
     Claim {
@@ -60,6 +68,7 @@ enum Done {
     Put(Reply<PutOutcome>, Result<PutOutcome, StoreError>),
     Upsert(Reply<UpsertOutcome>, Result<UpsertOutcome, StoreError>),
     Claimed(Reply<Vec<Claimed>>, Result<Vec<Claimed>, StoreError>),
+    AtOnce(Reply<AtOnce>, Result<AtOnce, StoreError>),
     Count(Reply<usize>, Result<usize, StoreError>),
     Seqs(Reply<Vec<i64>>, Result<Vec<i64>, StoreError>),
     Batch(
@@ -85,6 +94,7 @@ impl Done {
             Done::Put(r, v) => pass(r, v, commit),
             Done::Upsert(r, v) => pass(r, v, commit),
             Done::Claimed(r, v) => pass(r, v, commit),
+            Done::AtOnce(r, v) => pass(r, v, commit),
             Done::Count(r, v) => pass(r, v, commit),
             Done::Seqs(r, v) => pass(r, v, commit),
             Done::Batch(r, v) => pass(r, v, commit),
@@ -133,6 +143,7 @@ fn execute_nothing(command: Command) -> Done {
         | Command::Settle(_, r)
         | Command::ReplaceEvent(_, r) => Done::Unit(r, error()),
         Command::StoreBatch(_, r) => Done::Batch(r, error()),
+        Command::StoreOrEnqueue { reply, .. } => Done::AtOnce(reply, error()),
         Command::PutEvent(_, r) => Done::Put(r, error()),
         Command::UpsertRecord(_, r) => Done::Upsert(r, error()),
         Command::Claim { reply, .. } => Done::Claimed(reply, error()),
@@ -146,14 +157,22 @@ fn execute_nothing(command: Command) -> Done {
 fn execute(tx: &Transaction<'_>, command: Command) -> Done {
     match command {
         Command::Enqueue(message, now_ms, reply) => {
-            let result = tx
-                .prepare_cached(
-                    "INSERT INTO queue (message, available_at, enqueued_at) VALUES (?1, ?2, ?2)",
-                )
-                .and_then(|mut statement| statement.execute(params![message, now_ms]))
-                .map(|_| ())
-                .map_err(failed);
-            Done::Unit(reply, result)
+            Done::Unit(reply, enqueue(tx, &message, now_ms, None))
+        }
+        Command::StoreOrEnqueue {
+            message,
+            writes,
+            now_ms,
+            reply,
+        } => {
+            let result = match store_writes(tx, &writes) {
+                Ok(outcome) => Ok(AtOnce::Stored(writes, outcome)),
+                Err(error) => {
+                    let error = error.to_string();
+                    enqueue(tx, &message, now_ms, Some(&error)).map(|()| AtOnce::Queued(error))
+                }
+            };
+            Done::AtOnce(reply, result)
         }
         Command::PutEvent(event, reply) => {
             Done::Put(reply, insert_event(tx, &event, Write::Insert))
@@ -265,6 +284,20 @@ fn execute(tx: &Transaction<'_>, command: Command) -> Done {
             Done::Seqs(reply, result)
         }
     }
+}
+
+fn enqueue(
+    tx: &Transaction<'_>,
+    message: &str,
+    now_ms: i64,
+    last_error: Option<&str>,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO queue (message, available_at, enqueued_at, last_error) VALUES (?1, ?2, ?2, ?3)",
+    )
+    .and_then(|mut statement| statement.execute(params![message, now_ms, last_error]))
+    .map(|_| ())
+    .map_err(failed)
 }
 
 /// How an event meets a stored one with its route and dedup key.
