@@ -297,8 +297,9 @@ impl Queue for StoringQueue {
                 self.consumer.report_stored(&writes, &outcome);
                 Ok(())
             }
-            Ok(AtOnce::Queued(error)) => {
-                tracing::warn!(%error, "storing the event failed; it is queued for the worker to retry");
+            Ok(AtOnce::Queued(writes, error)) => {
+                let event = &writes.event;
+                tracing::warn!(route = %event.route, event_id = %event.event_id, %error, "storing the event failed; it is queued for the worker to retry");
                 Ok(())
             }
             Err(error) => Err(QueueError::Unavailable(error.to_string())),

@@ -70,7 +70,7 @@ pub enum AtOnce {
     /// Stored; the writes come back with what storing did.
     Stored(Box<EventWrites>, WritesOutcome),
     /// They failed (the error): the message is queued for the worker instead.
-    Queued(String),
+    Queued(Box<EventWrites>, String),
 }
 
 /// A queue entry as listed by `events list` and `replay`.
@@ -204,7 +204,7 @@ impl LocalStore {
                 reply,
             })
             .await?;
-        if matches!(done, AtOnce::Queued(_)) {
+        if matches!(done, AtOnce::Queued(..)) {
             self.wake.notify_one();
         }
         Ok(done)

@@ -169,7 +169,8 @@ fn execute(tx: &Transaction<'_>, command: Command) -> Done {
                 Ok(outcome) => Ok(AtOnce::Stored(writes, outcome)),
                 Err(error) => {
                     let error = error.to_string();
-                    enqueue(tx, &message, now_ms, Some(&error)).map(|()| AtOnce::Queued(error))
+                    enqueue(tx, &message, now_ms, Some(&error))
+                        .map(|()| AtOnce::Queued(writes, error))
                 }
             };
             Done::AtOnce(reply, result)
