@@ -136,6 +136,11 @@ impl LocalStore {
             path: path.display().to_string(),
             source: StoreOpenFailure::Schema(e),
         })?;
+        // Each event's savepoint journals the pages it touches; on disk that journal was a temp
+        // file taking a third of the writer's page writes (BENCHMARKS.md §4, session 18).
+        writer_conn
+            .pragma_update(None, "temp_store", "MEMORY")
+            .map_err(error)?;
         let reader = open_connection(&path).map_err(error)?;
         let (writer, commands) = mpsc::channel();
         std::thread::Builder::new()
