@@ -137,7 +137,7 @@ impl LocalStore {
             source: StoreOpenFailure::Schema(e),
         })?;
         // Each event's savepoint journals the pages it touches; on disk that journal was a temp
-        // file taking a third of the writer's page writes (BENCHMARKS.md §4, session 18).
+        // file taking a third of the writer's pwrite calls (BENCHMARKS.md §4, session 18).
         writer_conn
             .pragma_update(None, "temp_store", "MEMORY")
             .map_err(error)?;
