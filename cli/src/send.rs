@@ -1,12 +1,16 @@
-//! `hookcatch send`: the "Test" button of a webhook settings page. Builds the request a provider
-//! would send from a sample event, signs it with the route's secret the way that provider signs,
-//! and sends it to `serve` or to a deployed Function URL (or prints a fresh Function URL event).
+//! Floor 1: the requests hookcatch sends to a route. `hookcatch send`, the "Test" button of a webhook
+//! settings page, builds the request a provider would send from a sample event, signs it with the
+//! route's secret the way that provider signs, and sends it to `serve` or to a deployed Function
+//! URL (or prints a fresh Function URL event); `routes test` sends the provider's own test request;
+//! Resend sends a stored event's request again, re-signed (locally and on a stack alike).
 
 use std::path::{Path, PathBuf};
 
 use hookcatch::clock::{Clock, SystemClock};
 use hookcatch::edge::function_url::{FunctionUrlEvent, inbound_from_function_url};
 pub use hookcatch::edge::function_url::{function_url_event, printed_event_url};
+use hookcatch::ports::{EventItem, StoredBody};
+use hookcatch::providers::sign::{TestExpect, test_request};
 use hookcatch::{InboundRequest, RouteSettings};
 
 /// The sample `send` uses for a provider when `--event` is not given: `{provider}-json.json`, else
@@ -34,13 +38,13 @@ pub fn default_sample(events_dir: &Path, provider: &str) -> PathBuf {
 
 /// Reads a Function URL event (payload v2.0) as the request it describes, without the headers
 /// that describe the Function URL hop rather than the provider's request.
-pub fn request_from_event(path: &Path) -> Result<InboundRequest, String> {
+pub fn request_from_event(path: &Path) -> anyhow::Result<InboundRequest> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
     let event: FunctionUrlEvent = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a Function URL event: {e}", path.display()))?;
+        .map_err(|e| anyhow::anyhow!("{}: not a Function URL event: {e}", path.display()))?;
     let mut request =
-        inbound_from_function_url(event).map_err(|e| format!("{}: {e}", path.display()))?;
+        inbound_from_function_url(event).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     request.headers.retain(|(name, _)| {
         !hookcatch::providers::sign::HOP_HEADERS.contains(&name.to_ascii_lowercase().as_str())
     });
@@ -49,13 +53,16 @@ pub fn request_from_event(path: &Path) -> Result<InboundRequest, String> {
     Ok(request)
 }
 
-pub fn sign(settings: &RouteSettings, request: &mut InboundRequest) -> Result<(), String> {
-    hookcatch::providers::sign::sign(settings, request, SystemClock.now_ms())
-        .map_err(|e| e.to_string())
+pub fn sign(settings: &RouteSettings, request: &mut InboundRequest) -> anyhow::Result<()> {
+    Ok(hookcatch::providers::sign::sign(
+        settings,
+        request,
+        SystemClock.now_ms(),
+    )?)
 }
 
 /// Sends the request to `url` (query appended) and returns the status and body.
-pub async fn send(request: &InboundRequest, url: &str) -> Result<(u16, String), String> {
+pub async fn send(request: &InboundRequest, url: &str) -> anyhow::Result<(u16, String)> {
     let target = if request.raw_query.is_empty() {
         url.to_owned()
     } else if url.contains('?') {
@@ -63,12 +70,10 @@ pub async fn send(request: &InboundRequest, url: &str) -> Result<(u16, String), 
     } else {
         format!("{url}?{}", request.raw_query)
     };
-    let method =
-        reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|e| e.to_string())?;
+    let method = reqwest::Method::from_bytes(request.method.as_bytes())?;
     let client = hookcatch::tls::https_client_builder()
         .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let mut builder = client.request(method, &target).body(request.body.clone());
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
@@ -76,10 +81,122 @@ pub async fn send(request: &InboundRequest, url: &str) -> Result<(u16, String), 
     let response = builder
         .send()
         .await
-        .map_err(|e| format!("sending to {url} failed: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("sending to {url} failed: {e}"))?;
     let status = response.status().as_u16();
-    let body = response.text().await.map_err(|e| e.to_string())?;
+    let body = response.text().await?;
     Ok((status, body))
+}
+
+/// What `routes test` observed.
+#[derive(Debug)]
+pub struct TestOutcome {
+    pub status: u16,
+    pub body: String,
+    /// A handshake's answer proved the endpoint (it echoed or signed the challenge).
+    pub handshake_answered: Option<bool>,
+}
+
+impl TestOutcome {
+    pub fn passed(&self) -> bool {
+        (200..300).contains(&self.status) && self.handshake_answered != Some(false)
+    }
+
+    /// One line for the terminal.
+    pub fn summary(&self, route: &str, url: &str) -> String {
+        match self.handshake_answered {
+            Some(true) => format!("{route}: handshake answered by {url} ({})", self.status),
+            Some(false) => format!(
+                "{route}: {url} answered {} but not the handshake's challenge: {}",
+                self.status, self.body
+            ),
+            None if self.passed() => format!(
+                "{route}: test event accepted by {url} ({}): {}",
+                self.status, self.body
+            ),
+            None => format!("{route}: {url} answered {}: {}", self.status, self.body),
+        }
+    }
+}
+
+/// `routes test`: builds the provider's test request, signs it with the route's newest secret
+/// and sends it to `url` (the route's full URL).
+pub async fn test(settings: &RouteSettings, url: &str) -> anyhow::Result<TestOutcome> {
+    let now = SystemClock.now_ms();
+    let prepared = test_request(settings, now)?;
+    let mut request = prepared.request;
+    request.called_url = Some(url.split('?').next().unwrap_or_default().to_owned());
+    sign(settings, &mut request)?;
+    let (status, body) = send(&request, url).await?;
+    let handshake_answered = match &prepared.expect {
+        TestExpect::Stored => None,
+        TestExpect::Answer(expected) => Some(body.contains(expected.as_str())),
+    };
+    Ok(TestOutcome {
+        status,
+        body,
+        handshake_answered,
+    })
+}
+
+/// What a resend did.
+#[derive(Debug)]
+pub struct Resent {
+    pub status: u16,
+    pub body: String,
+    /// Whether the route's dedup rule takes the resend as a new event (else a duplicate of this one).
+    pub new_event: bool,
+}
+
+impl Resent {
+    pub fn summary(&self, event_id: &str) -> String {
+        let verdict = if !(200..300).contains(&self.status) {
+            "refused"
+        } else if self.new_event {
+            "accepted as a new event"
+        } else {
+            "accepted, and stored as a duplicate of this event (the route dedups on the body): \
+             Replay re-runs the rules on it instead"
+        };
+        format!(
+            "resent {event_id}: {} {}, {verdict}",
+            self.status,
+            self.body.trim()
+        )
+    }
+}
+
+/// Sends `event`'s request again to `url`, re-signed with `settings`' secret under a fresh
+/// delivery id and timestamp: what a local and a stack's Resend share.
+pub async fn resend(
+    settings: &hookcatch::config::RouteSettings,
+    event: EventItem,
+    url: &str,
+) -> anyhow::Result<Resent> {
+    let StoredBody::Inline(body) = event.body else {
+        return Err(anyhow::anyhow!(
+            "event {}'s body is in object storage (over the inline limit): Resend sends inline \
+             bodies only",
+            event.event_id
+        ));
+    };
+    let request = InboundRequest {
+        method: event.method,
+        path: event.path,
+        raw_query: event.query,
+        headers: event.headers,
+        body,
+        source_ip: None,
+        // What Twilio signs: the URL it calls.
+        called_url: Some(url.split('?').next().unwrap_or_default().to_owned()),
+    };
+    let request =
+        hookcatch::providers::sign::resend_request(settings, request, SystemClock.now_ms())?;
+    let (status, body) = send(&request, url).await?;
+    Ok(Resent {
+        status,
+        body,
+        new_event: hookcatch::providers::sign::resend_is_new(settings),
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use hookcatch::ProviderKind;
 use hookcatch::config::HydrateConfig;
 use hookcatch::hydrate::{WatchChannel, WatchOutcome, ZohoHydrator};
 
-use crate::config::ConfigFile;
+use crate::project::config::ConfigFile;
 use crate::store::LocalStore;
 
 pub async fn renew(
@@ -18,7 +18,7 @@ pub async fn renew(
     notify_url: &str,
     days: i64,
     data: &Path,
-) -> Result<Vec<WatchOutcome>, String> {
+) -> anyhow::Result<Vec<WatchOutcome>> {
     let settings = config.resolve().await?;
     let zoho_routes: Vec<_> = settings
         .iter()
@@ -27,20 +27,20 @@ pub async fn renew(
         .collect();
     let settings = match zoho_routes.as_slice() {
         [one] => *one,
-        [] => return Err("no zoho-crm route matches; name one with --route".into()),
-        _ => return Err("several zoho-crm routes: name one with --route".into()),
+        [] => anyhow::bail!("no zoho-crm route matches; name one with --route"),
+        _ => anyhow::bail!("several zoho-crm routes: name one with --route"),
     };
     let Some(HydrateConfig::ZohoCrm(oauth)) = &settings.config.hydrate else {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "route `{}` has no `hydrate` table: its OAuth client is what talks to Zoho",
             settings.config.name
         ));
     };
     let [client_secret, refresh_token] = settings.hydrate_secrets.as_slice() else {
-        return Err("the hydrate table needs client_secret and refresh_token".into());
+        anyhow::bail!("the hydrate table needs client_secret and refresh_token");
     };
     // The token cache is the local store's, shared with `serve`.
-    let store = LocalStore::open(data).map_err(|e| e.to_string())?;
+    let store = LocalStore::open(data)?;
     let zoho = ZohoHydrator::new(
         &settings.config.name,
         oauth,
@@ -61,7 +61,7 @@ pub async fn renew(
         })
         .collect();
     if let Some(channel) = channels.iter().find(|c| c.events.is_empty()) {
-        return Err(format!(
+        return Err(anyhow::anyhow!(
             "channel {} lists no `events` (such as \"Leads.all\") to watch",
             channel.id
         ));
@@ -74,6 +74,6 @@ pub async fn renew(
     if failed.is_empty() {
         Ok(outcomes.into_iter().filter_map(Result::ok).collect())
     } else {
-        Err(failed.join("; "))
+        Err(anyhow::anyhow!(failed.join("; ")))
     }
 }

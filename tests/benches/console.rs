@@ -83,7 +83,7 @@ async fn main() {
         store: store.clone(),
         refusals: Default::default(),
         handshakes: Default::default(),
-        config: hookcatch_cli::config::ConfigFile::parse(&config, "bench").unwrap(),
+        config: hookcatch_cli::project::config::ConfigFile::parse(&config, "bench").unwrap(),
         hooks_addr: "127.0.0.1:9".parse().unwrap(),
         data_dir: dir.display().to_string(),
     };
@@ -117,8 +117,8 @@ async fn main() {
         .and_then(|rest| rest.split('"').next())
         .unwrap()
         .to_owned();
-    let day_ago = hookcatch_cli::inspect::time_text(now_ms - 86_400_000);
-    let two_days_ago = hookcatch_cli::inspect::time_text(now_ms - 2 * 86_400_000);
+    let day_ago = hookcatch_cli::term::time_text(now_ms - 86_400_000);
+    let two_days_ago = hookcatch_cli::term::time_text(now_ms - 2 * 86_400_000);
     let pages = [
         ("`/` (newest 50)", "/".to_owned()),
         ("route", "/?route=route3".to_owned()),

@@ -73,7 +73,8 @@ fn padded(request: &mut InboundRequest, size: usize) {
 
 fn bench(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let file = hookcatch_cli::config::ConfigFile::load(&root.join("hookcatch.toml")).unwrap();
+    let file =
+        hookcatch_cli::project::config::ConfigFile::load(&root.join("hookcatch.toml")).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()

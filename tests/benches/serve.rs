@@ -253,7 +253,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let config_path = dir.join("hookcatch.toml");
     std::fs::write(&config_path, CONFIG).unwrap();
-    let mut file = hookcatch_cli::config::ConfigFile::load(&config_path).unwrap();
+    let mut file = hookcatch_cli::project::config::ConfigFile::load(&config_path).unwrap();
     let data = dir.join("data");
     file.serve.data = data.clone();
 

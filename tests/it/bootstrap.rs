@@ -228,7 +228,7 @@ async fn refusals_the_route_bootstrap_logs_are_read_back_from_its_log_group() {
     };
 
     let sdk = hookcatch::aws::sdk_config(std::time::Duration::from_secs(10)).await;
-    let logs = hookcatch_cli::lambda::SignedClient::new(&sdk, "logs").unwrap();
+    let logs = hookcatch_cli::stack::sigv4::SignedClient::new(&sdk, "logs").unwrap();
     let call = |action: &str, body: serde_json::Value| {
         let target = format!("Logs_20140328.{action}");
         let logs = &logs;
@@ -375,7 +375,7 @@ async fn the_deployed_path_is_listed_by_route_and_time_through_the_event_index()
     assert_eq!(next, None);
     let until = vec![
         "--until".to_owned(),
-        hookcatch_cli::inspect::time_text(between),
+        hookcatch_cli::term::time_text(between),
     ];
     let (before, _) = list("events", until.clone()).await;
     assert_eq!(

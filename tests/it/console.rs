@@ -41,7 +41,8 @@ event_type = "/event"
 "#
     .to_owned()
         + more_routes;
-    let mut file = hookcatch_cli::config::ConfigFile::parse(&text, "console test").unwrap();
+    let mut file =
+        hookcatch_cli::project::config::ConfigFile::parse(&text, "console test").unwrap();
     file.serve.addr = "127.0.0.1:0".parse().unwrap();
     file.serve.data = dir.join("data");
     file.serve.console_addr = console_addr.parse().unwrap();
@@ -568,7 +569,7 @@ secrets = ["dev-only-console-github"]
         )
     };
     std::fs::write(&config_path, routes("/order/total")).unwrap();
-    let mut file = hookcatch_cli::config::ConfigFile::load(&config_path).unwrap();
+    let mut file = hookcatch_cli::project::config::ConfigFile::load(&config_path).unwrap();
     file.serve.addr = "127.0.0.1:0".parse().unwrap();
     file.serve.data = dir.join("data");
     file.serve.console_addr = "127.0.0.1:0".parse().unwrap();

@@ -585,7 +585,7 @@ async fn deploy_reserves_each_routes_concurrency_within_the_accounts_quota() {
     ];
     let deploy = ["deploy", "--stack", stack_name, "--config", config];
     let sdk = hookcatch::aws::sdk_config(std::time::Duration::from_secs(10)).await;
-    let lambda = hookcatch_cli::lambda::Lambda::new(&sdk).unwrap();
+    let lambda = hookcatch_cli::stack::reservations::Lambda::new(&sdk).unwrap();
     let reserved = |route: &str| {
         let function = format!("{stack_name}-Route{route}-Fake");
         let lambda = &lambda;

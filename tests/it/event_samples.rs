@@ -66,8 +66,9 @@ fn is_handshake(path: &std::path::Path) -> bool {
 async fn every_sample_passes_through_the_real_handlers() {
     let stack = Stack::create(3).await;
     let now_ms = hookcatch::clock::Clock::now_ms(&hookcatch::clock::SystemClock);
-    let config = hookcatch_cli::config::ConfigFile::load(&repo_root().join("hookcatch.toml"))
-        .expect("the example config loads");
+    let config =
+        hookcatch_cli::project::config::ConfigFile::load(&repo_root().join("hookcatch.toml"))
+            .expect("the example config loads");
     let routes = config.resolve().await.expect("its dev secrets resolve");
     let mut expected: Vec<(String, usize)> = Vec::new();
     let mut count = |route: &str| match expected.iter_mut().find(|(r, _)| r == route) {

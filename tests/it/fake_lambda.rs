@@ -8,7 +8,8 @@ use axum::Router;
 use axum::body::to_bytes;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use hookcatch_cli::lambda::{Lambda, SignedClient};
+use hookcatch_cli::stack::reservations::Lambda;
+use hookcatch_cli::stack::sigv4::SignedClient;
 
 struct Account {
     quota: u32,

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hookcatch::InboundRequest;
-use hookcatch_cli::config::ConfigFile;
+use hookcatch_cli::project::config::ConfigFile;
 use hookcatch_cli::send;
 use hookcatch_cli::store::LocalStore;
 

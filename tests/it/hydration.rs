@@ -676,7 +676,7 @@ hydrate = {{ kind = "zoho-crm", accounts_url = "{url}", client_id = "{id}", clie
         secret = hydrate["client_secret"].as_str().unwrap(),
         refresh = hydrate["refresh_token"].as_str().unwrap(),
     );
-    let file = hookcatch_cli::config::ConfigFile::parse(&toml, "test.toml").unwrap();
+    let file = hookcatch_cli::project::config::ConfigFile::parse(&toml, "test.toml").unwrap();
     let notify = "https://abc.lambda-url.us-east-1.on.aws/";
     let before = hookcatch::clock::Clock::now_ms(&hookcatch::clock::SystemClock);
     let renewed = hookcatch_cli::zoho::renew(&file, None, notify, 7, &dir)
@@ -702,10 +702,11 @@ hydrate = {{ kind = "zoho-crm", accounts_url = "{url}", client_id = "{id}", clie
     assert_eq!(renewed[0].expires, expiry);
 
     let bad = toml.replace("Leads.create", "Nonsense.create");
-    let file = hookcatch_cli::config::ConfigFile::parse(&bad, "test.toml").unwrap();
+    let file = hookcatch_cli::project::config::ConfigFile::parse(&bad, "test.toml").unwrap();
     let error = hookcatch_cli::zoho::renew(&file, None, notify, 7, &dir)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("1000000068002") && error.contains("INVALID_DATA"),
         "{error}"
@@ -714,11 +715,12 @@ hydrate = {{ kind = "zoho-crm", accounts_url = "{url}", client_id = "{id}", clie
     // A refresh token with only the records scope cannot enable channels, and the error says
     // which scope is missing.
     fake.grant_scopes("ZohoCRM.modules.READ");
-    let file = hookcatch_cli::config::ConfigFile::parse(&toml, "test.toml").unwrap();
+    let file = hookcatch_cli::project::config::ConfigFile::parse(&toml, "test.toml").unwrap();
     let fresh = std::env::temp_dir().join(unique("hookcatch-renew"));
     let error = hookcatch_cli::zoho::renew(&file, None, notify, 7, &fresh)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("OAUTH_SCOPE_MISMATCH") && error.contains("ZohoCRM.notifications.ALL"),
         "{error}"
@@ -750,7 +752,7 @@ renew = {{ notify_url = "https://hooks.example.test/hooks/zoho-crm", channels = 
         secret = hydrate["client_secret"].as_str().unwrap(),
         refresh = hydrate["refresh_token"].as_str().unwrap(),
     );
-    let mut file = hookcatch_cli::config::ConfigFile::parse(&toml, "test.toml").unwrap();
+    let mut file = hookcatch_cli::project::config::ConfigFile::parse(&toml, "test.toml").unwrap();
     file.serve.addr = "127.0.0.1:0".parse().unwrap();
     file.serve.data = std::env::temp_dir().join(unique("hookcatch-serve-renew"));
     let running = hookcatch_cli::serve::start(&file, &file.serve)

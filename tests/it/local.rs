@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hookcatch::ports::EventStore;
-use hookcatch_cli::config::ConfigFile;
+use hookcatch_cli::project::config::ConfigFile;
 use hookcatch_cli::send;
 use hookcatch_cli::store::LocalStore;
 
@@ -399,7 +399,8 @@ name = "free"
 provider = "catch-raw"
 open = true
 "#;
-    let mut file = hookcatch_cli::config::ConfigFile::parse(text, "rate limit test").unwrap();
+    let mut file =
+        hookcatch_cli::project::config::ConfigFile::parse(text, "rate limit test").unwrap();
     file.serve.addr = "127.0.0.1:0".parse().unwrap();
     file.serve.data = std::env::temp_dir()
         .join(unique("hookcatch-rate"))

@@ -10,6 +10,7 @@ mod cli_aws;
 mod conformance;
 mod console;
 mod deployed;
+mod docs;
 mod event_samples;
 mod fake_api;
 mod fake_lambda;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use hookcatch::InboundRequest;
 use hookcatch::RouteSettings;
 use hookcatch::clock::{Clock, SystemClock};
-use hookcatch_cli::config::ConfigFile;
+use hookcatch_cli::project::config::ConfigFile;
 use hookcatch_cli::send;
 use hookcatch_cli::store::LocalStore;
 

@@ -68,6 +68,17 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
+/// A new directory under the system's temporary one holding `files` (path, text), folders made.
+pub fn tree(prefix: &str, files: &[(&str, &str)]) -> PathBuf {
+    let root = std::env::temp_dir().join(unique(prefix));
+    for (path, text) in files {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    root
+}
+
 pub struct Stack {
     pub sqs: aws_sdk_sqs::Client,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -564,7 +575,8 @@ pub async fn serve_example() -> ExampleServe {
         .join(unique("hookcatch-example"))
         .join("data");
     let mut file =
-        hookcatch_cli::config::ConfigFile::load(&repo_root().join("hookcatch.toml")).unwrap();
+        hookcatch_cli::project::config::ConfigFile::load(&repo_root().join("hookcatch.toml"))
+            .unwrap();
     file.serve.addr = "127.0.0.1:0".parse().unwrap();
     file.serve.data = data.clone();
     let running = hookcatch_cli::serve::start(&file, &file.serve)

@@ -4,11 +4,11 @@
 use askama::Template;
 use serde_json::Value;
 
-use crate::inspect::{EventView, time_text};
+use crate::term::time_text;
+use crate::views::EventView;
 
 /// One row of the events list.
 pub struct Row {
-    pub received_at_ms: i64,
     pub id: String,
     pub route: String,
     pub event_type: String,
@@ -24,7 +24,6 @@ impl Row {
     pub fn from_view(view: &EventView) -> Row {
         Row {
             detail: String::new(),
-            received_at_ms: view.received_at_ms,
             id: view.id.clone(),
             route: view.route.clone(),
             event_type: view.event_type.clone().unwrap_or_default(),
@@ -439,7 +438,7 @@ pub fn minutes_chart(stored: &[u32; 60], refused: &[u32; 60]) -> String {
 
 /// One route on `/routes`: what `routes list` shows, and its last hour.
 pub struct RouteLine {
-    pub row: crate::routes::RouteRow,
+    pub row: crate::views::RouteRow,
     /// Stored in the last hour.
     pub last_hour: i64,
     /// Refused in the last hour (of those the refusals ring still holds).
@@ -513,6 +512,22 @@ impl RefusalRow {
             request: format!("{} {}{query}", refusal.method, refusal.path),
             size: size_text(refusal.body_len as u64),
             headers: refusal.headers.clone(),
+        }
+    }
+}
+
+impl RefusalRow {
+    /// A refusal a route function logged: no request line, size or headers (never logged).
+    pub fn from_logged(refused: &crate::views::LoggedRefusal) -> RefusalRow {
+        RefusalRow {
+            time: time_text(refused.at_ms),
+            route: refused.route.clone(),
+            status: refused.status.unwrap_or_default(),
+            reason: refused.reason.clone(),
+            source: refused.source_ip.clone(),
+            request: String::new(),
+            size: String::new(),
+            headers: Vec::new(),
         }
     }
 }

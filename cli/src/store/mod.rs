@@ -12,6 +12,7 @@ mod writer;
 
 pub use browse::{Cursor, EventFilter, QueueState};
 pub use files::DataDirLock;
+pub use schema::{OpenError, StoreOpenFailure};
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, mpsc};
@@ -88,24 +89,6 @@ pub struct LocalStore {
     writer: mpsc::Sender<Command>,
     reader: Arc<Mutex<Connection>>,
     wake: Arc<tokio::sync::Notify>,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("cannot open the local store at {path}: {source}")]
-pub struct OpenError {
-    path: String,
-    source: StoreOpenFailure,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreOpenFailure {
-    #[error(transparent)]
-    Sqlite(#[from] rusqlite::Error),
-    #[error(transparent)]
-    Files(#[from] std::io::Error),
-    /// Includes a store written by a newer hookcatch (its schema version is ahead of this build's).
-    #[error("its schema cannot be brought to version {latest}: {0}", latest = schema::LATEST)]
-    Schema(rusqlite_migration::Error),
 }
 
 fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {

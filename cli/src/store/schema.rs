@@ -92,6 +92,25 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), rusqlite_migration::E
 /// The schema version this build writes.
 pub const LATEST: usize = 3;
 
+/// Why the store in a data directory could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the local store at {path}: {source}")]
+pub struct OpenError {
+    pub(super) path: String,
+    pub(super) source: StoreOpenFailure,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreOpenFailure {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Files(#[from] std::io::Error),
+    /// Includes a store written by a newer hookcatch (its schema version is ahead of this build's).
+    #[error("its schema cannot be brought to version {latest}: {0}", latest = LATEST)]
+    Schema(rusqlite_migration::Error),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde_json::Value;
 
-use super::token::{OAuthRefresh, TokenSource, read_json};
+use super::token::{OAuthRefresh, TokenSource, read_json, send};
 use crate::clock::Clock;
 use crate::config::{HttpAuth, HttpHydration, HttpRequestTemplate, any_condition_holds};
 use crate::model::document::Document;
@@ -337,10 +337,7 @@ impl HttpHydrator {
                     request
                 }
             };
-            let response = request
-                .send()
-                .await
-                .map_err(|e| HydrateError::Transient(e.without_url().to_string()))?;
+            let response = send(request).await?;
             let status = response.status().as_u16();
             match status {
                 200..=299 if status != 204 => {

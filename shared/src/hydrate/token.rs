@@ -285,6 +285,17 @@ fn transient(error: crate::ports::StoreError) -> HydrateError {
     HydrateError::Transient(format!("token cache: {error}"))
 }
 
+/// Sends an API call; a failure to get an answer is transient, named without the URL (which can
+/// carry ids and keys).
+pub(super) async fn send(
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, HydrateError> {
+    request
+        .send()
+        .await
+        .map_err(|e| HydrateError::Transient(e.without_url().to_string()))
+}
+
 /// Reads a JSON body (reqwest's `json` feature is not enabled: serde_json does it).
 /// Up to [`crate::tls::MAX_RESPONSE_BYTES`]: a larger answer fails unread, for good; `what` names
 /// the call in the error.

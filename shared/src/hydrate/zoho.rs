@@ -16,7 +16,7 @@ use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::token::{OAuthRefresh, TokenSource, read_json};
+use super::token::{OAuthRefresh, TokenSource, read_json, send};
 use crate::clock::Clock;
 use crate::config::ZohoHydration;
 use crate::model::document::AtMost;
@@ -174,10 +174,7 @@ impl ZohoHydrator {
                     .header("content-type", "application/json")
                     .body(body.to_string());
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| HydrateError::Transient(e.without_url().to_string()))?;
+            let response = send(request).await?;
             let status = response.status().as_u16();
             match status {
                 204 => return Ok(None),

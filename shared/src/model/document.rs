@@ -11,7 +11,7 @@ use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::model::request::form_pairs;
+use crate::model::request::{form_object, form_pairs};
 
 /// Largest value a lookup returns (a dedup key, a type, a version); a larger one counts as absent.
 pub const MAX_LOOKUP_BYTES: usize = 64 * 1024;
@@ -197,23 +197,6 @@ impl fmt::Debug for Document<'_> {
             Document::Value(_) => f.write_str("Value"),
         }
     }
-}
-
-/// A form body as an object of its fields (the first of a repeated name wins), with a JSON object
-/// in `payload` as JSON.
-fn form_object(body: &[u8]) -> Value {
-    let mut fields = serde_json::Map::new();
-    for (k, v) in form_pairs(body) {
-        fields
-            .entry(k.into_owned())
-            .or_insert(Value::String(v.into_owned()));
-    }
-    if let Some(Value::String(payload)) = fields.get("payload")
-        && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(payload)
-    {
-        fields.insert("payload".to_owned(), parsed);
-    }
-    Value::Object(fields)
 }
 
 fn unescape(token: &str) -> Cow<'_, str> {

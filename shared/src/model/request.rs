@@ -136,24 +136,29 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// A form body as an object of its fields (the first of a repeated name wins), with a JSON object
+/// in `payload` as JSON: GitHub's form mode and Slack's interactivity send their JSON there.
+pub fn form_object(body: &[u8]) -> Value {
+    let mut fields = serde_json::Map::new();
+    for (k, v) in form_pairs(body) {
+        fields
+            .entry(k.into_owned())
+            .or_insert(Value::String(v.into_owned()));
+    }
+    if let Some(Value::String(payload)) = fields.get("payload")
+        && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(payload)
+    {
+        fields.insert("payload".to_owned(), parsed);
+    }
+    Value::Object(fields)
+}
+
 /// JSON bodies parse as JSON; form bodies become an object of their fields, so JSON pointers work
 /// on both (`/payload` for a GitHub form delivery).
 pub fn body_json(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
     let content_type = content_type.unwrap_or_default().to_ascii_lowercase();
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        let mut fields = serde_json::Map::new();
-        for (k, v) in form_pairs(body) {
-            fields
-                .entry(k.into_owned())
-                .or_insert(Value::String(v.into_owned()));
-        }
-        // GitHub's form mode and Slack's interactivity send their JSON in a `payload` field.
-        if let Some(Value::String(payload)) = fields.get("payload")
-            && let Ok(parsed @ Value::Object(_)) = serde_json::from_str::<Value>(payload)
-        {
-            fields.insert("payload".to_owned(), parsed);
-        }
-        return Some(Value::Object(fields));
+        return Some(form_object(body));
     }
     let looks_json = content_type.contains("json")
         || matches!(

@@ -1,6 +1,6 @@
 //! catch-raw: accepts any method and content type; optionally behind an API key or HTTP Basic.
 
-use super::sign::{SignError, first_secret, set_header};
+use super::kit::{SignError, first_secret, set_header};
 use base64::Engine;
 
 use super::{Inspection, Refusal, VerifiedRequest, Verifier, redact_headers, redact_query};

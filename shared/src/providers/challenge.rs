@@ -6,7 +6,7 @@
 //! - microsoft-graph: `validationToken` in the query → echoed as text/plain; notifications carry the
 //!   subscription's `clientState` in every item, compared in constant time. Id-only: hydrated.
 
-use super::sign::{SignError, TestExpect, TestRequest, first_secret, rewrite_json, set_header};
+use super::kit::{SignError, TestExpect, TestRequest, first_secret, rewrite_json, set_header};
 use base64::Engine;
 use serde::Deserialize;
 
@@ -286,7 +286,7 @@ pub(super) fn test_request(
     settings: &RouteSettings,
     nonce: &str,
 ) -> Result<TestRequest, SignError> {
-    let mut request = super::sign::empty_post(&[]);
+    let mut request = super::kit::empty_post(&[]);
     let expect = match settings.config.provider {
         ProviderKind::Meta => {
             let token = settings

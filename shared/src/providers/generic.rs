@@ -2,7 +2,7 @@
 //! (algorithm, header, prefix, hex or base64, what is signed, an optional timestamp window), an API
 //! key or HTTP Basic (`auth`), and the route-wide source-IP allow-list.
 
-use super::sign::{SignError, first_secret, set_header};
+use super::kit::{SignError, first_secret, set_header};
 use base64::Engine;
 
 use super::catch_raw::CatchRawVerifier;

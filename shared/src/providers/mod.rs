@@ -8,6 +8,7 @@ mod catch_raw;
 mod challenge;
 mod credentials;
 mod generic;
+mod kit;
 mod mac;
 pub mod sign;
 mod signed;

@@ -1,16 +1,10 @@
 //! Signing: what a provider does to a request before sending it, the counterpart of [`crate::providers`].
 //! `hookcatch send` uses it to act as the provider, and the tests use it for sign-then-tamper.
 
+pub use super::kit::{SignError, TestExpect, TestRequest, set_header};
+use super::kit::{empty_post, remove_header};
 use crate::config::{ProviderKind, RouteSettings};
 use crate::model::request::InboundRequest;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SignError {
-    #[error("route `{0}` has no secret to sign with")]
-    NoSecret(String),
-    #[error("route `{0}`: Twilio signs the URL it calls; set `public_url` or the URL called")]
-    NoUrl(String),
-}
 
 /// Adds the credentials or signature headers the route's provider would send, using the route's
 /// first (newest) secret, at time `now_ms`. Providers that authenticate with a token in the body
@@ -35,22 +29,6 @@ pub fn sign(
         ProviderKind::ZohoCrm => super::zoho::sign(settings, request),
         ProviderKind::Generic => super::generic::sign(settings, request, now_ms),
     }
-}
-
-/// What a route's Test sends, before [`sign`] adds the credentials.
-#[derive(Debug)]
-pub struct TestRequest {
-    pub request: InboundRequest,
-    pub expect: TestExpect,
-}
-
-/// What proves a Test arrived.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TestExpect {
-    /// Accepted (2xx), and stored as an event with `test_ping: true`.
-    Stored,
-    /// A handshake, answered: the reply contains this (the challenge, echoed or signed).
-    Answer(String),
 }
 
 /// The request the provider's own Test (or endpoint check) sends, each provider's file saying what:
@@ -85,57 +63,6 @@ pub fn test_request(settings: &RouteSettings, now_ms: i64) -> Result<TestRequest
         | ProviderKind::Twilio
         | ProviderKind::Generic => stored(empty_post(&[])),
     }
-}
-
-/// A POST with these headers and no body.
-pub(super) fn empty_post(headers: &[(&str, &str)]) -> InboundRequest {
-    InboundRequest {
-        method: "POST".into(),
-        path: "/".into(),
-        raw_query: String::new(),
-        headers: headers
-            .iter()
-            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
-            .collect(),
-        body: bytes::Bytes::new(),
-        source_ip: None,
-        called_url: None,
-    }
-}
-
-/// A JSON POST of `body` with these headers.
-pub(super) fn json_post(headers: &[(&str, &str)], body: serde_json::Value) -> InboundRequest {
-    let mut request = empty_post(headers);
-    request
-        .headers
-        .push(("content-type".into(), "application/json".into()));
-    request.body = serde_json::to_vec(&body)
-        .expect("a JSON value serializes")
-        .into();
-    request
-}
-
-/// Edits a JSON object body in place (a non-object body is replaced by an object).
-pub(super) fn rewrite_json(
-    request: &mut InboundRequest,
-    edit: impl FnOnce(&mut serde_json::Value),
-) {
-    let mut body: serde_json::Value = serde_json::from_slice(&request.body)
-        .ok()
-        .filter(serde_json::Value::is_object)
-        .unwrap_or_else(|| serde_json::json!({}));
-    edit(&mut body);
-    request.body = serde_json::to_vec(&body)
-        .expect("a JSON value serializes")
-        .into();
-}
-
-pub(super) fn first_secret(settings: &RouteSettings) -> Result<&str, SignError> {
-    settings
-        .secrets
-        .first()
-        .map(|s| s.expose())
-        .ok_or_else(|| SignError::NoSecret(settings.config.name.clone()))
 }
 
 /// Headers a stored or sampled request carried that describe its hop (a proxy, a tunnel, Lambda's
@@ -214,19 +141,6 @@ pub fn resend_is_new(settings: &RouteSettings) -> bool {
             .is_some_and(|renewed| renewed.eq_ignore_ascii_case(&name)),
         Some(_) => false,
     }
-}
-
-fn remove_header(request: &mut InboundRequest, name: &str) {
-    request
-        .headers
-        .retain(|(n, _)| !n.eq_ignore_ascii_case(name));
-}
-
-/// Replaces a header (names compare case-insensitively) or adds it.
-pub fn set_header(request: &mut InboundRequest, name: &str, value: &str) {
-    let name = name.to_ascii_lowercase();
-    request.headers.retain(|(n, _)| *n != name);
-    request.headers.push((name, value.to_owned()));
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! signature check, since Zoom signs it). Each checks the exact raw body against every secret.
 
 use super::hmac_sha256;
-use super::sign::{SignError, TestExpect, TestRequest, first_secret, json_post, set_header};
+use super::kit::{SignError, TestExpect, TestRequest, first_secret, json_post, set_header};
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use serde::Deserialize;

@@ -2,7 +2,7 @@
 //! `v0:{X-Slack-Request-Timestamp}:{raw body}` within ±5 minutes. `url_verification` (JSON) and
 //! `ssl_check` (form) are answered here, after the signature check, and never enqueued.
 
-use super::sign::{SignError, TestExpect, TestRequest, first_secret, json_post, set_header};
+use super::kit::{SignError, TestExpect, TestRequest, first_secret, json_post, set_header};
 use serde::Deserialize;
 
 use super::mac::Keys;

@@ -3,7 +3,7 @@
 //! through a `bodySHA256` query parameter instead. The URL is the one configured in Twilio
 //! (`public_url`), since the Host seen here differs behind a custom domain.
 
-use super::sign::{SignError, first_secret, set_header};
+use super::kit::{SignError, first_secret, set_header};
 use crate::model::rules::Rules;
 use crate::model::value::ValueSource;
 use std::borrow::Cow;

@@ -3,7 +3,7 @@
 //! constant time with the one configured for that channel; an unknown channel is refused. A route
 //! may add a secret in the notify URL's query string (`auth`), checked first and redacted.
 
-use super::sign::{SignError, json_post, rewrite_json};
+use super::kit::{SignError, json_post, rewrite_json};
 use crate::model::rules::Rules;
 use crate::model::value::ValueSource;
 use serde::Deserialize;

@@ -1,5 +1,6 @@
 //! `hookcatch.toml`: the routes (same keys as a route Lambda's `HOOKCATCH_ROUTE`) and local settings.
 
+use anyhow::Context;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,17 +10,13 @@ use hookcatch::config::RouteConfig;
 use hookcatch::secrets::SecretRef;
 use serde::Deserialize;
 
-use crate::secrets_file::LocalSecrets;
+use crate::project::files::FileError;
+use crate::project::secrets_file::LocalSecrets;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} is not valid: {message}")]
-    Parse { path: String, message: String },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }
@@ -114,7 +111,7 @@ pub struct ConfigFile {
 impl ConfigFile {
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigFileError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+        let text = std::fs::read_to_string(path).map_err(|source| FileError::Read {
             path: shown.clone(),
             source,
         })?;
@@ -130,7 +127,7 @@ impl ConfigFile {
     }
 
     pub fn parse(text: &str, shown: &str) -> Result<ConfigFile, ConfigFileError> {
-        let config: ConfigFile = toml::from_str(text).map_err(|e| ConfigFileError::Parse {
+        let config: ConfigFile = toml::from_str(text).map_err(|e| FileError::Parse {
             path: shown.to_owned(),
             message: e.to_string(),
         })?;
@@ -228,7 +225,7 @@ impl ConfigFile {
 
     /// `route` with its `local:NAME` references replaced by the secrets file's values: every value
     /// (newest first) in `secrets`, where a rotation keeps two; the newest elsewhere.
-    fn with_local_secrets(&self, route: &RouteConfig) -> Result<RouteConfig, String> {
+    fn with_local_secrets(&self, route: &RouteConfig) -> anyhow::Result<RouteConfig> {
         let name = &route.name;
         route
             .with_route_secrets(|secret| {
@@ -237,34 +234,34 @@ impl ConfigFile {
                     .map(<[String]>::to_vec)
             })
             .map_err(|secret| {
-                format!(
+                anyhow::anyhow!(
                     "route `{name}`: `local:{secret}` is not in {} (`hookcatch secrets set {name} {secret} --stdin`)",
-                    crate::secrets_file::FILE_NAME
+                    crate::project::secrets_file::FILE_NAME
                 )
             })
     }
 
     /// Resolves every route's secrets once (SSM only when a route references it).
-    pub async fn resolve(&self) -> Result<Vec<RouteSettings>, String> {
+    pub async fn resolve(&self) -> anyhow::Result<Vec<RouteSettings>> {
         self.resolve_routes(self.routes.iter()).await
     }
 
     /// One route with its secrets resolved (its own only: `send`, `routes test`, the console's
     /// Test button).
-    pub async fn resolve_route(&self, name: &str) -> Result<RouteSettings, String> {
+    pub async fn resolve_route(&self, name: &str) -> anyhow::Result<RouteSettings> {
         let route = self
             .route(name)
-            .ok_or_else(|| format!("no route `{name}` in the configuration"))?;
+            .with_context(|| format!("no route `{name}` in the configuration"))?;
         let mut resolved = self.resolve_routes(std::iter::once(route)).await?;
         resolved
             .pop()
-            .ok_or_else(|| format!("route `{name}` did not resolve"))
+            .with_context(|| format!("route `{name}` did not resolve"))
     }
 
     async fn resolve_routes<'a>(
         &self,
         routes: impl Iterator<Item = &'a RouteConfig>,
-    ) -> Result<Vec<RouteSettings>, String> {
+    ) -> anyhow::Result<Vec<RouteSettings>> {
         let routes = routes
             .map(|route| self.with_local_secrets(route))
             .collect::<Result<Vec<_>, _>>()?;
@@ -291,9 +288,9 @@ impl ConfigFile {
                     .map(|s| s as &dyn hookcatch::secrets::ParameterStore),
             )
             .await
-            .map_err(|e| format!("route `{}`: {e}", route.name))?;
+            .map_err(|e| anyhow::anyhow!("route `{}`: {e}", route.name))?;
             let settings = RouteSettings::new(route, secrets);
-            hookcatch::providers::check_secrets(&settings).map_err(|e| e.to_string())?;
+            hookcatch::providers::check_secrets(&settings)?;
             resolved.push(settings);
         }
         Ok(resolved)
@@ -311,11 +308,11 @@ mod tests {
         assert!(config.route("catch-raw").is_some());
     }
 
-    /// Every `[routes.hydrate]` example in the README parses and validates, on a route of the
-    /// provider it is written for.
+    /// Every `[routes.hydrate]` example in the hydration docs parses and validates, on a route of
+    /// the provider it is written for.
     #[test]
     fn the_readme_hydrator_examples_are_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/hydration.md");
         let readme = std::fs::read_to_string(path).unwrap();
         let examples: Vec<&str> = readme
             .split("```toml\n")
@@ -328,8 +325,8 @@ mod tests {
             let toml = format!(
                 "[[routes]]\nname = \"r\"\nprovider = \"{provider}\"\nsecrets = [\"dev-only-secret\"]\n{example}"
             );
-            let config =
-                ConfigFile::parse(&toml, "README.md").unwrap_or_else(|e| panic!("{e}\n{example}"));
+            let config = ConfigFile::parse(&toml, "docs/hydration.md")
+                .unwrap_or_else(|e| panic!("{e}\n{example}"));
             assert!(config.route("r").unwrap().hydrate.is_some());
         }
     }

@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{Array, DocumentMut, Item, Table};
 
+use crate::project::files::{FileError, write_replacing};
+use crate::project::rotation::{SetMode, next_values};
+
 /// The file's name, beside the configuration file.
 pub const FILE_NAME: &str = "hookcatch.secrets.toml";
 
@@ -20,13 +23,8 @@ const HEADER: &str = "# hookcatch secrets, written by `hookcatch secrets set`: r
 
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsFileError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} is not valid: {message}")]
-    Parse { path: String, message: String },
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,
@@ -61,15 +59,18 @@ impl LocalSecrets {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
             Err(source) => {
-                return Err(SecretsFileError::Read {
+                return Err(FileError::Read {
                     path: shown,
                     source,
-                });
+                }
+                .into());
             }
         };
-        toml::from_str(&text).map_err(|e| SecretsFileError::Parse {
-            path: shown,
-            message: e.to_string(),
+        toml::from_str(&text).map_err(|e| {
+            SecretsFileError::from(FileError::Parse {
+                path: shown,
+                message: e.to_string(),
+            })
         })
     }
 
@@ -81,17 +82,6 @@ impl LocalSecrets {
             .map(Vec::as_slice)
             .filter(|v| !v.is_empty())
     }
-}
-
-/// How `secrets set` treats a secret that already has a value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetMode {
-    /// Only a secret that has no value yet.
-    New,
-    /// Put the new value first and keep the others (both accepted during a rotation).
-    Add,
-    /// The new value alone.
-    Replace,
 }
 
 /// Writes `route`'s secret `name` (comments and other entries kept) and returns how many values
@@ -108,13 +98,14 @@ pub fn set(
         Ok(text) => (text, false),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), true),
         Err(source) => {
-            return Err(SecretsFileError::Read {
+            return Err(FileError::Read {
                 path: shown,
                 source,
-            });
+            }
+            .into());
         }
     };
-    let mut document: DocumentMut = text.parse().map_err(|e| SecretsFileError::Parse {
+    let mut document: DocumentMut = text.parse().map_err(|e| FileError::Parse {
         path: shown.clone(),
         message: format!("{e}"),
     })?;
@@ -129,7 +120,8 @@ pub fn set(
                 .collect()
         })
         .unwrap_or_default();
-    let values = next_values(values, value, mode, route, name)?;
+    let values = next_values(values, value, mode, route, name)
+        .map_err(|refused| SecretsFileError::Refused(refused.0))?;
     let count = values.len();
     secrets.insert(name, toml_edit::value(Array::from_iter(values)));
     // A new file starts with what it is; an existing one keeps its comments where they are.
@@ -145,36 +137,6 @@ pub fn set(
     Ok(count)
 }
 
-/// A secret's values after a `secrets set` (here or in SSM), newest first: `--add` keeps the old
-/// beside the new (a rotation), `--replace` drops them, neither refuses to overwrite.
-pub fn next_values(
-    mut values: Vec<String>,
-    value: &str,
-    mode: SetMode,
-    route: &str,
-    name: &str,
-) -> Result<Vec<String>, SecretsFileError> {
-    if value.trim().is_empty() || value.contains(['\n', '\r']) {
-        return Err(SecretsFileError::Refused(
-            "the secret is empty, blank or more than one line".into(),
-        ));
-    }
-    match mode {
-        SetMode::New if !values.is_empty() => {
-            return Err(SecretsFileError::Refused(format!(
-                "route `{route}` already has a `{name}` secret: --add keeps it beside the new one \
-                 (a rotation), --replace drops it"
-            )));
-        }
-        SetMode::Add => {
-            values.retain(|v| v != value);
-            values.insert(0, value.to_owned());
-        }
-        SetMode::New | SetMode::Replace => values = vec![value.to_owned()],
-    }
-    Ok(values)
-}
-
 fn implicit_table<'a>(
     parent: &'a mut Table,
     key: &str,
@@ -185,15 +147,17 @@ fn implicit_table<'a>(
         table.set_implicit(true);
         Item::Table(table)
     });
-    item.as_table_mut().ok_or_else(|| SecretsFileError::Parse {
-        path: shown.to_owned(),
-        message: format!("`{key}` is not a table"),
+    item.as_table_mut().ok_or_else(|| {
+        SecretsFileError::from(FileError::Parse {
+            path: shown.to_owned(),
+            message: format!("`{key}` is not a table"),
+        })
     })
 }
 
 /// Replaces the file atomically, readable and writable by its owner only.
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    crate::routes::write_replacing(path, text, true)?;
+    write_replacing(path, text, true)?;
     // An existing file written before it was private is narrowed too.
     #[cfg(unix)]
     {

@@ -1,16 +1,15 @@
-//! `hookcatch routes`: a route's settings page from the command line. `add`, `edit` and `rm` edit
+//! `hookcatch routes add|edit|rm`: a route's settings page from the command line. They edit
 //! `hookcatch.toml` in place (comments and layout kept, by `toml_edit`) and refuse a change after
-//! which the file would not load; `test` sends what the provider's own Test button sends.
+//! which the file would not load.
 
 use std::path::{Path, PathBuf};
 
 use hookcatch::RouteSettings;
-use hookcatch::clock::{Clock, SystemClock};
-use hookcatch::providers::sign::{TestExpect, test_request};
 use hookcatch::secrets::SecretRef;
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, Value};
 
-use crate::config::{ConfigFile, ConfigFileError};
+use crate::project::config::{ConfigFile, ConfigFileError};
+use crate::project::files::{FileError, write_replacing};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouteEditError {
@@ -202,13 +201,17 @@ fn edit_file(
     change: impl FnOnce(&mut ArrayOfTables) -> Result<(), RouteEditError>,
 ) -> Result<ConfigFile, RouteEditError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
-        path: shown.clone(),
-        source,
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        ConfigFileError::from(FileError::Read {
+            path: shown.clone(),
+            source,
+        })
     })?;
-    let mut document: DocumentMut = text.parse().map_err(|e| ConfigFileError::Parse {
-        path: shown.clone(),
-        message: format!("{e}"),
+    let mut document: DocumentMut = text.parse().map_err(|e| {
+        ConfigFileError::from(FileError::Parse {
+            path: shown.clone(),
+            message: format!("{e}"),
+        })
     })?;
     let routes = document
         .entry("routes")
@@ -253,173 +256,6 @@ fn check_literal_secrets(route: &hookcatch::config::RouteConfig) -> Result<(), S
     hookcatch::providers::check_secrets(&RouteSettings::new(route.clone(), values))
         .map_err(|e| e.to_string())
 }
-
-/// Replaces `path` by `text` atomically (write beside it, then rename), keeping the file's
-/// permissions; a `private` file is written readable by its owner only from its first byte.
-pub(crate) fn write_replacing(path: &Path, text: &str, private: bool) -> std::io::Result<()> {
-    use std::io::Write;
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = dir
-        .unwrap_or(Path::new("."))
-        .join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    if private {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let written = options.open(&temporary).and_then(|mut file| {
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        match std::fs::metadata(path) {
-            Ok(metadata) if !private => file.set_permissions(metadata.permissions()),
-            _ => Ok(()),
-        }
-    });
-    written
-        .and_then(|()| std::fs::rename(&temporary, path))
-        .inspect_err(|_| {
-            let _ = std::fs::remove_file(&temporary);
-        })
-}
-
-/// What `routes test` observed.
-#[derive(Debug)]
-pub struct TestOutcome {
-    pub status: u16,
-    pub body: String,
-    /// A handshake's answer proved the endpoint (it echoed or signed the challenge).
-    pub handshake_answered: Option<bool>,
-}
-
-impl TestOutcome {
-    pub fn passed(&self) -> bool {
-        (200..300).contains(&self.status) && self.handshake_answered != Some(false)
-    }
-
-    /// One line for the terminal.
-    pub fn summary(&self, route: &str, url: &str) -> String {
-        match self.handshake_answered {
-            Some(true) => format!("{route}: handshake answered by {url} ({})", self.status),
-            Some(false) => format!(
-                "{route}: {url} answered {} but not the handshake's challenge: {}",
-                self.status, self.body
-            ),
-            None if self.passed() => format!(
-                "{route}: test event accepted by {url} ({}): {}",
-                self.status, self.body
-            ),
-            None => format!("{route}: {url} answered {}: {}", self.status, self.body),
-        }
-    }
-}
-
-/// `routes test`: builds the provider's test request, signs it with the route's newest secret
-/// and sends it to `url` (the route's full URL).
-pub async fn test(settings: &RouteSettings, url: &str) -> Result<TestOutcome, String> {
-    let now = SystemClock.now_ms();
-    let prepared = test_request(settings, now).map_err(|e| e.to_string())?;
-    let mut request = prepared.request;
-    request.called_url = Some(url.split('?').next().unwrap_or_default().to_owned());
-    crate::send::sign(settings, &mut request)?;
-    let (status, body) = crate::send::send(&request, url).await?;
-    let handshake_answered = match &prepared.expect {
-        TestExpect::Stored => None,
-        TestExpect::Answer(expected) => Some(body.contains(expected.as_str())),
-    };
-    Ok(TestOutcome {
-        status,
-        body,
-        handshake_answered,
-    })
-}
-
-/// One line of `routes list`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct RouteRow {
-    pub name: String,
-    pub provider: String,
-    pub url: String,
-    /// `set`, `not needed`, `missing: env:X, local:y`, or `in SSM (read by serve)`.
-    pub secrets: String,
-    pub last_event_at: Option<String>,
-    /// Where the provider takes the URL.
-    pub paste_into: &'static str,
-    /// Its Function URL, as the last `deploy` or `routes list --aws` found it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deployed_url: Option<String>,
-    /// With `--aws`: which of its secrets the stack holds (`set`, `missing: NAME`), never a value.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub aws_secrets: Option<String>,
-}
-
-/// The routes of `file`, with `last_received` (ms, by route) from the local store and the
-/// deployed URLs by route.
-pub fn rows(
-    file: &ConfigFile,
-    last_received: &std::collections::HashMap<String, i64>,
-    deployed: &std::collections::BTreeMap<String, String>,
-) -> Vec<RouteRow> {
-    let env = |name: &str| std::env::var(name).ok();
-    file.routes
-        .iter()
-        .map(|route| RouteRow {
-            name: route.name.clone(),
-            provider: route.provider.as_str().to_owned(),
-            url: format!("http://{}/hooks/{}", file.serve.addr, route.name),
-            secrets: file.secrets_status(route, &env),
-            last_event_at: last_received
-                .get(&route.name)
-                .map(|ms| crate::inspect::time_text(*ms)),
-            paste_into: hookcatch::providers::paste_hint(route.provider),
-            deployed_url: deployed.get(&route.name).cloned(),
-            aws_secrets: None,
-        })
-        .collect()
-}
-
-pub fn rows_table(rows: &[RouteRow]) -> String {
-    use crate::inspect::terminal_safe;
-    let mut table = comfy_table::Table::new();
-    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
-    let deployed = rows.iter().any(|r| r.deployed_url.is_some());
-    let aws = rows.iter().any(|r| r.aws_secrets.is_some());
-    let mut header = vec!["route", "provider", "local URL", "secrets", "last event"];
-    if deployed {
-        header.push("deployed URL");
-    }
-    if aws {
-        header.push("secrets on AWS");
-    }
-    table.set_header(header);
-    for row in rows {
-        let mut cells = vec![
-            terminal_safe(&row.name),
-            row.provider.clone(),
-            terminal_safe(&row.url),
-            terminal_safe(&row.secrets),
-            row.last_event_at.clone().unwrap_or_else(|| "never".into()),
-        ];
-        if deployed {
-            cells.push(terminal_safe(
-                row.deployed_url.as_deref().unwrap_or("not deployed"),
-            ));
-        }
-        if aws {
-            cells.push(terminal_safe(
-                row.aws_secrets.as_deref().unwrap_or_default(),
-            ));
-        }
-        table.add_row(cells);
-    }
-    table.to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

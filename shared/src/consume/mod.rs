@@ -2,29 +2,29 @@
 //!
 //! Idempotent by construction: records are written newer-wins (a redelivery rewrites the same
 //! version, harmlessly), and the event item, written last with a conditional put, is what marks an
-//! event as done. A failure anywhere leaves the message to be redelivered.
+//! event as done. A failure anywhere leaves the message to be redelivered. `records.rs` is how a
+//! record rule makes a record of an event.
+
+mod records;
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use serde_json::Value;
+
+pub use records::MAX_RECORD_DATA_BYTES;
+use records::record_from_rule;
 
 use crate::clock::Clock;
-use crate::config::RecordRule;
 use crate::model::document::Document;
 use crate::model::envelope::body_key;
 use crate::model::envelope::{BodyLocation, Envelope, EnvelopeError};
-use crate::model::value::{RecordVersion, Source};
+use crate::model::value::Source;
 use crate::ports::{
     BlobError, BlobStore, EventItem, EventStore, EventWrites, HydrateError, HydrationItem,
     Hydrator, PutOutcome, RecordItem, Redelivery, StoreError, StoredBody, UpsertOutcome,
     WritesOutcome,
 };
-
-/// Largest record data written (its JSON text): DynamoDB refuses items over 400 KB, and a record
-/// carries its keys beside the data. A larger record is skipped with a warning; its event is kept.
-pub const MAX_RECORD_DATA_BYTES: usize = 350 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumeError {
@@ -573,57 +573,14 @@ fn log_stored(message_id: &str, writes: &EventWrites, outcome: &WritesOutcome) -
     processed
 }
 
-/// The record a rule makes of an event, or why it makes none.
-fn record_from_rule(
-    rule: &RecordRule,
-    envelope: &Envelope,
-    source: &Source<'_>,
-) -> Result<RecordItem, &'static str> {
-    let record_type = rule
-        .record_type
-        .lookup_text(source)
-        .ok_or("the record rule found no type")?;
-    let record_id = rule
-        .id
-        .lookup_text(source)
-        .ok_or("the record rule found no id")?;
-    // A rule that names a version never falls back to the receive time: epoch milliseconds would
-    // outrank every later version in seconds or a counter, and freeze the record.
-    let version = match &rule.version {
-        None => RecordVersion::Number(envelope.received_at_ms.to_string()),
-        Some(pointer) => pointer
-            .lookup(source)
-            .and_then(|v| RecordVersion::from_json(&v))
-            .ok_or("the record rule's version is missing or not a number or text")?,
-    };
-    let data = match source.json {
-        _ if rule.deleted => None,
-        None => None,
-        Some(document) => document
-            .data(rule.data.as_deref(), MAX_RECORD_DATA_BYTES)
-            .map_err(
-                |_| "the record's data is over 350 KB (DynamoDB's item limit); see the event",
-            )?,
-    }
-    .unwrap_or(Value::Null);
-    Ok(RecordItem {
-        route: envelope.route.clone(),
-        record_type,
-        record_id,
-        version,
-        data,
-        deleted: rule.deleted,
-        event_id: envelope.id.clone(),
-        updated_at_ms: envelope.received_at_ms,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RecordRule;
     use crate::config::Rules;
     use crate::model::envelope::SCHEMA_VERSION;
     use crate::model::envelope::tests::sample;
+    use crate::model::value::RecordVersion;
     use crate::model::value::ValueSource;
     use crate::testing::fakes::{FixedClock, MemoryBlobs, MemoryStore};
     use serde_json::json;

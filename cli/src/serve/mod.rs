@@ -4,53 +4,46 @@
 //! from the local queue (hydration, retries, dead letters, replays).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+
+mod at_once;
+mod hooks;
+pub mod reload;
+mod wiring;
+mod worker;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{HeaderMap, Request, Response};
 use axum::routing::{any, get};
 use hookcatch::clock::{Clock, SystemClock};
 
 use arc_swap::ArcSwap;
-use hookcatch::edge::http::{inbound_from_http, response_from_reply};
-use hookcatch::ports::{Queue, QueueError};
-use hookcatch::{Consumer, Ingestor, Reply, RouteSettings};
+use hookcatch::{Ingestor, Reply};
 use tokio::sync::{Notify, watch};
 
-use crate::config::{ConfigFile, ServeConfig};
 use crate::handshakes::Handshakes;
-use crate::refusals::{self, Refusal, Refusals};
-use crate::reload::Triggers;
-use crate::store::{AtOnce, Claimed, DataDirLock, LocalStore, Settlement};
-
-/// How long a claimed event may take before another delivery is attempted.
-const LEASE_MS: i64 = 60_000;
-/// Local retries wait 1 s, doubling to 5 min; the consumer Lambda's wait 30 s, doubling to 15 min
-/// (`consume::retry_delay`): here a retry is a row update while the user watches, there a billed
-/// invocation.
-const MAX_BACKOFF_MS: i64 = 5 * 60_000;
-/// Events claimed, processed and stored together: one transaction for their writes and one for
-/// their acknowledgements, so the consumer keeps up with ingest's group commits.
-const CLAIM_BATCH: usize = 256;
+use crate::project::config::{ConfigFile, ServeConfig};
+use crate::refusals::Refusals;
+use crate::store::{DataDirLock, LocalStore};
+use hooks::{hook, hook_with_path, reply};
+use reload::{Live, Triggers, reload_on_change};
+use wiring::Built;
+use worker::{renew_subscriptions, run_worker};
 
 /// A route's `rate_limit` bucket.
 type Limiter = governor::DefaultDirectRateLimiter;
 
-struct App {
+pub(crate) struct App {
     /// Swapped whole when the configuration is reloaded; a request keeps the map it started with.
-    routes: ArcSwap<HashMap<String, Ingestor>>,
+    pub(super) routes: ArcSwap<HashMap<String, Ingestor>>,
     /// The routes with a `rate_limit`, swapped with them (a reload starts each bucket full).
-    limits: ArcSwap<HashMap<String, Limiter>>,
+    pub(super) limits: ArcSwap<HashMap<String, Limiter>>,
     /// Recent refused requests, for the console.
-    refusals: Refusals,
+    pub(super) refusals: Refusals,
     /// Handshakes answered in the last hour, for the console.
-    handshakes: Handshakes,
+    pub(super) handshakes: Handshakes,
     /// How many proxies of the user's append `X-Forwarded-*` entries; None trusts none.
-    trusted_proxy_hops: Option<usize>,
+    pub(super) trusted_proxy_hops: Option<usize>,
 }
 
 /// Starts serving; returns the bound address and a handle that resolves when the server stopped.
@@ -199,421 +192,16 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         server,
     })
 }
-
-/// What a configuration builds: each route's ingestor, and the consumer with the routes' hydrators.
-struct Built {
-    routes: HashMap<String, Ingestor>,
-    limits: HashMap<String, Limiter>,
-    consumer: Arc<Consumer>,
-}
-
-impl Built {
-    async fn from(
-        config: &ConfigFile,
-        serve: &ServeConfig,
-        store: &LocalStore,
-        clock: &Arc<dyn Clock>,
-    ) -> Result<Built, String> {
-        let settings = config.resolve().await?;
-        for route in &settings {
-            check_twilio(route, serve)?;
-        }
-        let mut consumer = Consumer::new(
-            Arc::new(store.clone()),
-            None,
-            clock.clone(),
-            serve.event_retention_days,
-            serve.concurrency,
-        );
-        // Hydrators keep their access tokens in the local store, like the consumer Lambda in DynamoDB.
-        for route in &settings {
-            if let Some(hydrator) =
-                hookcatch::hydrate::hydrator_for(route, Arc::new(store.clone()), clock.clone())
-            {
-                consumer = consumer.with_hydrator(&route.config.name, hydrator);
-            }
-        }
-        let consumer = Arc::new(consumer);
-        let queue = Arc::new(StoringQueue {
-            store: store.clone(),
-            consumer: consumer.clone(),
-        });
-        let routes = settings
-            .iter()
-            .map(|route| {
-                let ingestor = Ingestor::new(
-                    route,
-                    queue.clone(),
-                    None,
-                    clock.clone(),
-                    Duration::from_secs(10),
-                );
-                (route.config.name.clone(), ingestor)
-            })
-            .collect();
-        let limits = settings
-            .iter()
-            .filter_map(|route| {
-                let limit = route.config.rate_limit?;
-                let per_second = std::num::NonZeroU32::new(limit.per_second)?;
-                let burst = std::num::NonZeroU32::new(limit.burst())?;
-                let quota = governor::Quota::per_second(per_second).allow_burst(burst);
-                Some((
-                    route.config.name.clone(),
-                    governor::RateLimiter::direct(quota),
-                ))
-            })
-            .collect();
-        Ok(Built {
-            routes,
-            limits,
-            consumer,
-        })
-    }
-}
-
-/// The ingestors' queue: an event that needs nothing from outside (no hydration) is stored in the
-/// transaction that acknowledges it, planned by the consume core as the worker would plan it, so
-/// its record is visible when the sender gets its 200; any other event, and one whose writes fail,
-/// is queued for the worker (hydration, retries with backoff, dead letters).
-struct StoringQueue {
-    store: LocalStore,
-    /// The consumer built with these routes (their hydrators).
-    consumer: Arc<Consumer>,
-}
-
-#[async_trait::async_trait]
-impl Queue for StoringQueue {
-    fn max_message_bytes(&self) -> usize {
-        self.store.max_message_bytes()
-    }
-
-    async fn send(&self, message: String) -> Result<(), QueueError> {
-        let Some(writes) = self.consumer.plan_at_once(&message).await else {
-            return self.store.send(message).await;
-        };
-        match self.store.store_or_enqueue(message, writes).await {
-            Ok(AtOnce::Stored(writes, outcome)) => {
-                self.consumer.report_stored(&writes, &outcome);
-                Ok(())
-            }
-            Ok(AtOnce::Queued(writes, error)) => {
-                let event = &writes.event;
-                tracing::warn!(route = %event.route, event_id = %event.event_id, %error, "storing the event failed; it is queued for the worker to retry");
-                Ok(())
-            }
-            Err(error) => Err(QueueError::Unavailable(error.to_string())),
-        }
-    }
-}
-
-fn check_twilio(route: &RouteSettings, serve: &ServeConfig) -> Result<(), String> {
-    if route.config.provider == hookcatch::ProviderKind::Twilio
-        && route.config.public_url.is_none()
-        && !serve.trust_forwarded
-    {
-        return Err(format!(
-            "route `{}`: Twilio signs the URL it calls, which serve cannot know: set \
-             `public_url` to the URL configured in Twilio (your tunnel's), or \
-             `trust_forwarded = true` behind your own proxy",
-            route.config.name
-        ));
-    }
-    Ok(())
-}
-
-/// What a reload replaces, and what it builds the replacement with.
-struct Live {
-    app: Arc<App>,
-    consumer: Arc<ArcSwap<Consumer>>,
-    renew_now: Arc<Notify>,
-    store: LocalStore,
-    clock: Arc<dyn Clock>,
-    /// The running settings (the file's, with the command line's overrides).
-    serve: ServeConfig,
-    /// `[serve]` as the file said at start: a change to it needs a restart.
-    file_serve: ServeConfig,
-}
-
-/// Reloads the routes whenever `hookcatch.toml` or its secrets file changes, or on SIGHUP. An
-/// invalid file keeps the running routes. Requests in flight finish on the routes they started
-/// with; a removed route's queued events are still processed, since their rules travel with them.
-async fn reload_on_change(
-    path: std::path::PathBuf,
-    mut triggers: Triggers,
-    live: Live,
-    mut stop: watch::Receiver<bool>,
-) {
-    while triggers.next(&mut stop).await {
-        let loaded = ConfigFile::load(&path).map_err(|e| e.to_string());
-        let built = match &loaded {
-            Ok(file) => Built::from(file, &live.serve, &live.store, &live.clock).await,
-            Err(error) => Err(error.clone()),
-        };
-        match built {
-            Ok(built) => {
-                let names: Vec<&String> = built.routes.keys().collect();
-                tracing::info!(routes = ?names, "configuration reloaded");
-                if loaded.is_ok_and(|file| file.serve != live.file_serve) {
-                    tracing::warn!("[serve] changed: its settings apply when serve restarts");
-                }
-                live.app.limits.store(Arc::new(built.limits));
-                live.app.routes.store(Arc::new(built.routes));
-                live.consumer.store(built.consumer);
-                live.renew_now.notify_one();
-            }
-            Err(error) => {
-                tracing::error!(%error, "configuration NOT reloaded; the running routes stay");
-            }
-        }
-    }
-}
-
-async fn hook(
-    State(app): State<Arc<App>>,
-    Path(route): Path<String>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request<Body>,
-) -> Response<Body> {
-    handle(app, route, String::from("/"), peer, request).await
-}
-
-async fn hook_with_path(
-    State(app): State<Arc<App>>,
-    Path((route, rest)): Path<(String, String)>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request<Body>,
-) -> Response<Body> {
-    handle(app, route, format!("/{rest}"), peer, request).await
-}
-
-async fn handle(
-    app: Arc<App>,
-    route: String,
-    path: String,
-    peer: SocketAddr,
-    request: Request<Body>,
-) -> Response<Body> {
-    let routes = app.routes.load_full();
-    let Some(ingestor) = routes.get(&route) else {
-        return reply(Reply::error(404, "unknown_route"));
-    };
-    let (parts, body) = request.into_parts();
-    let (source_ip, called_url) = match app.trusted_proxy_hops {
-        None => (Some(peer.ip().to_string()), None),
-        Some(hops) => (
-            forwarded_client(&parts.headers, hops),
-            forwarded_url(&parts.headers, parts.uri.path()),
-        ),
-    };
-    // What the console's refusals page keeps of a refused request: never its body.
-    let refuse = |answer: Reply, body_len: usize| {
-        let config = ingestor.route();
-        let headers: Vec<(String, String)> = parts
-            .headers
-            .iter()
-            .map(|(name, value)| {
-                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
-                (name.as_str().to_owned(), value)
-            })
-            .collect();
-        let reason = serde_json::from_slice::<serde_json::Value>(&answer.body)
-            .ok()
-            .and_then(|body| body["error"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        app.refusals.record(Refusal {
-            at_ms: SystemClock.now_ms(),
-            route: route.clone(),
-            status: answer.status,
-            reason,
-            source_ip: source_ip.clone(),
-            method: parts.method.to_string(),
-            path: path.clone(),
-            query: refusals::masked_query(parts.uri.query().unwrap_or_default(), config),
-            headers: refusals::masked_headers(&headers, config),
-            body_len,
-        });
-        reply(answer)
-    };
-    if let Some(limiter) = app.limits.load().get(&route)
-        && let Err(not_until) = limiter.check()
-    {
-        use governor::clock::Clock as _;
-        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-        let mut refused = Reply::error(429, "rate_limited");
-        // Whole seconds, rounded up: a sender that honours it finds a token when it returns.
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        refused
-            .headers
-            .push(("retry-after".into(), seconds.max(1).to_string()));
-        return refuse(refused, 0);
-    }
-    let limit = ingestor.route().max_body_bytes();
-    let Ok(bytes) = axum::body::to_bytes(body, limit + 1).await else {
-        // Over the limit (or the connection broke mid-body): nothing was accepted.
-        return refuse(Reply::error(413, "payload_too_large"), limit + 1);
-    };
-    let body_len = bytes.len();
-    let mut inbound = inbound_from_http(&parts, bytes, source_ip.clone());
-    inbound.path = path.clone();
-    inbound.called_url = called_url;
-    let (answer, outcome) = ingestor.handle_with_outcome(inbound).await;
-    if outcome == hookcatch::metrics::Outcome::Handshake {
-        app.handshakes.record(&route, SystemClock.now_ms());
-    }
-    if refusals::is_refusal(answer.status) {
-        return refuse(answer, body_len);
-    }
-    reply(answer)
-}
-
-/// Every entry of a comma-separated header over all its lines, in order.
-fn header_entries<'a>(headers: &'a HeaderMap, name: &str) -> Vec<&'a str> {
-    headers
-        .get_all(name)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .collect()
-}
-
-/// The client address behind `hops` proxies that each append the address they saw: the entry
-/// `hops` from the right. Entries left of it are whatever the client wrote. None (so `allow_ips`
-/// refuses) when the request did not pass that many proxies or the entry is no address.
-fn forwarded_client(headers: &HeaderMap, hops: usize) -> Option<String> {
-    let entries = header_entries(headers, "x-forwarded-for");
-    let entry = entries.len().checked_sub(hops).map(|at| entries[at])?;
-    entry.parse::<IpAddr>().ok().map(|ip| ip.to_string())
-}
-
-/// The URL the client called through the proxy nearest to us: its `X-Forwarded-Proto` (else
-/// https, as tunnels terminate TLS) and `X-Forwarded-Host` (else the Host it passed on), each
-/// the right-most entry, the one that proxy wrote.
-fn forwarded_url(headers: &HeaderMap, path: &str) -> Option<String> {
-    let last = |name: &str| header_entries(headers, name).last().copied();
-    let scheme = last("x-forwarded-proto").unwrap_or("https");
-    let host = last("x-forwarded-host").or_else(|| last("host"))?;
-    let host_ok = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b));
-    (matches!(scheme, "http" | "https") && host_ok).then(|| format!("{scheme}://{host}{path}"))
-}
-
-fn reply(reply: Reply) -> Response<Body> {
-    response_from_reply(reply).map(Body::from)
-}
-
-/// Renews the hydrators' expiring subscriptions (a `hydrate.renew`: Zoho channels, Graph
-/// subscriptions) at start and then twice a day, as the consumer Lambda's schedule does; after a
-/// failure, again in ten minutes.
-async fn renew_subscriptions(
-    consumer: Arc<ArcSwap<Consumer>>,
-    renew_now: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-) {
-    const EVERY: Duration = Duration::from_secs(12 * 3600);
-    const AFTER_FAILURE: Duration = Duration::from_secs(600);
-    while !*stop.borrow() {
-        let next = match consumer.load_full().renew_subscriptions().await {
-            Ok(renewed) => {
-                for done in renewed {
-                    tracing::info!(subscription = %done, "subscription renewed");
-                }
-                EVERY
-            }
-            Err(failed) => {
-                for failure in failed {
-                    tracing::error!(%failure, "subscription renewal FAILED; retrying in 10 minutes");
-                }
-                AFTER_FAILURE
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(next) => {}
-            // A reload may have added a route whose subscriptions need renewing.
-            _ = renew_now.notified() => {}
-            _ = stop.changed() => {}
-        }
-    }
-}
-
-/// Claims due events, runs them through the consume core, and settles the batch: acknowledged,
-/// retried with growing delay, or dead-lettered.
-async fn run_worker(
-    store: LocalStore,
-    consumer: Arc<ArcSwap<Consumer>>,
-    serve: ServeConfig,
-    mut stop: watch::Receiver<bool>,
-) {
-    while !*stop.borrow() {
-        // The consumer of the current configuration (its hydrators), for this batch.
-        let current = consumer.load_full();
-        match work_once(&store, &current, serve.max_attempts, &SystemClock).await {
-            Ok(0) => {
-                tokio::select! {
-                    _ = store.enqueued() => {}
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stop.changed() => {}
-                }
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::error!(%error, "claiming or settling events failed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-/// One batch: up to [`CLAIM_BATCH`] due events claimed, processed (their writes in one transaction)
-/// and settled in one more. Returns how many were claimed.
-pub(crate) async fn work_once(
-    store: &LocalStore,
-    consumer: &Consumer,
-    max_attempts: u32,
-    clock: &dyn Clock,
-) -> Result<usize, hookcatch::ports::StoreError> {
-    let claimed = store.claim(CLAIM_BATCH, clock.now_ms(), LEASE_MS).await?;
-    if claimed.is_empty() {
-        return Ok(0);
-    }
-    let messages = claimed.iter().map(Claimed::to_message).collect();
-    let failures = consumer.process_batch_detailed(messages).await;
-    let settled = claimed
-        .iter()
-        .map(|entry| {
-            let Some(failure) = failures.iter().find(|f| f.id == entry.seq.to_string()) else {
-                return Settlement::Done { seq: entry.seq };
-            };
-            let dead = !failure.retryable || entry.attempts >= max_attempts;
-            let backoff = (1000i64 << entry.attempts.min(20)).min(MAX_BACKOFF_MS);
-            if dead {
-                tracing::error!(
-                    seq = entry.seq,
-                    attempts = entry.attempts,
-                    "event dead-lettered; `hookcatch replay` re-queues it"
-                );
-            }
-            Settlement::Retry {
-                seq: entry.seq,
-                error: failure.error.clone(),
-                available_at: clock.now_ms() + backoff,
-                dead,
-            }
-        })
-        .collect();
-    if let Err(error) = store.settle(settled).await {
-        tracing::error!(%error, "recording the batch's outcome failed; its events will be delivered again");
-    }
-    Ok(claimed.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use at_once::StoringQueue;
+    use axum::http::HeaderMap;
+    use hookcatch::Consumer;
+    use hooks::{forwarded_client, forwarded_url};
     use std::sync::atomic::{AtomicI64, Ordering};
+    use std::time::Duration;
+    use worker::work_once;
 
     struct StepClock(AtomicI64);
 

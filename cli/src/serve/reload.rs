@@ -4,12 +4,22 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
 use tokio::sync::{mpsc, watch};
 
-use crate::secrets_file;
+use arc_swap::ArcSwap;
+use hookcatch::Consumer;
+use hookcatch::clock::Clock;
+use tokio::sync::Notify;
+
+use super::App;
+use super::wiring::Built;
+use crate::project::config::{ConfigFile, ServeConfig};
+use crate::project::secrets_file;
+use crate::store::LocalStore;
 
 /// Editors write a file in several steps (truncate, write, rename): wait this long after the first
 /// change, then read once.
@@ -122,6 +132,53 @@ async fn hangup(signal: &mut Hangup) {
 #[cfg(not(unix))]
 async fn hangup(_: &mut Hangup) {
     std::future::pending().await
+}
+
+/// What a reload replaces, and what it builds the replacement with.
+pub(super) struct Live {
+    pub(super) app: Arc<App>,
+    pub(super) consumer: Arc<ArcSwap<Consumer>>,
+    pub(super) renew_now: Arc<Notify>,
+    pub(super) store: LocalStore,
+    pub(super) clock: Arc<dyn Clock>,
+    /// The running settings (the file's, with the command line's overrides).
+    pub(super) serve: ServeConfig,
+    /// `[serve]` as the file said at start: a change to it needs a restart.
+    pub(super) file_serve: ServeConfig,
+}
+
+/// Reloads the routes whenever `hookcatch.toml` or its secrets file changes, or on SIGHUP. An
+/// invalid file keeps the running routes. Requests in flight finish on the routes they started
+/// with; a removed route's queued events are still processed, since their rules travel with them.
+pub(super) async fn reload_on_change(
+    path: std::path::PathBuf,
+    mut triggers: Triggers,
+    live: Live,
+    mut stop: watch::Receiver<bool>,
+) {
+    while triggers.next(&mut stop).await {
+        let loaded = ConfigFile::load(&path).map_err(|e| e.to_string());
+        let built = match &loaded {
+            Ok(file) => Built::from(file, &live.serve, &live.store, &live.clock).await,
+            Err(error) => Err(error.clone()),
+        };
+        match built {
+            Ok(built) => {
+                let names: Vec<&String> = built.routes.keys().collect();
+                tracing::info!(routes = ?names, "configuration reloaded");
+                if loaded.is_ok_and(|file| file.serve != live.file_serve) {
+                    tracing::warn!("[serve] changed: its settings apply when serve restarts");
+                }
+                live.app.limits.store(Arc::new(built.limits));
+                live.app.routes.store(Arc::new(built.routes));
+                live.consumer.store(built.consumer);
+                live.renew_now.notify_one();
+            }
+            Err(error) => {
+                tracing::error!(%error, "configuration NOT reloaded; the running routes stay");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! `hookcatch events` and `hookcatch records`: readable tables or JSON lines, from the local store
-//! or from the deployed DynamoDB table (`--aws`).
+//! Floor 2: what the inspection commands and the console show of events, records, routes, dead
+//! letters and refusals, from either home (this machine's store, a deployed stack): the views, and
+//! the tables the CLI prints of them.
 
 use base64::Engine;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
@@ -7,7 +8,9 @@ use hookcatch::Envelope;
 use hookcatch::ports::{EventItem, RecordItem, StoredBody};
 use serde_json::{Value, json};
 
+use crate::project::config::ConfigFile;
 use crate::store::QueueEntry;
+use crate::term::{terminal_safe, time_text};
 
 /// An event as shown: a stored one, or one still in the queue (queued, retrying, dead).
 pub struct EventView {
@@ -38,16 +41,8 @@ fn shown_body(provider: &str, body: Option<bytes::Bytes>) -> (Option<bytes::Byte
     }
 }
 
-/// A character a terminal may act on rather than print: C0 and C1 controls, DEL, and the bidi
-/// overrides that reorder what is shown.
-fn is_terminal_control(c: char) -> bool {
-    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
-
-/// Stored text for a table cell: controls shown as `\u{1b}`, so stored bytes cannot move the
-/// cursor, retitle the window or write the clipboard.
 /// What `refusals --aws` prints: when, which route, the status and reason the sender got, from where.
-pub fn refusals_table(refusals: &[crate::aws::LoggedRefusal]) -> String {
+pub fn refusals_table(refusals: &[LoggedRefusal]) -> String {
     let mut table = comfy_table::Table::new();
     table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(["refused at", "route", "status", "reason", "from"]);
@@ -61,73 +56,6 @@ pub fn refusals_table(refusals: &[crate::aws::LoggedRefusal]) -> String {
         ]);
     }
     table.to_string()
-}
-
-pub fn terminal_safe(text: &str) -> String {
-    let mut safe = String::with_capacity(text.len());
-    for c in text.chars() {
-        if is_terminal_control(c) {
-            safe.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            safe.push(c);
-        }
-    }
-    safe
-}
-
-/// JSON for a terminal or a pipe: serde_json escapes C0 controls; DEL, C1 and bidi controls are
-/// escaped here too (`\u009b`), which only ever occur inside strings, so the JSON means the same.
-pub fn json_text(value: &Value, pretty: bool) -> String {
-    let text = if pretty {
-        serde_json::to_string_pretty(value)
-    } else {
-        serde_json::to_string(value)
-    }
-    .unwrap_or_default();
-    if !text.chars().any(is_terminal_control) {
-        return text;
-    }
-    let mut safe = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        // Pretty output's newlines are outside strings (serde_json escapes those inside): keep them.
-        if is_terminal_control(c) && c != '\n' {
-            safe.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            safe.push(c);
-        }
-    }
-    safe
-}
-
-pub fn time_text(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| ms.to_string())
-}
-
-/// Parses a time flag (`what` names it in errors): an RFC 3339 time, or a duration back from now
-/// such as `90s`, `15m`, `2h`, `7d`.
-pub fn parse_time(what: &str, text: &str, now_ms: i64) -> Result<i64, String> {
-    if let Ok(t) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-    {
-        return Ok((t.unix_timestamp_nanos() / 1_000_000) as i64);
-    }
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let amount: i64 = number.parse().map_err(|_| {
-        format!("{what} `{text}`: use an RFC 3339 time or a duration like 15m, 2h, 7d")
-    })?;
-    let unit_ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("{what} `{text}`: the unit must be s, m, h or d")),
-    };
-    Ok(now_ms - amount * unit_ms)
 }
 
 fn body_json(body: &bytes::Bytes) -> Value {
@@ -193,7 +121,7 @@ impl EventView {
     }
 
     /// A message of the deployed stack's dead-letter queue (its failure is in the consumer's log).
-    pub fn from_dead_letter(letter: &crate::aws::DeadLetter) -> Option<EventView> {
+    pub fn from_dead_letter(letter: &DeadLetter) -> Option<EventView> {
         Self::from_message(
             &letter.body,
             "dead",
@@ -346,9 +274,111 @@ pub fn records_table(records: &[RecordItem]) -> String {
     table.to_string()
 }
 
+/// A message in the dead-letter queue, as listed.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    pub message_id: String,
+    pub body: String,
+    /// When it was first sent (SQS's `SentTimestamp`, kept when a message moves to the DLQ).
+    pub sent_ms: Option<i64>,
+    /// How often it has been received, listings of the DLQ included.
+    pub receives: Option<u32>,
+}
+
+/// A request a route function refused, as its log line says (`ingest` writes one WARN line per
+/// refusal, with the route, the status, the reason and the sender's address).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoggedRefusal {
+    pub at_ms: i64,
+    pub route: String,
+    pub status: Option<u16>,
+    pub reason: String,
+    pub source_ip: String,
+    pub log_group: String,
+}
+
+/// One line of `routes list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RouteRow {
+    pub name: String,
+    pub provider: String,
+    pub url: String,
+    /// `set`, `not needed`, `missing: env:X, local:y`, or `in SSM (read by serve)`.
+    pub secrets: String,
+    pub last_event_at: Option<String>,
+    /// Where the provider takes the URL.
+    pub paste_into: &'static str,
+    /// Its Function URL, as the last `deploy` or `routes list --aws` found it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployed_url: Option<String>,
+    /// With `--aws`: which of its secrets the stack holds (`set`, `missing: NAME`), never a value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_secrets: Option<String>,
+}
+
+/// The routes of `file`, with `last_received` (ms, by route) from the local store and the
+/// deployed URLs by route.
+pub fn rows(
+    file: &ConfigFile,
+    last_received: &std::collections::HashMap<String, i64>,
+    deployed: &std::collections::BTreeMap<String, String>,
+) -> Vec<RouteRow> {
+    let env = |name: &str| std::env::var(name).ok();
+    file.routes
+        .iter()
+        .map(|route| RouteRow {
+            name: route.name.clone(),
+            provider: route.provider.as_str().to_owned(),
+            url: format!("http://{}/hooks/{}", file.serve.addr, route.name),
+            secrets: file.secrets_status(route, &env),
+            last_event_at: last_received.get(&route.name).map(|ms| time_text(*ms)),
+            paste_into: hookcatch::providers::paste_hint(route.provider),
+            deployed_url: deployed.get(&route.name).cloned(),
+            aws_secrets: None,
+        })
+        .collect()
+}
+
+pub fn rows_table(rows: &[RouteRow]) -> String {
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    let deployed = rows.iter().any(|r| r.deployed_url.is_some());
+    let aws = rows.iter().any(|r| r.aws_secrets.is_some());
+    let mut header = vec!["route", "provider", "local URL", "secrets", "last event"];
+    if deployed {
+        header.push("deployed URL");
+    }
+    if aws {
+        header.push("secrets on AWS");
+    }
+    table.set_header(header);
+    for row in rows {
+        let mut cells = vec![
+            terminal_safe(&row.name),
+            row.provider.clone(),
+            terminal_safe(&row.url),
+            terminal_safe(&row.secrets),
+            row.last_event_at.clone().unwrap_or_else(|| "never".into()),
+        ];
+        if deployed {
+            cells.push(terminal_safe(
+                row.deployed_url.as_deref().unwrap_or("not deployed"),
+            ));
+        }
+        if aws {
+            cells.push(terminal_safe(
+                row.aws_secrets.as_deref().unwrap_or_default(),
+            ));
+        }
+        table.add_row(cells);
+    }
+    table.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::term::{is_terminal_control, json_text, parse_time};
 
     #[test]
     fn since_accepts_durations_and_times() {

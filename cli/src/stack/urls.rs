@@ -1,0 +1,53 @@
+//! The routes' Function URLs as `deploy` prints them and `routes list` remembers them.
+
+use std::collections::BTreeMap;
+
+use crate::stack::plan::Plan;
+
+/// What `deploy` prints: each route, its provider, its Function URL and where to paste it.
+pub fn urls_table(plan: &Plan, urls: &BTreeMap<String, String>) -> String {
+    use crate::term::terminal_safe;
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(["route", "provider", "Function URL", "paste it into"]);
+    for route in &plan.routes {
+        table.add_row([
+            terminal_safe(&route.name),
+            route.provider.as_str().to_owned(),
+            urls.get(&route.name)
+                .map(|url| terminal_safe(url))
+                .unwrap_or_else(|| "not in the stack's outputs".into()),
+            hookcatch::providers::paste_hint(route.provider).to_owned(),
+        ]);
+    }
+    table.to_string()
+}
+
+/// The deployed URLs `routes list` shows: `{data}/deployed.json`, written by `deploy` and
+/// `routes list --aws`.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct DeployedUrls {
+    pub stack: String,
+    pub urls: BTreeMap<String, String>,
+}
+
+impl DeployedUrls {
+    fn path(data: &std::path::Path) -> std::path::PathBuf {
+        data.join("deployed.json")
+    }
+
+    /// The cached URLs; none when nothing was deployed from here (or the file is unreadable).
+    pub fn load(data: &std::path::Path) -> DeployedUrls {
+        std::fs::read(Self::path(data))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn save(&self, data: &std::path::Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(data).map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))?;
+        let path = Self::path(data);
+        let text = serde_json::to_vec_pretty(self)?;
+        std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+}
