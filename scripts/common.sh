@@ -1,7 +1,9 @@
 # Shared by scripts/test and scripts/bench (sourced, not run): pinned Python tools, the host
 # architecture for `sam build`, and moto on a free loopback port.
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says when it starts, in seconds since the script did, so a log shows where time goes.
+SECONDS=0
+step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*"; }
 
 # Pinned moto, cfn-lint, SAM CLI and cargo-lambda in .venv (reinstalled when the pins change).
 python_tools() {

@@ -418,3 +418,97 @@ async fn a_twilio_route_that_cannot_know_its_url_refuses_to_start() {
         .unwrap();
     running.stop().await.unwrap();
 }
+
+/// The text of the element `<pre id="{id}">` of a console page, as a browser shows it.
+fn pre_text(page: &str, id: &str) -> String {
+    let start = page
+        .find(&format!("<pre id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {page}"));
+    let text = &page[start..];
+    let text = &text[text.find('>').unwrap() + 1..];
+    let text = &text[..text.find("</pre>").unwrap()];
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&amp;", "&")
+}
+
+/// Security V, N1: whatever a sender stored as the method, path, query or a header, the console's
+/// "Copy as curl" pasted into a shell runs one `curl` and nothing else.
+#[tokio::test]
+async fn copy_as_curl_runs_one_curl_whatever_the_sender_stored() {
+    let dir = std::env::temp_dir().join(unique("hookcatch-curl"));
+    let toml = format!(
+        "[serve]\naddr = \"127.0.0.1:0\"\nconsole_addr = \"127.0.0.1:0\"\ndata = \"{}\"\n\n\
+         [[routes]]\nname = \"catch-raw\"\nprovider = \"catch-raw\"\nopen = true\n",
+        dir.join("data").display()
+    );
+    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let console = running.console_url.clone().expect("the console runs");
+    let hostile = request(
+        "X|touch$IFS'pwned-method'|echo",
+        "q='$(touch${IFS}pwned-query)'",
+        &[
+            ("content-type", "application/json"),
+            ("x-evil", "'; touch pwned-header; echo '"),
+        ],
+        "{\"a\":\"$(touch pwned-body)\"}",
+    );
+    let url = format!(
+        "http://{}/hooks/catch-raw/a'$(touch$IFS'pwned-path')",
+        running.addr
+    );
+    let (status, reply) = send::send(&hostile, &url).await.unwrap();
+    assert_eq!(status, 200, "{reply}");
+    let id = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let page = reqwest::get(format!("{console}events/{id}"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let command = pre_text(&page, "curl");
+    assert!(
+        command.starts_with(r"curl -X 'X|touch$IFS'\''pwned-method'\''|echo' 'http://"),
+        "{command}"
+    );
+    // Pasted into bash, with a `curl` that only records its arguments: one call, nothing else.
+    let shell = dir.join("shell");
+    let bin = shell.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let stub = bin.join("curl");
+    std::fs::write(&stub, "#!/bin/sh\necho called >> curl-calls\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let ran = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(&command)
+        .current_dir(&shell)
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .status()
+        .unwrap();
+    assert!(ran.success(), "{command}");
+    let mut made: Vec<String> = std::fs::read_dir(&shell)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    made.sort();
+    assert_eq!(made, ["bin", "curl-calls"], "{command}");
+    assert_eq!(
+        std::fs::read_to_string(shell.join("curl-calls")).unwrap(),
+        "called\n"
+    );
+    running.stop().await.unwrap();
+}

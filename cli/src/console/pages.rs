@@ -271,6 +271,15 @@ impl EventDetail {
     /// `curl` with the method, URL and headers as stored, and the downloaded body (`{id}.body`).
     fn curl_command(&self, route_url: &str) -> String {
         let quoted = |text: &str| format!("'{}'", text.replace('\'', r"'\''"));
+        // A method is whatever the sender wrote (`X|touch$IFS'x'|echo` is a valid HTTP token):
+        // bare only when every character is one a shell never acts on.
+        let method = if !self.method.is_empty()
+            && self.method.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.method.clone()
+        } else {
+            quoted(&self.method)
+        };
         let path = if self.path == "/" {
             ""
         } else {
@@ -282,8 +291,7 @@ impl EventDetail {
             format!("?{}", self.query)
         };
         let mut lines = vec![format!(
-            "curl -X {} {}",
-            self.method,
+            "curl -X {method} {}",
             quoted(&format!("{route_url}{path}{query}"))
         )];
         for (name, value) in &self.headers {
