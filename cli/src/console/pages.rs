@@ -274,7 +274,10 @@ impl EventDetail {
         // A method is whatever the sender wrote (`X|touch$IFS'x'|echo` is a valid HTTP token):
         // bare only when every character is one a shell never acts on.
         let method = if !self.method.is_empty()
-            && self.method.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && self
+                .method
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             self.method.clone()
         } else {
