@@ -470,7 +470,11 @@ async fn copy_as_curl_runs_one_curl_whatever_the_sender_stored() {
         .unwrap()
         .to_owned();
 
-    let page = reqwest::get(format!("{console}events/{id}"))
+    let page = hookcatch::tls::https_client_builder()
+        .build()
+        .unwrap()
+        .get(format!("{console}events/{id}"))
+        .send()
         .await
         .unwrap()
         .text()
@@ -510,5 +514,59 @@ async fn copy_as_curl_runs_one_curl_whatever_the_sender_stored() {
         std::fs::read_to_string(shell.join("curl-calls")).unwrap(),
         "called\n"
     );
+    running.stop().await.unwrap();
+}
+
+/// Security V, N8: a broken secrets file is reported by file, line and reason, never by quoting
+/// the line or the value, which are the secret; here on the console's routes page, which reads the
+/// files again on each load (the reload's log line carries the same text).
+#[tokio::test]
+async fn a_broken_secrets_file_is_reported_without_its_secret() {
+    let dir = std::env::temp_dir().join(unique("hookcatch-tomlerr"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("hookcatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[serve]\naddr = \"127.0.0.1:0\"\nconsole_addr = \"127.0.0.1:0\"\ndata = \"{}\"\n\n\
+             [[routes]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [\"local:signing\"]\n",
+            dir.join("data").display()
+        ),
+    )
+    .unwrap();
+    let secrets = dir.join("hookcatch.secrets.toml");
+    std::fs::write(&secrets, "[routes.github]\nsigning = [\"dev-test-fine\"]\n").unwrap();
+    let file = ConfigFile::load(&config).unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let console = running.console_url.clone().expect("the console runs");
+    for (broken, reason) in [
+        (
+            "[routes.github]\nsigning = [\"S3CR3T-github-value\"\n",
+            "line 2",
+        ),
+        (
+            "[routes.github]\nsigning = \"S3CR3T-github-value\"\n",
+            "line 2",
+        ),
+    ] {
+        std::fs::write(&secrets, broken).unwrap();
+        let page = hookcatch::tls::https_client_builder()
+            .build()
+            .unwrap()
+            .get(format!("{console}routes"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!page.contains("S3CR3T"), "{page}");
+        assert!(
+            page.contains("hookcatch.secrets.toml") && page.contains(reason),
+            "{page}"
+        );
+    }
     running.stop().await.unwrap();
 }

@@ -10,7 +10,7 @@ use hookcatch::config::RouteConfig;
 use hookcatch::secrets::SecretRef;
 use serde::Deserialize;
 
-use crate::project::files::FileError;
+use crate::project::files::{FileError, toml_problem};
 use crate::project::secrets_file::LocalSecrets;
 
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +129,7 @@ impl ConfigFile {
     pub fn parse(text: &str, shown: &str) -> Result<ConfigFile, ConfigFileError> {
         let config: ConfigFile = toml::from_str(text).map_err(|e| FileError::Parse {
             path: shown.to_owned(),
-            message: e.to_string(),
+            message: toml_problem(text, e.message(), e.span()),
         })?;
         let mut names = HashSet::new();
         for route in &config.routes {

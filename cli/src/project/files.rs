@@ -14,6 +14,36 @@ pub enum FileError {
     Parse { path: String, message: String },
 }
 
+/// A TOML error as anyone may read it (a log line, a console page): where it is and what is wrong,
+/// never the offending line nor a quoted value, either of which can be a secret.
+pub fn toml_problem(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let mut said = String::with_capacity(message.len());
+    let mut quoted = false;
+    for c in message.trim().chars() {
+        match (c, quoted) {
+            ('"', false) => {
+                said.push_str("\"…");
+                quoted = true;
+            }
+            ('"', true) => {
+                said.push('"');
+                quoted = false;
+            }
+            (_, true) => {}
+            (c, false) => said.push(c),
+        }
+    }
+    match span {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |at| at + 1) + 1;
+            format!("line {line}, column {column}: {said}")
+        }
+        None => said,
+    }
+}
+
 /// Replaces `path` by `text` atomically (write beside it, then rename), keeping the file's
 /// permissions; a `private` file is written readable by its owner only from its first byte.
 pub fn write_replacing(path: &Path, text: &str, private: bool) -> std::io::Result<()> {

@@ -9,7 +9,7 @@ use hookcatch::secrets::SecretRef;
 use toml_edit::{Array, ArrayOfTables, DocumentMut, Item, Table, Value};
 
 use crate::project::config::{ConfigFile, ConfigFileError};
-use crate::project::files::{FileError, write_replacing};
+use crate::project::files::{FileError, toml_problem, write_replacing};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RouteEditError {
@@ -207,10 +207,10 @@ fn edit_file(
             source,
         })
     })?;
-    let mut document: DocumentMut = text.parse().map_err(|e| {
+    let mut document: DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
         ConfigFileError::from(FileError::Parse {
             path: shown.clone(),
-            message: format!("{e}"),
+            message: toml_problem(&text, e.message(), e.span()),
         })
     })?;
     let routes = document

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use toml_edit::{Array, DocumentMut, Item, Table};
 
-use crate::project::files::{FileError, write_replacing};
+use crate::project::files::{FileError, toml_problem, write_replacing};
 use crate::project::rotation::{SetMode, next_values};
 
 /// The file's name, beside the configuration file.
@@ -69,7 +69,7 @@ impl LocalSecrets {
         toml::from_str(&text).map_err(|e| {
             SecretsFileError::from(FileError::Parse {
                 path: shown,
-                message: e.to_string(),
+                message: toml_problem(&text, e.message(), e.span()),
             })
         })
     }
@@ -105,10 +105,12 @@ pub fn set(
             .into());
         }
     };
-    let mut document: DocumentMut = text.parse().map_err(|e| FileError::Parse {
-        path: shown.clone(),
-        message: format!("{e}"),
-    })?;
+    let mut document: DocumentMut =
+        text.parse()
+            .map_err(|e: toml_edit::TomlError| FileError::Parse {
+                path: shown.clone(),
+                message: toml_problem(&text, e.message(), e.span()),
+            })?;
     let routes = implicit_table(document.as_table_mut(), "routes", &shown)?;
     let secrets = implicit_table(routes, route, &shown)?;
     let values: Vec<String> = secrets
