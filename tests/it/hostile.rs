@@ -419,6 +419,20 @@ async fn a_twilio_route_that_cannot_know_its_url_refuses_to_start() {
     running.stop().await.unwrap();
 }
 
+/// A console page's HTML, read with the project's TLS client.
+async fn console_page(url: String) -> String {
+    hookcatch::tls::https_client_builder()
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The text of the element `<pre id="{id}">` of a console page, as a browser shows it.
 fn pre_text(page: &str, id: &str) -> String {
     let start = page
@@ -470,16 +484,7 @@ async fn copy_as_curl_runs_one_curl_whatever_the_sender_stored() {
         .unwrap()
         .to_owned();
 
-    let page = hookcatch::tls::https_client_builder()
-        .build()
-        .unwrap()
-        .get(format!("{console}events/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = console_page(format!("{console}events/{id}")).await;
     let command = pre_text(&page, "curl");
     assert!(
         command.starts_with(r"curl -X 'X|touch$IFS'\''pwned-method'\''|echo' 'http://"),
@@ -552,16 +557,7 @@ async fn a_broken_secrets_file_is_reported_without_its_secret() {
         ),
     ] {
         std::fs::write(&secrets, broken).unwrap();
-        let page = hookcatch::tls::https_client_builder()
-            .build()
-            .unwrap()
-            .get(format!("{console}routes"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = console_page(format!("{console}routes")).await;
         assert!(!page.contains("S3CR3T"), "{page}");
         assert!(
             page.contains("hookcatch.secrets.toml") && page.contains(reason),

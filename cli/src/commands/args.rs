@@ -58,23 +58,24 @@ pub fn open_local(store: &StoreArgs) -> anyhow::Result<LocalStore> {
     Ok(LocalStore::open(&store.data)?)
 }
 
-/// Where the inspection commands read from.
-pub enum Source {
+/// Where the inspection commands read from: this machine's store or a stack's table (the console
+/// reads through `crate::source::Source` instead; these keep their own scan and delivery rules).
+pub enum Home {
     Local(LocalStore),
     Aws(hookcatch::aws::DynamoStore),
 }
 
-impl Source {
-    pub async fn open(args: &StoreArgs) -> anyhow::Result<Source> {
+impl Home {
+    pub async fn open(args: &StoreArgs) -> anyhow::Result<Home> {
         if args.aws {
             let table = args
                 .table
                 .as_deref()
                 .context("--aws needs --table (stack output EventsTableName) or HOOKCATCH_TABLE")?;
             let sdk = crate::stack::sdk().await;
-            Ok(Source::Aws(crate::stack::store(&sdk, table)))
+            Ok(Home::Aws(crate::stack::store(&sdk, table)))
         } else {
-            open_local(args).map(Source::Local)
+            open_local(args).map(Home::Local)
         }
     }
 }

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::args::{OutputArgs, Source, StoreArgs, index_error, listing_window};
+use super::args::{Home, OutputArgs, StoreArgs, index_error, listing_window};
 use crate::term::json_text;
 use crate::views::{EventView, events_table};
 
@@ -66,8 +66,8 @@ pub async fn run(command: EventsCommand) -> anyhow::Result<()> {
                 since.as_deref(),
                 until.as_deref(),
             )?;
-            let mut views: Vec<EventView> = match Source::open(&store).await? {
-                Source::Local(local) => {
+            let mut views: Vec<EventView> = match Home::open(&store).await? {
+                Home::Local(local) => {
                     let mut views: Vec<EventView> = local
                         .queue_entries()
                         .await?
@@ -89,7 +89,7 @@ pub async fn run(command: EventsCommand) -> anyhow::Result<()> {
                     views.extend(stored.into_iter().map(EventView::from_stored));
                     views
                 }
-                Source::Aws(table) => {
+                Home::Aws(table) => {
                     let mut views: Vec<EventView> = match (&route, &delivery) {
                         // A route's events from the event index, a page at a time.
                         (Some(route), None) => {
@@ -152,8 +152,8 @@ pub async fn run(command: EventsCommand) -> anyhow::Result<()> {
             Ok(())
         }
         EventsCommand::Show { id, store } => {
-            let found = match Source::open(&store).await? {
-                Source::Local(local) => match local.find_event_by_id(id.clone()).await? {
+            let found = match Home::open(&store).await? {
+                Home::Local(local) => match local.find_event_by_id(id.clone()).await? {
                     Some(event) => Some(EventView::from_stored(event)),
                     None => local
                         .queue_entries()
@@ -162,7 +162,7 @@ pub async fn run(command: EventsCommand) -> anyhow::Result<()> {
                         .filter_map(EventView::from_queue)
                         .find(|v| v.id == id),
                 },
-                Source::Aws(table) => table
+                Home::Aws(table) => table
                     .scan_events(None, Some(&id))
                     .await?
                     .into_iter()

@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use hookcatch::ports::EventStore;
 
-use super::args::{OutputArgs, Source, StoreArgs, index_error, listing_window};
+use super::args::{Home, OutputArgs, StoreArgs, index_error, listing_window};
 use crate::term::json_text;
 use crate::views::{record_json, records_table};
 
@@ -62,14 +62,14 @@ pub async fn run(command: RecordsCommand) -> anyhow::Result<()> {
                 since.as_deref(),
                 until.as_deref(),
             )?;
-            let records = match Source::open(&store).await? {
-                Source::Local(local) => {
+            let records = match Home::open(&store).await? {
+                Home::Local(local) => {
                     local
                         .list_records(route, record_type, since_ms, until_ms, limit)
                         .await?
                 }
                 // The records a route's events last wrote, from the event index.
-                Source::Aws(table) => match &route {
+                Home::Aws(table) => match &route {
                     Some(route) => {
                         let page = table
                             .query_records(
@@ -117,9 +117,9 @@ pub async fn run(command: RecordsCommand) -> anyhow::Result<()> {
             id,
             store,
         } => {
-            let record = match Source::open(&store).await? {
-                Source::Local(local) => local.get_record(&route, &record_type, &id).await,
-                Source::Aws(table) => table.get_record(&route, &record_type, &id).await,
+            let record = match Home::open(&store).await? {
+                Home::Local(local) => local.get_record(&route, &record_type, &id).await,
+                Home::Aws(table) => table.get_record(&route, &record_type, &id).await,
             }?
             .with_context(|| format!("no {record_type} record {id} on route {route}"))?;
             println!("{}", json_text(&record_json(&record), true));

@@ -124,7 +124,7 @@ impl ListQuery {
         Ok(EventQuery {
             filter: self.filter(now_ms)?,
             status,
-            after: (!first_page && !self.after.is_empty()).then(|| self.after.clone()),
+            after: (!first_page).then(|| self.after.clone()),
         })
     }
 }
@@ -139,13 +139,9 @@ struct Listed {
 /// The rows of one page (each linking to its detail) and where the next one starts.
 async fn list(
     source: &dyn Source,
-    query: &ListQuery,
-    first_page: bool,
+    asked: &EventQuery,
 ) -> Result<(Vec<Row>, Option<String>), SourceError> {
-    let asked = query
-        .query(SystemClock.now_ms(), first_page)
-        .map_err(SourceError::Said)?;
-    let page = source.events(&asked).await?;
+    let page = source.events(asked).await?;
     let rows = page
         .events
         .into_iter()
@@ -165,7 +161,11 @@ async fn events_page(
     Query(query): Query<ListQuery>,
 ) -> Response {
     let source = console.source.as_ref();
-    let listed = match list(source, &query, query.after.is_empty()).await {
+    let read = match query.query(SystemClock.now_ms(), query.after.is_empty()) {
+        Ok(asked) => list(source, &asked).await,
+        Err(said) => Err(SourceError::Said(said)),
+    };
+    let listed = match read {
         Ok((rows, next)) => Listed {
             rows,
             next,
@@ -235,10 +235,11 @@ async fn rows_fragment(
     State(console): State<Arc<Console>>,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    if let Err(error) = query.filter(SystemClock.now_ms()) {
-        return (StatusCode::BAD_REQUEST, error).into_response();
-    }
-    match list(console.source.as_ref(), &query, true).await {
+    let asked = match query.query(SystemClock.now_ms(), true) {
+        Ok(asked) => asked,
+        Err(error) => return (StatusCode::BAD_REQUEST, error).into_response(),
+    };
+    match list(console.source.as_ref(), &asked).await {
         Ok((rows, _)) => render(&RowsFragment {
             rows,
             filtered: query.is_filtered(),
