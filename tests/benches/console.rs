@@ -73,7 +73,8 @@ async fn main() {
     println!("{EVENTS} events stored in {:.1?}", started.elapsed());
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     let settings =
-        hookcatch_cli::console::ConsoleSettings::new("127.0.0.1:0".parse().unwrap(), None);
+        hookcatch_cli::console::ConsoleSettings::new("127.0.0.1:0".parse().unwrap(), None).unwrap();
+    let cookie = format!("hookcatch_console_{{PORT}}={}", settings.token);
     let config: String = (0..ROUTES)
         .map(|r| {
             format!("[[routes]]\nname = \"route{r}\"\nprovider = \"catch-raw\"\nopen = true\n")
@@ -90,8 +91,16 @@ async fn main() {
     let console = hookcatch_cli::console::start(settings, context, stopped)
         .await
         .unwrap();
-    let base = console.url.trim_end_matches('/').to_owned();
-    let client = hookcatch::tls::https_client_builder().build().unwrap();
+    let base = format!("http://{}", console.addr);
+    let cookie = cookie.replace("{PORT}", &console.addr.port().to_string());
+    let client = hookcatch::tls::https_client_builder()
+        .default_headers(
+            [(reqwest::header::COOKIE, cookie.parse().unwrap())]
+                .into_iter()
+                .collect(),
+        )
+        .build()
+        .unwrap();
     let get = |path: String| {
         let client = client.clone();
         let url = format!("{base}{path}");

@@ -5,12 +5,17 @@
 
 use std::net::SocketAddr;
 
-use crate::support::unique;
+use crate::support::{console_login, unique};
 use crate::webdriver::Browser;
 
 struct Console {
     running: hookcatch_cli::serve::Running,
+    /// The URL `serve` printed, with the token: the one click that lets a browser in.
     url: String,
+    /// The console's address without the token, for a browser that has been let in.
+    base: String,
+    /// The `Cookie` header that lets a plain HTTP client in.
+    cookie: String,
     hooks: String,
 }
 
@@ -50,10 +55,13 @@ event_type = "/event"
         .await
         .unwrap();
     let url = running.console_url.clone().expect("the console runs");
+    let login = console_login(&url);
     Console {
         hooks: format!("http://{}/hooks", running.addr),
         running,
         url,
+        base: login.base,
+        cookie: login.cookie,
     }
 }
 
@@ -133,7 +141,7 @@ async fn what_arrives_shows_live_with_filters_and_details_and_never_runs() {
     browser.screenshot("events").await;
 
     // Filters: by route, type, status and time, through the page's own form and links.
-    let base = console.url.trim_end_matches('/');
+    let base = console.base.as_str();
     for (query, shown, hidden) in [
         ("route=orders", &hostile, &other),
         ("route=other", &other, &hostile),
@@ -214,6 +222,7 @@ async fn what_arrives_shows_live_with_filters_and_details_and_never_runs() {
         .build()
         .unwrap()
         .get(format!("{base}/events/{hostile}/body"))
+        .header("cookie", &console.cookie)
         .send()
         .await
         .unwrap();
@@ -269,10 +278,7 @@ async fn what_arrives_shows_live_with_filters_and_details_and_never_runs() {
 #[tokio::test]
 async fn a_wrong_host_is_refused_and_off_loopback_the_token_is_required() {
     let local = start("127.0.0.1:0").await;
-    let addr: SocketAddr = local.url["http://".len()..]
-        .trim_end_matches('/')
-        .parse()
-        .unwrap();
+    let addr: SocketAddr = local.base["http://".len()..].parse().unwrap();
     // A DNS-rebinding page reaches the port with its own name in Host.
     let rebound = hookcatch::tls::https_client_builder()
         .build()
@@ -293,6 +299,7 @@ async fn a_wrong_host_is_refused_and_off_loopback_the_token_is_required() {
     ] {
         let mut request = client
             .post(format!("http://{addr}/dead/replay"))
+            .header("cookie", &local.cookie)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body);
         if let Some(origin) = &origin {
@@ -329,7 +336,7 @@ async fn a_wrong_host_is_refused_and_off_loopback_the_token_is_required() {
     browser
         .goto(&format!("http://127.0.0.1:{port}/?token=wrong"))
         .await;
-    assert!(browser.text().await.contains("needs its token"));
+    assert!(browser.text().await.contains("wrong or stale"));
     browser
         .goto(&format!("http://127.0.0.1:{port}/?token={token}"))
         .await;
@@ -393,8 +400,9 @@ secrets = ["dev-only-console-slack-signing"]
         crate::fake_api::API_KEY
     );
     let console = start_with("127.0.0.1:0", &hydrated).await;
-    let base = console.url.trim_end_matches('/').to_owned();
+    let base = console.base.clone();
     let browser = Browser::start().await;
+    browser.goto(&console.url).await;
 
     browser.goto(&format!("{base}/routes")).await;
     browser
@@ -576,14 +584,12 @@ secrets = ["dev-only-console-github"]
     let running = hookcatch_cli::serve::start(&file, &file.serve)
         .await
         .unwrap();
-    let base = running
-        .console_url
-        .clone()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_owned();
+    let url = running.console_url.clone().unwrap();
+    let login = console_login(&url);
+    let base = login.base.clone();
     let hooks = format!("http://{}/hooks", running.addr);
     let browser = Browser::start().await;
+    browser.goto(&url).await;
 
     // Stored under the first rule: the record holds the total alone.
     let order = post(
@@ -715,6 +721,7 @@ secrets = ["dev-only-console-github"]
         .build()
         .unwrap()
         .post(format!("{base}/events/{order}/replay"))
+        .header("cookie", &login.cookie)
         .header("origin", base.as_str())
         .header("content-type", "application/x-www-form-urlencoded")
         .body("csrf=stale")
@@ -791,7 +798,7 @@ async fn the_console_over_a_deployed_stack_lists_details_and_replays() {
     let sdk = hookcatch::aws::sdk_config(std::time::Duration::from_secs(10)).await;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = hookcatch_cli::console::aws::start(
-        hookcatch_cli::console::ConsoleSettings::new("127.0.0.1:0".parse().unwrap(), None),
+        hookcatch_cli::console::ConsoleSettings::new("127.0.0.1:0".parse().unwrap(), None).unwrap(),
         hookcatch_cli::console::aws::StackContext {
             sdk,
             table: stack.table.clone(),
@@ -806,8 +813,9 @@ async fn the_console_over_a_deployed_stack_lists_details_and_replays() {
     )
     .await
     .unwrap();
-    let base = started.url.trim_end_matches('/').to_owned();
+    let base = console_login(&started.url).base;
     let browser = Browser::start().await;
+    browser.goto(&started.url).await;
 
     browser.goto(&format!("{base}/")).await;
     let text = browser.text().await;

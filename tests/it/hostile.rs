@@ -12,7 +12,7 @@ use hookcatch_cli::project::config::ConfigFile;
 use hookcatch_cli::send;
 use hookcatch_cli::store::LocalStore;
 
-use crate::support::unique;
+use crate::support::{console_login, unique};
 
 const X_SECRET: &str = "dev-test-x-consumer-secret";
 const TWILIO_TOKEN: &str = "dev-test-twilio-auth-token";
@@ -419,12 +419,15 @@ async fn a_twilio_route_that_cannot_know_its_url_refuses_to_start() {
     running.stop().await.unwrap();
 }
 
-/// A console page's HTML, read with the project's TLS client.
-async fn console_page(url: String) -> String {
+/// A console page's HTML, read with the project's TLS client and the console's token (from the URL
+/// `serve` printed, as a browser holds it after one click).
+async fn console_page(console_url: &str, path: &str) -> String {
+    let login = console_login(console_url);
     hookcatch::tls::https_client_builder()
         .build()
         .unwrap()
-        .get(url)
+        .get(format!("{}{path}", login.base))
+        .header("cookie", login.cookie)
         .send()
         .await
         .unwrap()
@@ -484,7 +487,7 @@ async fn copy_as_curl_runs_one_curl_whatever_the_sender_stored() {
         .unwrap()
         .to_owned();
 
-    let page = console_page(format!("{console}events/{id}")).await;
+    let page = console_page(&console, &format!("/events/{id}")).await;
     let command = pre_text(&page, "curl");
     assert!(
         command.starts_with(r"curl -X 'X|touch$IFS'\''pwned-method'\''|echo' 'http://"),
@@ -557,7 +560,7 @@ async fn a_broken_secrets_file_is_reported_without_its_secret() {
         ),
     ] {
         std::fs::write(&secrets, broken).unwrap();
-        let page = console_page(format!("{console}routes")).await;
+        let page = console_page(&console, "/routes").await;
         assert!(!page.contains("S3CR3T"), "{page}");
         assert!(
             page.contains("hookcatch.secrets.toml") && page.contains(reason),
@@ -565,4 +568,230 @@ async fn a_broken_secrets_file_is_reported_without_its_secret() {
         );
     }
     running.stop().await.unwrap();
+}
+
+/// Security V, N2 and N13: the console lets in only the holder of its token, on loopback too (the
+/// data directory keeps it, 0600, so a restart keeps the owner's bookmark); the token's redirect
+/// never leaves the console; a request another site's page makes through the owner's browser is
+/// refused even with the owner's cookie.
+#[tokio::test]
+async fn the_console_lets_in_only_the_holder_of_its_token() {
+    let dir = std::env::temp_dir().join(unique("hookcatch-console-door"));
+    let toml = format!(
+        "[serve]\naddr = \"127.0.0.1:0\"\nconsole_addr = \"127.0.0.1:0\"\ndata = \"{}\"\n\n\
+         [[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n",
+        dir.join("data").display()
+    );
+    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let printed = running.console_url.clone().expect("the console runs");
+    let login = console_login(&printed);
+    let pii = r#"{"card":"4111-secret-pii"}"#;
+    let (status, reply) = send::send(
+        &request("POST", "", &[("content-type", "application/json")], pii),
+        &format!("http://{}/hooks/open", running.addr),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{reply}");
+    let id = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let kept = dir.join("data").join("console-token");
+    let token = std::fs::read_to_string(&kept).unwrap().trim().to_owned();
+    assert!(printed.ends_with(&format!("?token={token}")), "{printed}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&kept).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the token file is its owner's alone: {mode:o}"
+        );
+    }
+
+    let client = hookcatch::tls::https_client_builder().build().unwrap();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut request = client.get(format!("{}{path}", login.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    // Another local user, or any process on this machine, without the token: nothing.
+    for path in [
+        "/",
+        &format!("/events/{id}"),
+        &format!("/events/{id}/body"),
+        "/routes",
+    ] {
+        let refused = get(path, &[]).await.unwrap();
+        assert_eq!(refused.status(), 401, "{path}");
+        assert!(!refused.text().await.unwrap().contains("4111"), "{path}");
+        let wrong = format!(
+            "hookcatch_console_{}={}",
+            running_port(&login.base),
+            "f".repeat(64)
+        );
+        let guessed = get(path, &[("cookie", &wrong)]).await.unwrap();
+        assert_eq!(guessed.status(), 401, "{path}");
+    }
+    let acted = client
+        .post(format!("{}/events/{id}/replay", login.base))
+        .header("origin", &login.base)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("csrf=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(acted.status(), 401);
+    // The owner, with the cookie the printed URL set: the body.
+    let body = get(&format!("/events/{id}/body"), &[("cookie", &login.cookie)])
+        .await
+        .unwrap();
+    assert_eq!(body.status(), 200);
+    assert_eq!(body.text().await.unwrap(), pii);
+    // An `<img>` on another site's page, sent with the owner's cookie by an older browser policy.
+    for site in ["cross-site", "same-site"] {
+        let embedded = get(
+            &format!("/events/{id}/body"),
+            &[("cookie", &login.cookie), ("sec-fetch-site", site)],
+        )
+        .await
+        .unwrap();
+        assert_eq!(embedded.status(), 403, "{site}");
+    }
+    // The token's one redirect stays on the console, whatever path carried it.
+    let moved = get(&format!("//evil.example/?token={token}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 303);
+    assert_eq!(moved.headers()["location"], "/evil.example/");
+    assert!(
+        moved.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .starts_with(&format!("hookcatch_console_{}=", running_port(&login.base)))
+    );
+    running.stop().await.unwrap();
+
+    // A restart keeps the token: the owner's bookmark and cookie still work.
+    let again = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let reprinted = again.console_url.clone().unwrap();
+    assert!(
+        reprinted.ends_with(&format!("?token={token}")),
+        "{reprinted}"
+    );
+    again.stop().await.unwrap();
+}
+
+fn running_port(base: &str) -> &str {
+    base.rsplit(':').next().unwrap()
+}
+
+/// Security V, N3: over a stack, a request from another site's page never reaches AWS, and no
+/// console page ever scans the table (a link without its index entry looks in the DLQ only).
+#[tokio::test]
+async fn the_stack_console_never_scans_and_never_answers_another_site() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let logged = seen.clone();
+    let fake = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let logged = logged.clone();
+        async move {
+            let target = headers
+                .get("x-amz-target")
+                .and_then(|t| t.to_str().ok())
+                .unwrap_or("?")
+                .to_owned();
+            let body = if target.contains("Scan") || target.contains("Query") {
+                r#"{"Items":[],"Count":0}"#
+            } else if target.contains("ReceiveMessage") {
+                r#"{"Messages":[]}"#
+            } else {
+                "{}"
+            };
+            logged.lock().unwrap().push(target);
+            (
+                [("content-type", "application/x-amz-json-1.0")],
+                body.to_owned(),
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let aws = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, fake).await.unwrap() });
+    // This test's fake, not the environment's moto: no service-specific endpoint from the env.
+    #[derive(Debug)]
+    struct NoEnv;
+    impl aws_types::service_config::LoadServiceConfig for NoEnv {
+        fn load_config(
+            &self,
+            _: aws_types::service_config::ServiceConfigKey<'_>,
+        ) -> Option<String> {
+            None
+        }
+    }
+    let mut sdk = hookcatch::aws::sdk_config(Duration::from_secs(5))
+        .await
+        .to_builder();
+    sdk.set_endpoint_url(Some(aws.clone()));
+    sdk.set_service_config(Some(NoEnv));
+    let sdk = sdk.build();
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let started = hookcatch_cli::console::aws::start(
+        hookcatch_cli::console::ConsoleSettings::new("127.0.0.1:0".parse().unwrap(), None).unwrap(),
+        hookcatch_cli::console::aws::StackContext {
+            sdk,
+            table: "events".into(),
+            queue_url: format!("{aws}/000000000000/events"),
+            dlq_url: format!("{aws}/000000000000/dlq"),
+            layout: hookcatch::config::SsmLayout::new("door").unwrap(),
+            log_groups: Vec::new(),
+            routes: vec!["shop".into()],
+            route_urls: Default::default(),
+        },
+        stopped,
+    )
+    .await
+    .unwrap();
+    let login = console_login(&started.url);
+    let client = hookcatch::tls::https_client_builder().build().unwrap();
+    let page = |site: Option<&'static str>, cookie: bool| {
+        let mut request = client.get(format!("{}/events/not-an-event-1", login.base));
+        if cookie {
+            request = request.header("cookie", &login.cookie);
+        }
+        if let Some(site) = site {
+            request = request
+                .header("sec-fetch-site", site)
+                .header("sec-fetch-dest", "image");
+        }
+        request.send()
+    };
+    assert_eq!(page(Some("cross-site"), true).await.unwrap().status(), 403);
+    assert_eq!(page(None, false).await.unwrap().status(), 401);
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "{:?}",
+        seen.lock().unwrap()
+    );
+    // The owner's own look-up by a bare id: the DLQ, never a Scan.
+    let missing = page(None, true).await.unwrap();
+    let status = missing.status();
+    let text = missing.text().await.unwrap();
+    assert_eq!(status, 404, "{text}");
+    assert!(text.contains("never scans"), "{text}");
+    let ops = seen.lock().unwrap().clone();
+    assert!(ops.iter().all(|op| !op.contains("Scan")), "{ops:?}");
+    assert!(
+        ops.iter().any(|op| op.contains("ReceiveMessage")),
+        "{ops:?}"
+    );
 }

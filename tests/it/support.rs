@@ -64,6 +64,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A console's address as `http://host:port` (no token) and the `Cookie` header its token sets,
+/// from the URL it printed (`http://host:port/?token=…`): what a browser holds after one click.
+pub struct ConsoleLogin {
+    pub base: String,
+    pub cookie: String,
+}
+
+pub fn console_login(url: &str) -> ConsoleLogin {
+    let (base, token) = url
+        .split_once("/?token=")
+        .unwrap_or_else(|| panic!("a console URL carries its token: {url}"));
+    let port = base.rsplit(':').next().unwrap();
+    ConsoleLogin {
+        base: base.to_owned(),
+        cookie: format!("hookcatch_console_{port}={token}"),
+    }
+}
+
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }

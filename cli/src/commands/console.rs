@@ -34,8 +34,8 @@ pub struct ConsoleArgs {
     /// stack's Outputs.
     #[arg(long = "route-url", value_parser = route_url_arg)]
     route_urls: Vec<(String, String)>,
-    /// Where the console listens. Off loopback it asks for a token: HOOKCATCH_CONSOLE_TOKEN,
-    /// or one printed at start.
+    /// Where the console listens. It asks every browser for its token: HOOKCATCH_CONSOLE_TOKEN
+    /// (32 characters or more), or one made and printed at start.
     #[arg(long, default_value = "127.0.0.1:3001")]
     console_addr: SocketAddr,
     /// The routes the list reads (the deployed ones).
@@ -78,12 +78,9 @@ pub async fn run(args: ConsoleArgs) -> anyhow::Result<()> {
         None => Default::default(),
     };
     route_urls.extend(given_urls);
-    let settings = crate::console::ConsoleSettings::new(
-        args.console_addr,
-        std::env::var("HOOKCATCH_CONSOLE_TOKEN")
-            .ok()
-            .filter(|t| !t.trim().is_empty()),
-    );
+    let settings =
+        crate::console::ConsoleSettings::new(args.console_addr, crate::console::token_from_env())
+            .map_err(anyhow::Error::msg)?;
     let context = crate::console::aws::StackContext {
         sdk: crate::stack::sdk().await,
         table: args.table,

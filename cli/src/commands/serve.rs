@@ -19,7 +19,8 @@ pub struct ServeArgs {
     #[arg(long)]
     data: Option<PathBuf>,
     /// Address of the console (overrides [serve].console_addr; default 127.0.0.1:3001).
-    /// Off loopback it asks for a token: HOOKCATCH_CONSOLE_TOKEN, or one printed at start.
+    /// It asks every browser for its token: HOOKCATCH_CONSOLE_TOKEN, or the one kept in the
+    /// data directory (console-token) and printed at start.
     #[arg(long)]
     console_addr: Option<SocketAddr>,
     /// Run no console.

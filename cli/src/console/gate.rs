@@ -1,10 +1,12 @@
 //! Who may use a console: every request must name the console's own address (`Host`, against DNS
-//! rebinding), carry the token off loopback, and post only from the console's own pages (`Origin`
-//! and the forms' CSRF token); every answer carries headers that keep the pages from being framed,
-//! sniffed or made to run anything but their own script.
+//! rebinding), carry the console's token (on loopback too: another local user, or a page in the
+//! owner's browser, is a stranger), come from no other site (`Sec-Fetch-Site`), and post only from
+//! the console's own pages (`Origin` and the forms' CSRF token); every answer carries headers that
+//! keep the pages from being framed, sniffed or made to run anything but their own script.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -14,12 +16,52 @@ use serde::Deserialize;
 
 use super::render::refusal;
 
-const TOKEN_COOKIE: &str = "hookcatch_console";
+/// Wrong tokens a console takes in a minute before it stops comparing any (a made token cannot be
+/// guessed; one a user chose might).
+const WRONG_TOKENS_PER_MINUTE: u32 = 10;
 
 /// Who may use a console: its address (the `Host` every request must name) and its token.
 pub(super) struct Gate {
-    pub addr: SocketAddr,
-    pub token: Option<String>,
+    addr: SocketAddr,
+    token: String,
+    /// Cookies are scoped by host, not port: each console's cookie carries its port in its name,
+    /// so that two consoles (or `serve`'s webhook listener) on one host never receive each other's.
+    cookie: String,
+    wrong: Mutex<WrongTokens>,
+}
+
+/// The wrong tokens given in the current minute.
+struct WrongTokens {
+    since: Instant,
+    count: u32,
+}
+
+impl Gate {
+    pub fn new(addr: SocketAddr, token: String) -> Gate {
+        Gate {
+            cookie: format!("hookcatch_console_{}", addr.port()),
+            addr,
+            token,
+            wrong: Mutex::new(WrongTokens {
+                since: Instant::now(),
+                count: 0,
+            }),
+        }
+    }
+
+    /// Counts a wrong token; false once this minute has had too many (every guess is refused then).
+    fn may_guess(&self, wrong: bool) -> bool {
+        let mut tally = self.wrong.lock().unwrap_or_else(|e| e.into_inner());
+        if tally.since.elapsed() >= Duration::from_secs(60) {
+            tally.since = Instant::now();
+            tally.count = 0;
+        }
+        if tally.count >= WRONG_TOKENS_PER_MINUTE {
+            return false;
+        }
+        tally.count += u32::from(wrong);
+        true
+    }
 }
 
 /// Whether `host` (a `Host` header) names this console: its own address, `localhost` on
@@ -42,14 +84,14 @@ fn host_allowed(host: &str, addr: SocketAddr) -> bool {
     }
 }
 
-fn cookie_token(headers: &HeaderMap) -> Option<&str> {
+fn cookie_token<'a>(headers: &'a HeaderMap, cookie: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == TOKEN_COOKIE)
+        .find(|(name, _)| *name == cookie)
         .map(|(_, value)| value)
 }
 
@@ -130,26 +172,70 @@ fn check(console: &Gate, request: &Request) -> Option<Response> {
             ),
         ));
     }
-    let expected = console.token.as_deref()?;
-    if cookie_token(request.headers()).is_some_and(|given| matches_token(expected, given)) {
-        return None;
+    if let Some(refused) = from_another_site(request.headers()) {
+        return Some(refused);
     }
-    match query_token(request.uri().query()) {
-        Some(given) if matches_token(expected, &given) => {
-            // Once: the token moves into a cookie this site alone sends, and out of the address bar.
-            let mut response = Redirect::to(request.uri().path()).into_response();
-            let cookie = format!("{TOKEN_COOKIE}={expected}; Path=/; HttpOnly; SameSite=Strict");
-            if let Ok(value) = HeaderValue::from_str(&cookie) {
-                response.headers_mut().insert(header::SET_COOKIE, value);
-            }
-            Some(response)
-        }
-        _ => Some(refusal(
+    let expected = console.token.as_str();
+    let from_cookie = cookie_token(request.headers(), &console.cookie);
+    let from_query = query_token(request.uri().query());
+    if from_cookie.is_none() && from_query.is_none() {
+        return Some(refusal(
             StatusCode::UNAUTHORIZED,
-            "This console listens beyond this machine, so it needs its token: open the URL \
-             `hookcatch serve` printed at start (…/?token=…).",
-        )),
+            "This console needs its token: open the URL `hookcatch serve` (or `hookcatch console \
+             --aws`) printed at start (…/?token=…); `serve` keeps it in its data directory, in \
+             `console-token`.",
+        ));
     }
+    let right = from_cookie.is_some_and(|given| matches_token(expected, given))
+        || from_query
+            .as_deref()
+            .is_some_and(|given| matches_token(expected, given));
+    if !console.may_guess(!right) {
+        return Some(refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many wrong tokens in the last minute: this console compares none for now. Try \
+             again in a minute with the URL it printed at start.",
+        ));
+    }
+    if !right {
+        return Some(refusal(
+            StatusCode::UNAUTHORIZED,
+            "This console's token is wrong or stale: open the URL it printed at start \
+             (…/?token=…).",
+        ));
+    }
+    if from_query.is_some() {
+        // Once: the token moves into a cookie this site alone sends, and out of the address bar;
+        // the redirect stays on this console (`//host/` would be another site).
+        let path = format!("/{}", request.uri().path().trim_start_matches('/'));
+        let mut response = Redirect::to(&path).into_response();
+        let cookie = format!(
+            "{}={expected}; Path=/; HttpOnly; SameSite=Strict",
+            console.cookie
+        );
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(header::SET_COOKIE, value);
+        }
+        return Some(response);
+    }
+    None
+}
+
+/// A refusal for a request another site's page made through the owner's browser (an `<img>`, a
+/// `fetch`, a form): only the owner's own navigations and the console's own pages pass. Browsers
+/// too old to send `Sec-Fetch-Site` are still held by the token's `SameSite=Strict` cookie.
+fn from_another_site(headers: &HeaderMap) -> Option<Response> {
+    let site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("none");
+    matches!(site, "cross-site" | "same-site").then(|| {
+        refusal(
+            StatusCode::FORBIDDEN,
+            "Refused: a page on another site may not reach this console through your browser \
+             (Sec-Fetch-Site). Open the console's own URL.",
+        )
+    })
 }
 
 /// A form's fields: the CSRF token, and the queue entry a replay names.
@@ -198,8 +284,28 @@ mod tests {
             header::COOKIE,
             HeaderValue::from_static("a=b; hookcatch_console=t0k; c=d"),
         );
-        assert_eq!(cookie_token(&headers), Some("t0k"));
+        assert_eq!(cookie_token(&headers, "hookcatch_console"), Some("t0k"));
+        assert_eq!(cookie_token(&headers, "hookcatch_console_3001"), None);
         assert_eq!(query_token(Some("x=1&token=t%2F1")).as_deref(), Some("t/1"));
         assert_eq!(query_token(None), None);
+    }
+}
+
+#[cfg(test)]
+mod guesses {
+    use super::*;
+
+    #[test]
+    fn wrong_tokens_are_counted_and_then_nothing_is_compared() {
+        let gate = Gate::new("127.0.0.1:3001".parse().unwrap(), "t".repeat(64));
+        for _ in 0..WRONG_TOKENS_PER_MINUTE {
+            assert!(gate.may_guess(true));
+        }
+        assert!(
+            !gate.may_guess(false),
+            "the right token after ten wrong ones"
+        );
+        gate.wrong.lock().unwrap().since -= Duration::from_secs(61);
+        assert!(gate.may_guess(false), "a minute later");
     }
 }

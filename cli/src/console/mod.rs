@@ -35,20 +35,63 @@ use gate::{Gate, guard};
 #[derive(Debug, Clone)]
 pub struct ConsoleSettings {
     pub addr: SocketAddr,
-    /// Required from every browser when the console listens off loopback.
-    pub token: Option<String>,
+    /// Required from every browser, on loopback too: another local user or a page in the owner's
+    /// browser must not read stored bodies or act with the owner's secrets and AWS credentials.
+    pub token: String,
 }
 
+/// The fewest characters a console token may have (a made one has 64 hex digits, 256 bits).
+pub const MIN_TOKEN_CHARS: usize = 32;
+
 impl ConsoleSettings {
-    /// The settings for `addr`: off loopback, `token` or a new random one.
-    pub fn new(addr: SocketAddr, token: Option<String>) -> ConsoleSettings {
-        let token = if addr.ip().is_loopback() {
-            token
-        } else {
-            Some(token.unwrap_or_else(random_token))
+    /// The settings for `addr` with `token` (`HOOKCATCH_CONSOLE_TOKEN`), or a new random one when
+    /// none is given; a token too short to resist guessing is refused.
+    pub fn new(addr: SocketAddr, token: Option<String>) -> Result<ConsoleSettings, String> {
+        let token = match token {
+            Some(token) => strong(token)?,
+            None => random_token(),
         };
-        ConsoleSettings { addr, token }
+        Ok(ConsoleSettings { addr, token })
     }
+
+    /// The settings for `addr` with `HOOKCATCH_CONSOLE_TOKEN` when set, else the token kept in
+    /// `file` (made on first use, readable by its owner only), so that a bookmark and the
+    /// browser's cookie outlive a restart of `serve`.
+    pub fn kept_in(
+        addr: SocketAddr,
+        token: Option<String>,
+        file: &std::path::Path,
+    ) -> Result<ConsoleSettings, String> {
+        match token {
+            Some(token) => ConsoleSettings::new(addr, Some(token)),
+            None => Ok(ConsoleSettings {
+                addr,
+                token: crate::store::kept_token(file, random_token, MIN_TOKEN_CHARS)?,
+            }),
+        }
+    }
+}
+
+fn strong(token: String) -> Result<String, String> {
+    let token = token.trim().to_owned();
+    if token.chars().count() < MIN_TOKEN_CHARS
+        || !token
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+    {
+        return Err(format!(
+            "HOOKCATCH_CONSOLE_TOKEN must be at least {MIN_TOKEN_CHARS} printable characters \
+             without `;` or `,` (it guards every stored body); unset it and one is made"
+        ));
+    }
+    Ok(token)
+}
+
+/// `HOOKCATCH_CONSOLE_TOKEN`, when set to anything but blanks.
+pub fn token_from_env() -> Option<String> {
+    std::env::var("HOOKCATCH_CONSOLE_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
 }
 
 /// What the console shows and acts on: `serve`'s store, configuration and webhook address.
@@ -83,7 +126,7 @@ fn random_token() -> String {
     )
 }
 
-/// A running console: its address and the URL to open (with the token, when one is needed).
+/// A running console: its address and the URL to open (with its token).
 pub struct Started {
     pub addr: SocketAddr,
     pub url: String,
@@ -98,11 +141,8 @@ async fn bind(
         .await
         .map_err(|e| format!("the console cannot listen on {}: {e}", settings.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let url = match &settings.token {
-        Some(token) => format!("http://{addr}/?token={token}"),
-        None => format!("http://{addr}/"),
-    };
-    Ok((listener, addr, url))
+    let token: String = form_urlencoded::byte_serialize(settings.token.as_bytes()).collect();
+    Ok((listener, addr, format!("http://{addr}/?token={token}")))
 }
 
 /// Serves `router` behind the gate until `stopped` turns true.
@@ -166,10 +206,7 @@ async fn start_over(
         .route("/assets/console.css", get(render::style))
         .fallback(not_found)
         .with_state(Arc::new(console));
-    let gate = Gate {
-        addr,
-        token: settings.token,
-    };
+    let gate = Gate::new(addr, settings.token);
     let server = serve(listener, gate, router, stopped);
     Ok(Started { addr, url, server })
 }
@@ -183,12 +220,43 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_token_is_made_off_loopback_only() {
-        let local = ConsoleSettings::new("127.0.0.1:3001".parse().unwrap(), None);
-        assert!(local.token.is_none());
-        let open = ConsoleSettings::new("0.0.0.0:3001".parse().unwrap(), None);
-        assert_eq!(open.token.as_deref().map(str::len), Some(64));
-        let given = ConsoleSettings::new("0.0.0.0:3001".parse().unwrap(), Some("dev-only".into()));
-        assert_eq!(given.token.as_deref(), Some("dev-only"));
+    fn a_token_is_made_everywhere_and_a_weak_one_is_refused() {
+        let local = ConsoleSettings::new("127.0.0.1:3001".parse().unwrap(), None).unwrap();
+        assert_eq!(local.token.len(), 64);
+        let open = ConsoleSettings::new("0.0.0.0:3001".parse().unwrap(), None).unwrap();
+        assert_ne!(open.token, local.token);
+        let strong_enough = "dev-only-console-token-0123456789";
+        let given =
+            ConsoleSettings::new("0.0.0.0:3001".parse().unwrap(), Some(strong_enough.into()))
+                .unwrap();
+        assert_eq!(given.token, strong_enough);
+        for weak in ["a", "dev-only", "dev-only-console-token-012345678;"] {
+            let refused = ConsoleSettings::new("0.0.0.0:3001".parse().unwrap(), Some(weak.into()))
+                .unwrap_err();
+            assert!(refused.contains("at least 32"), "{refused}");
+        }
+    }
+
+    #[test]
+    fn the_kept_token_outlives_a_restart_and_only_its_owner_reads_it() {
+        let dir = std::env::temp_dir().join(format!("hookcatch-token-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("console-token");
+        let addr: SocketAddr = "127.0.0.1:3001".parse().unwrap();
+        let first = ConsoleSettings::kept_in(addr, None, &file).unwrap();
+        let again = ConsoleSettings::kept_in(addr, None, &file).unwrap();
+        assert_eq!(first.token, again.token);
+        assert_eq!(first.token.len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // A kept token too weak to keep (written by hand) is replaced.
+        std::fs::write(&file, "short\n").unwrap();
+        let replaced = ConsoleSettings::kept_in(addr, None, &file).unwrap();
+        assert_eq!(replaced.token.len(), 64);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

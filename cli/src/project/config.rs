@@ -44,8 +44,9 @@ pub struct ServeConfig {
     /// Messages processed at once by the worker.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
-    /// The console's own listener, never the webhook one (which tunnels expose). Off loopback it
-    /// asks for a token (`HOOKCATCH_CONSOLE_TOKEN`, or one made and printed at start).
+    /// The console's own listener, never the webhook one (which tunnels expose). It asks every
+    /// browser for its token (`HOOKCATCH_CONSOLE_TOKEN`, or the one kept in the data directory
+    /// and printed at start).
     #[serde(default = "default_console_addr")]
     pub console_addr: SocketAddr,
     /// `false` runs no console.

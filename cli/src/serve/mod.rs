@@ -49,7 +49,7 @@ pub(crate) struct App {
 /// Starts serving; returns the bound address and a handle that resolves when the server stopped.
 pub struct Running {
     pub addr: SocketAddr,
-    /// The console's URL (with its token off loopback), when it runs.
+    /// The console's URL to open (with its token), when it runs.
     pub console_url: Option<String>,
     shutdown: watch::Sender<bool>,
     server: tokio::task::JoinHandle<Result<(), String>>,
@@ -138,12 +138,11 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         stopped.clone(),
     ));
     let console = if serve.console {
-        let settings = crate::console::ConsoleSettings::new(
+        let settings = crate::console::ConsoleSettings::kept_in(
             serve.console_addr,
-            std::env::var("HOOKCATCH_CONSOLE_TOKEN")
-                .ok()
-                .filter(|t| !t.trim().is_empty()),
-        );
+            crate::console::token_from_env(),
+            &serve.data.join("console-token"),
+        )?;
         let context = crate::console::Context {
             store: store.clone(),
             refusals: app.refusals.clone(),

@@ -85,14 +85,10 @@ impl StackSource {
                 .event_by_index_entry(&at.route, at.stored_ms, id)
                 .await
                 .map_err(|e| failed(e.to_string()))?,
-            // A link without its index entry (pasted, or from a dead letter): the slow way.
-            None => self
-                .store
-                .scan_events(None, Some(id))
-                .await
-                .map_err(|e| failed(e.to_string()))?
-                .into_iter()
-                .next(),
+            // A link without its index entry (pasted, or from a dead letter) is looked up among
+            // the dead letters only: a Scan costs the whole table, and a page of another site
+            // must never be able to start one (`events show ID --aws` scans, on purpose).
+            None => None,
         };
         if let Some(event) = stored {
             return Ok(Some(Found::Stored(Box::new(event))));
@@ -224,7 +220,8 @@ impl Source for StackSource {
     }
 
     fn looked_in(&self) -> &'static str {
-        "in the stack's table or its DLQ"
+        "in the stack's table or its DLQ (a link without `?route=…&stored=…` is looked up in the \
+         DLQ only, since the console never scans the table: `hookcatch events show ID --aws` does)"
     }
 
     fn store(&self) -> &dyn EventStore {

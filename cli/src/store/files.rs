@@ -37,6 +37,43 @@ pub(super) fn make_private(db: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The token kept in `file`: read when it holds one of at least `min_chars` printable characters,
+/// else `make`'s, written 0600 from its first byte (the data directory's lock keeps two `serve`s
+/// from racing here).
+pub fn kept_token(
+    file: &Path,
+    make: impl FnOnce() -> String,
+    min_chars: usize,
+) -> Result<String, String> {
+    let failed =
+        |e: std::io::Error| format!("cannot keep the console's token in {}: {e}", file.display());
+    match std::fs::read_to_string(file) {
+        Ok(kept) => {
+            let kept = kept.trim();
+            if kept.len() >= min_chars && kept.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                #[cfg(unix)]
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(failed)?;
+                return Ok(kept.to_owned());
+            }
+            std::fs::remove_file(file).map_err(failed)?;
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(failed(error)),
+    }
+    if let Some(dir) = file.parent() {
+        create_private_dir(dir).map_err(failed)?;
+    }
+    let token = make();
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut out = options.open(file).map_err(failed)?;
+    writeln!(out, "{token}").map_err(failed)?;
+    Ok(token)
+}
+
 /// Held by `serve` for as long as it runs: one process recovers the leases and drains the queue of
 /// a data directory. Released when dropped, or when the process dies (an advisory `flock`).
 #[derive(Debug)]
