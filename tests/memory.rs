@@ -46,6 +46,7 @@ fn message(id: &str, content_type: &str, body: Vec<u8>) -> Message {
         delivery_id: None,
         test_ping: false,
         replay: false,
+        replaces: None,
         hydrate: None,
         rules: rules().into(),
         method: "POST".into(),

@@ -3,7 +3,7 @@
 //!
 //! | floor | modules | what |
 //! |---|---|---|
-//! | 0 | `term` | text for a terminal: stored strings made inert, times |
+//! | 0 | `term`, `server` | text for a terminal: stored strings made inert, times; a router served with read deadlines and a connection cap |
 //! | 1 | `project`, `store`, `send` | the user's files; this machine's store; the requests hookcatch sends |
 //! | 2 | `views`, `replay`, `handshakes`, `refusals` | what is shown of events, records and routes; a local replay; what `serve` saw |
 //! | 3 | `stack`, `zoho` | the deployed stack as the CLI drives it (SSM, `sam`, Lambda, queues, logs); Zoho channel renewal |
@@ -22,6 +22,7 @@ pub mod refusals;
 pub mod replay;
 pub mod send;
 pub mod serve;
+pub mod server;
 pub mod source;
 pub mod stack;
 pub mod store;

@@ -78,13 +78,27 @@ pub async fn send(request: &InboundRequest, url: &str) -> anyhow::Result<(u16, S
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
     }
+    // Never the query in an error: it may carry the route's key (`?zapikey=…`, Meta's verify
+    // token), and reqwest's own text names the whole URL.
+    let shown = without_query(url);
     let response = builder
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("sending to {url} failed: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("sending to {shown} failed: {}", e.without_url()))?;
     let status = response.status().as_u16();
-    let body = response.text().await?;
+    let body = response
+        .text()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {shown}'s answer failed: {}", e.without_url()))?;
     Ok((status, body))
+}
+
+/// `url` without its query (`?…` in its place when it had one).
+fn without_query(url: &str) -> String {
+    match url.split_once('?') {
+        Some((base, _)) => format!("{base}?…"),
+        None => url.to_owned(),
+    }
 }
 
 /// What `routes test` observed.
@@ -172,6 +186,17 @@ pub async fn resend(
     event: EventItem,
     url: &str,
 ) -> anyhow::Result<Resent> {
+    // Signed now, a body received under another provider (an open route's, say) would pass as
+    // that route's verified delivery: Resend refuses it as Replay does.
+    let route = &settings.config;
+    if event.route != route.name || event.provider != route.provider.as_str() {
+        return Err(hookcatch::ingest::ReplayError::RouteChanged {
+            route: event.route.clone(),
+            received_as: event.provider.clone(),
+            now: format!("{} ({})", route.name, route.provider.as_str()),
+        }
+        .into());
+    }
     let StoredBody::Inline(body) = event.body else {
         return Err(anyhow::anyhow!(
             "event {}'s body is in object storage (over the inline limit): Resend sends inline \

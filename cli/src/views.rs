@@ -483,6 +483,7 @@ mod tests {
             delivery_id: None,
             test_ping: false,
             replay: false,
+            replaces: None,
             hydrate: None,
             rules: Default::default(),
             method: "POST".into(),

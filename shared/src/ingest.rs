@@ -54,6 +54,7 @@ pub fn replay_envelope(route: &RouteConfig, event: &EventItem) -> Result<Envelop
         delivery_id: event.delivery_id.clone(),
         test_ping: event.test_ping,
         replay: true,
+        replaces: Some(event.dedup_key.clone()),
         hydrate: crate::providers::stored_hydrator(provider, inline).map(str::to_owned),
         rules: SharedRules::from(crate::providers::rules_for(route)),
         method: event.method.clone(),
@@ -119,13 +120,28 @@ impl Ingestor {
 
     /// As [`Ingestor::handle`], with what became of the request (for a local console's counts).
     pub async fn handle_with_outcome(&self, request: InboundRequest) -> (Reply, Outcome) {
-        let (reply, outcome, reason) = self.process(request).await;
+        self.handle_admitting(request, &|| None).await
+    }
+
+    /// As [`Ingestor::handle_with_outcome`], with `admit` asked about each *verified* request
+    /// before it is queued: its `Some(reply)` (a rate limit's 429) is what the sender gets
+    /// instead. Refused and handshake requests never reach it, so they cannot spend what it counts.
+    pub async fn handle_admitting(
+        &self,
+        request: InboundRequest,
+        admit: &(dyn Fn() -> Option<Reply> + Sync),
+    ) -> (Reply, Outcome) {
+        let (reply, outcome, reason) = self.process(request, admit).await;
         crate::metrics::request(&self.route.name, outcome, reason);
         (reply, outcome)
     }
 
     /// The reply, the outcome and, for a refusal, its reason.
-    async fn process(&self, request: InboundRequest) -> (Reply, Outcome, Option<&'static str>) {
+    async fn process(
+        &self,
+        request: InboundRequest,
+        admit: &(dyn Fn() -> Option<Reply> + Sync),
+    ) -> (Reply, Outcome, Option<&'static str>) {
         let route = self.route.name.as_str();
         // Refusals are logged with the sender's address and the status it got: on AWS these
         // lines are where `hookcatch refusals --aws` finds them (nothing a stranger sends is stored).
@@ -185,6 +201,17 @@ impl Ingestor {
                 (reply, Outcome::Handshake, None)
             }
             Ok(Inspection::Accept(verified)) => {
+                if let Some(refused) = admit() {
+                    tracing::warn!(
+                        route,
+                        reason = "rate_limited",
+                        outcome = "refused",
+                        status = refused.status,
+                        source_ip,
+                        "verified request over the route's rate limit"
+                    );
+                    return (refused, Outcome::Refused, Some("rate_limited"));
+                }
                 let (reply, outcome) = self.enqueue(verified, now_ms).await;
                 (reply, outcome, None)
             }
@@ -255,6 +282,7 @@ impl Ingestor {
             delivery_id,
             test_ping,
             replay: false,
+            replaces: None,
             hydrate,
             rules: self.rules.clone(),
             method: request.method,
@@ -342,7 +370,7 @@ mod tests {
             queue.clone(),
             None,
         );
-        let (reply, outcome, _) = ingest.process(post(b"{\"a\": 1}")).await;
+        let (reply, outcome, _) = ingest.process(post(b"{\"a\": 1}"), &|| None).await;
         assert_eq!(outcome, Outcome::Accepted);
         assert_eq!(reply.status, 200);
         let messages = queue.messages();
@@ -368,7 +396,7 @@ mod tests {
             queue.clone(),
             None,
         );
-        let (reply, outcome, _) = ingest.process(post(b"{}")).await;
+        let (reply, outcome, _) = ingest.process(post(b"{}"), &|| None).await;
         assert_eq!((reply.status, outcome), (503, Outcome::QueueFailed));
         assert!(queue.messages().is_empty());
     }

@@ -162,6 +162,7 @@ fn sqs_batch(first: usize, size: usize) -> serde_json::Value {
                 delivery_id: Some(format!("bench-{n}-{}", uuid::Uuid::now_v7())),
                 test_ping: false,
                 replay: false,
+                replaces: None,
                 hydrate: None,
                 rules: hookcatch::providers::default_rules(hookcatch::ProviderKind::Github).into(),
                 method: "POST".into(),

@@ -795,3 +795,292 @@ async fn the_stack_console_never_scans_and_never_answers_another_site() {
         "{ops:?}"
     );
 }
+
+/// Security V, N5: unsigned junk never spends a route's `rate_limit`; it spends its own source's
+/// budget of signature checks (ten times the route's), and the provider's deliveries pass.
+#[tokio::test]
+async fn junk_cannot_spend_a_routes_rate_limit() {
+    let dir = std::env::temp_dir().join(unique("hookcatch-rate"));
+    let toml = format!(
+        "[serve]\naddr = \"127.0.0.1:0\"\ndata = \"{}\"\ntrust_forwarded = true\n\n\
+         [[routes]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [\"{GITHUB_SECRET}\"]\n\
+         rate_limit = {{ per_second = 2, burst = 2 }}\n",
+        dir.join("data").display()
+    );
+    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let url = format!("http://{}/hooks/github", running.addr);
+    let mut junk = Vec::new();
+    let mut genuine = Vec::new();
+    for round in 0..5 {
+        for _ in 0..30 {
+            let (status, _) = send::send(
+                &request(
+                    "POST",
+                    "",
+                    &[
+                        ("x-forwarded-for", "203.0.113.9"),
+                        ("x-github-event", "push"),
+                        ("x-hub-signature-256", "sha256=00"),
+                    ],
+                    "{}",
+                ),
+                &url,
+            )
+            .await
+            .unwrap();
+            junk.push(status);
+        }
+        let push = format!(r#"{{"ref":"refs/heads/main","after":"{round}"}}"#);
+        let signature = format!(
+            "sha256={}",
+            hex::encode(hookcatch::providers::hmac_sha256(
+                GITHUB_SECRET.as_bytes(),
+                &[push.as_bytes()]
+            ))
+        );
+        let (status, body) = send::send(
+            &request(
+                "POST",
+                "",
+                &[
+                    ("x-forwarded-for", "140.82.115.1"),
+                    ("content-type", "application/json"),
+                    ("x-github-event", "push"),
+                    ("x-hub-signature-256", &signature),
+                ],
+                &push,
+            ),
+            &url,
+        )
+        .await
+        .unwrap();
+        genuine.push((status, body));
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    assert!(
+        genuine.iter().all(|(status, _)| *status == 200),
+        "{genuine:?}"
+    );
+    assert!(junk.contains(&401) && junk.contains(&429), "{junk:?}");
+    assert!(junk.iter().all(|s| *s == 401 || *s == 429), "{junk:?}");
+    running.stop().await.unwrap();
+}
+
+/// Security V, N7: three hundred senders that never finish their bodies, on a process that starts
+/// with macOS's 256 open files, do not stop `serve` from answering `/healthz` and real deliveries.
+#[tokio::test]
+async fn slow_senders_cannot_hold_serve_shut() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    rlimit::setrlimit(rlimit::Resource::NOFILE, 256.min(hard), hard).unwrap();
+    let dir = std::env::temp_dir().join(unique("hookcatch-slow"));
+    let toml = format!(
+        "[serve]\naddr = \"127.0.0.1:0\"\ndata = \"{}\"\nconsole = false\n\n\
+         [[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n",
+        dir.join("data").display()
+    );
+    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let addr = running.addr;
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(
+            b"POST /hooks/open HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+              content-length: 1000000\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+        held.push(slow);
+    }
+    let healthz = async {
+        let mut probe = tokio::net::TcpStream::connect(addr).await.unwrap();
+        probe
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        probe.read_to_string(&mut answer).await.unwrap();
+        answer
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(5), healthz)
+        .await
+        .expect("/healthz answers while the slow senders hold their connections");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (status, reply) = send::send(
+        &request("POST", "", &[("content-type", "application/json")], "{}"),
+        &format!("http://{addr}/hooks/open"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{reply}");
+    drop(held);
+    running.stop().await.unwrap();
+}
+
+/// Security V, N4: Twilio signs the URL and the form's decoded pairs, sorted; a captured callback
+/// reordered, re-encoded or padded with empty pairs carries the same signature and is the same
+/// event, not a new one.
+#[tokio::test]
+async fn a_twilio_callback_reencoded_is_one_event() {
+    let dir = std::env::temp_dir().join(unique("hookcatch-twilio-dedup"));
+    let public = "https://hooks.example.test/hooks/twilio";
+    let toml = format!(
+        "[serve]\naddr = \"127.0.0.1:0\"\ndata = \"{}\"\nconsole = false\n\n\
+         [[routes]]\nname = \"twilio\"\nprovider = \"twilio\"\nsecrets = [\"{TWILIO_TOKEN}\"]\n\
+         public_url = \"{public}\"\n",
+        dir.join("data").display()
+    );
+    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let signature = hookcatch::providers::twilio_signature(
+        TWILIO_TOKEN.as_bytes(),
+        public,
+        &[
+            ("CallSid", "CA123"),
+            ("CallStatus", "completed"),
+            ("From", "+15550001111"),
+        ],
+    );
+    let url = format!("http://{}/hooks/twilio", running.addr);
+    for body in [
+        "CallSid=CA123&CallStatus=completed&From=%2B15550001111",
+        "From=%2B15550001111&CallStatus=completed&CallSid=CA123",
+        "CallSid=CA%31%323&CallStatus=completed&From=%2B15550001111",
+        "CallSid=CA123&&CallStatus=completed&From=%2B15550001111&",
+    ] {
+        let (status, reply) = send::send(
+            &request(
+                "POST",
+                "",
+                &[
+                    ("content-type", "application/x-www-form-urlencoded"),
+                    ("x-twilio-signature", &signature),
+                ],
+                body,
+            ),
+            &url,
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 200, "{body}: {reply}");
+    }
+    running.stop().await.unwrap();
+    let store = LocalStore::open(&dir.join("data")).unwrap();
+    let events = store
+        .list_events(Some("twilio".into()), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+}
+
+/// Security V, N10: a failed send never prints the route's key, which rides in the query.
+#[tokio::test]
+async fn a_failed_test_never_prints_the_routes_key() {
+    let config = crate::support::tree(
+        "hookcatch-urlerr",
+        &[(
+            "hookcatch.toml",
+            "[[routes]]\nname = \"orders\"\nprovider = \"catch-raw\"\n\
+             auth = { kind = \"api_key\", query = \"zapikey\" }\nsecrets = [\"k-SECRET-0123456789\"]\n",
+        )],
+    )
+    .join("hookcatch.toml");
+    let closed = format!(
+        "http://127.0.0.1:{}/hooks/orders",
+        crate::support::free_port()
+    );
+    let (ok, out, err) = crate::support::run_hookcatch(
+        &[
+            "routes",
+            "test",
+            "orders",
+            "--to",
+            &closed,
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("failed"), "{err}");
+    assert!(!format!("{out}{err}").contains("k-SECRET"), "{out}{err}");
+}
+
+/// Security V, N11: a body an open route took from anyone is not re-signed as a verified delivery
+/// after the route became a signed provider's: Resend refuses it as Replay does.
+#[tokio::test]
+async fn resend_never_signs_what_another_provider_received() {
+    let dir = std::env::temp_dir().join(unique("hookcatch-resend-provider"));
+    let data = dir.join("data");
+    let as_route = |provider: &str| {
+        format!(
+            "[serve]\naddr = \"127.0.0.1:0\"\ndata = \"{}\"\nconsole = false\n\n\
+             [[routes]]\nname = \"dd\"\n{provider}",
+            data.display()
+        )
+    };
+    let open = ConfigFile::parse(
+        &as_route("provider = \"catch-raw\"\nopen = true\n"),
+        "test.toml",
+    )
+    .unwrap();
+    let running = hookcatch_cli::serve::start(&open, &open.serve)
+        .await
+        .unwrap();
+    let hooks = format!("http://{}/hooks", running.addr);
+    let (status, reply) = send::send(
+        &request(
+            "POST",
+            "",
+            &[("content-type", "application/json")],
+            r#"{"action":"completed","forged_by":"anyone on the open route"}"#,
+        ),
+        &format!("{hooks}/dd"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 200, "{reply}");
+    let id = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    running.stop().await.unwrap();
+
+    let signed = ConfigFile::parse(
+        &as_route(&format!(
+            "provider = \"github\"\nsecrets = [\"{GITHUB_SECRET}\"]\n"
+        )),
+        "test.toml",
+    )
+    .unwrap();
+    let running = hookcatch_cli::serve::start(&signed, &signed.serve)
+        .await
+        .unwrap();
+    let hooks = format!("http://{}/hooks", running.addr);
+    let store = LocalStore::open(&data).unwrap();
+    let refused = hookcatch_cli::replay::resend_event(&store, &signed, &id, &|route| {
+        format!("{hooks}/{route}")
+    })
+    .await
+    .expect_err("a catch-raw body re-signed as GitHub's");
+    assert!(
+        refused.to_string().contains("received as catch-raw"),
+        "{refused}"
+    );
+    running.stop().await.unwrap();
+    let events = store
+        .list_events(Some("dd".into()), None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].provider, "catch-raw");
+}

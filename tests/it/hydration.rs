@@ -60,6 +60,7 @@ pub fn queued(
         delivery_id: None,
         test_ping: false,
         replay: false,
+        replaces: None,
         hydrate: id_only.then(|| provider.as_str().into()),
         rules: hookcatch::providers::default_rules(provider).into(),
         method: "POST".into(),

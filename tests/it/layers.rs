@@ -32,6 +32,7 @@ const CORE_FLOORS: &[(&str, u8)] = &[
 /// The floor of each top-level module of the binary, bottom first (`cli/src/lib.rs` says why).
 const CLI_FLOORS: &[(&str, u8)] = &[
     ("term", 0),
+    ("server", 0),
     ("project", 1),
     ("store", 1),
     ("send", 1),

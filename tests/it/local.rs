@@ -515,3 +515,103 @@ async fn replay_of_a_stored_event_from_the_cli_applies_the_current_rules() {
         String::from_utf8_lossy(&missing.stderr)
     );
 }
+
+/// Security V, N6: replaying an event after its route gained a dedup rule rewrites that event under
+/// the key it was stored with; the newer event that the new rule gives the same key stays, and
+/// the replayed one is stored once.
+#[tokio::test]
+async fn a_replay_after_a_dedup_change_never_removes_a_newer_event() {
+    let dir = temp_dir();
+    let config_path = dir.join("hookcatch.toml");
+    let data = dir.join("data");
+    let routes = |dedup: &str| {
+        format!(
+            "[serve]\ndata = \"{}\"\nconsole = false\n\n[[routes]]\nname = \"dd\"\n\
+             provider = \"catch-raw\"\nopen = true\n{dedup}",
+            data.display()
+        )
+    };
+    std::fs::write(&config_path, routes("")).unwrap();
+    let port = free_port();
+    let _server = spawn_serve(&config_path, port);
+    wait_healthy(port).await;
+    let url = format!("http://127.0.0.1:{port}/hooks/dd");
+    let post = |body: &'static str| {
+        let url = url.clone();
+        async move {
+            let request = hookcatch::testing::request(
+                "POST",
+                "",
+                &[("content-type", "application/json")],
+                body.as_bytes(),
+            );
+            let (status, reply) = send::send(&request, &url).await.unwrap();
+            assert_eq!(status, 200, "{reply}");
+            serde_json::from_str::<serde_json::Value>(&reply).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let store = LocalStore::open(&data).unwrap();
+    let stored = || async {
+        let mut events: Vec<(String, String)> = store
+            .list_events(Some("dd".into()), None, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.event_id, e.dedup_key))
+            .collect();
+        events.sort();
+        events
+    };
+    let older = post(r#"{"order":"o1","v":1}"#).await;
+    wait_until("the older event", || async { stored().await.len() == 1 }).await;
+
+    // The route now dedups on the order; serve reloads it.
+    std::fs::write(&config_path, routes("dedup = \"/order\"\n")).unwrap();
+    let mut newer = String::new();
+    for attempt in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let body: &'static str = Box::leak(
+            format!(r#"{{"order":"o1","v":2,"note":"newer {attempt}"}}"#).into_boxed_str(),
+        );
+        newer = post(body).await;
+        wait_until("the newer event", || async {
+            stored().await.iter().any(|(id, _)| *id == newer)
+        })
+        .await;
+        if stored().await.iter().any(|(_, key)| key == "o1") {
+            break;
+        }
+    }
+    let before = stored().await;
+    assert!(
+        before.contains(&(newer.clone(), "o1".to_owned())),
+        "{before:?}"
+    );
+
+    let replayed = tokio::process::Command::new(hookcatch_binary())
+        .args(["replay", "--event", &older, "--config"])
+        .arg(&config_path)
+        .arg("--data")
+        .arg(&data)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        replayed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    wait_until("the replay processed", || async {
+        store.queue_entries().await.unwrap().is_empty()
+    })
+    .await;
+    let after = stored().await;
+    assert_eq!(
+        after, before,
+        "the replay kept every event under its stored key"
+    );
+    assert!(after.contains(&(older.clone(), older.clone())), "{after:?}");
+}

@@ -40,7 +40,6 @@ pub fn hookcatch_binary() -> PathBuf {
     path
 }
 
-/// A loopback port free at the time of asking.
 /// Runs the `hookcatch` binary with `args` and `env`: whether it succeeded, its stdout and stderr.
 pub async fn run_hookcatch(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let output = tokio::process::Command::new(hookcatch_binary())
@@ -56,6 +55,7 @@ pub async fn run_hookcatch(args: &[&str], env: &[(&str, &str)]) -> (bool, String
     )
 }
 
+/// A loopback port free at the time of asking.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

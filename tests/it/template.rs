@@ -462,18 +462,36 @@ fn each_route_gets_its_function_public_url_and_output_reading_only_its_own_path(
             url["Properties"]["AuthType"], "NONE",
             "{route}: third parties cannot sign with IAM"
         );
-        let invokes = |action: &str| {
-            of_type("AWS::Lambda::Permission").iter().any(|(_, p)| {
-                p["Properties"]["FunctionName"]["Ref"] == id.as_str()
-                    && p["Properties"]["Action"] == action
-                    && p["Properties"]["Principal"] == "*"
-            })
+        let permissions = |action: &str| {
+            of_type("AWS::Lambda::Permission")
+                .into_iter()
+                .filter(|(_, p)| {
+                    p["Properties"]["FunctionName"]["Ref"] == id.as_str()
+                        && p["Properties"]["Action"] == action
+                })
+                .map(|(_, p)| p["Properties"].clone())
+                .collect::<Vec<_>>()
         };
-        assert!(invokes("lambda:InvokeFunctionUrl"), "{route}");
+        let url_invokes = permissions("lambda:InvokeFunctionUrl");
         assert!(
-            invokes("lambda:InvokeFunction"),
-            "{route}: a public URL needs lambda:InvokeFunction through the URL as well"
+            url_invokes.iter().any(|p| p["Principal"] == "*"),
+            "{route}: {url_invokes:?}"
         );
+        // Public, but only through the URL: a bare `lambda:Invoke` could forge the request
+        // context (`sourceIp` past `allow_ips`, the `Host` Twilio's URL is built from).
+        let invokes = permissions("lambda:InvokeFunction");
+        assert!(
+            invokes
+                .iter()
+                .any(|p| p["Principal"] == "*" && p["InvokedViaFunctionUrl"] == true),
+            "{route}: a public URL needs lambda:InvokeFunction through the URL as well: {invokes:?}"
+        );
+        for permission in &invokes {
+            assert!(
+                permission["Principal"] != "*" || permission["InvokedViaFunctionUrl"] == true,
+                "{route}: a public lambda:InvokeFunction without InvokedViaFunctionUrl: {permission}"
+            );
+        }
         let output = &template["Outputs"][format!("{id}Url")];
         assert_eq!(
             output["Value"]["Fn::GetAtt"],

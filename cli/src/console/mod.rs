@@ -150,19 +150,15 @@ fn serve(
     listener: tokio::net::TcpListener,
     gate: Gate,
     router: Router,
-    mut stopped: watch::Receiver<bool>,
+    stopped: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     let router = router.layer(axum::middleware::from_fn_with_state(Arc::new(gate), guard));
-    tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "the console stopped");
-        }
-    })
+    tokio::spawn(crate::server::serve(
+        listener,
+        router,
+        crate::server::Limits::console(),
+        stopped,
+    ))
 }
 
 /// The console over `serve`'s store.

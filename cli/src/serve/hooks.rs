@@ -1,5 +1,5 @@
-//! The webhook edge of `serve`: `/hooks/{route}` through the route's ingestor, with the body cap,
-//! the route's rate limit, `X-Forwarded-*` trust and the refusal and handshake records the console
+//! The webhook edge of `serve`: `/hooks/{route}` through the route's ingestor, with the body cap
+//! and its read deadline, the route's rate limit (spent by verified requests only), `X-Forwarded-*` trust and the refusal and handshake records the console
 //! shows.
 
 use std::net::{IpAddr, SocketAddr};
@@ -13,7 +13,9 @@ use hookcatch::clock::{Clock, SystemClock};
 use hookcatch::edge::http::{inbound_from_http, response_from_reply};
 
 use super::App;
+use super::limits::RouteLimit;
 use crate::refusals::{self, Refusal};
+use crate::server::BODY_READ;
 
 pub(super) async fn hook(
     State(app): State<Arc<App>>,
@@ -81,29 +83,26 @@ async fn handle(
         });
         reply(answer)
     };
-    if let Some(limiter) = app.limits.load().get(&route)
-        && let Err(not_until) = limiter.check()
-    {
-        use governor::clock::Clock as _;
-        let wait = not_until.wait_time_from(governor::clock::DefaultClock::default().now());
-        let mut refused = Reply::error(429, "rate_limited");
-        // Whole seconds, rounded up: a sender that honours it finds a token when it returns.
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        refused
-            .headers
-            .push(("retry-after".into(), seconds.max(1).to_string()));
+    let limits = app.limits.load_full();
+    let limit = limits.get(&route);
+    let source = source_ip.clone().unwrap_or_else(|| peer.ip().to_string());
+    if let Some(refused) = limit.and_then(|limit| limit.attempt(&source)) {
         return refuse(refused, 0);
     }
-    let limit = ingestor.route().max_body_bytes();
-    let Ok(bytes) = axum::body::to_bytes(body, limit + 1).await else {
+    let max = ingestor.route().max_body_bytes();
+    let bytes = match tokio::time::timeout(BODY_READ, axum::body::to_bytes(body, max + 1)).await {
+        Ok(Ok(bytes)) => bytes,
         // Over the limit (or the connection broke mid-body): nothing was accepted.
-        return refuse(Reply::error(413, "payload_too_large"), limit + 1);
+        Ok(Err(_)) => return refuse(Reply::error(413, "payload_too_large"), max + 1),
+        // A body still arriving after its deadline holds a connection for nothing.
+        Err(_) => return refuse(Reply::error(408, "body_too_slow"), 0),
     };
     let body_len = bytes.len();
     let mut inbound = inbound_from_http(&parts, bytes, source_ip.clone());
     inbound.path = path.clone();
     inbound.called_url = called_url;
-    let (answer, outcome) = ingestor.handle_with_outcome(inbound).await;
+    let admit = || limit.and_then(RouteLimit::admit);
+    let (answer, outcome) = ingestor.handle_admitting(inbound, &admit).await;
     if outcome == hookcatch::metrics::Outcome::Handshake {
         app.handshakes.record(&route, SystemClock.now_ms());
     }

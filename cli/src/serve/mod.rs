@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 mod at_once;
 mod hooks;
+mod limits;
 pub mod reload;
 mod wiring;
 mod worker;
@@ -26,18 +27,16 @@ use crate::project::config::{ConfigFile, ServeConfig};
 use crate::refusals::Refusals;
 use crate::store::{DataDirLock, LocalStore};
 use hooks::{hook, hook_with_path, reply};
+use limits::RouteLimit;
 use reload::{Live, Triggers, reload_on_change};
 use wiring::Built;
 use worker::{renew_subscriptions, run_worker};
-
-/// A route's `rate_limit` bucket.
-type Limiter = governor::DefaultDirectRateLimiter;
 
 pub(crate) struct App {
     /// Swapped whole when the configuration is reloaded; a request keeps the map it started with.
     pub(super) routes: ArcSwap<HashMap<String, Ingestor>>,
     /// The routes with a `rate_limit`, swapped with them (a reload starts each bucket full).
-    pub(super) limits: ArcSwap<HashMap<String, Limiter>>,
+    pub(super) limits: ArcSwap<HashMap<String, RouteLimit>>,
     /// Recent refused requests, for the console.
     pub(super) refusals: Refusals,
     /// Handshakes answered in the last hour, for the console.
@@ -164,24 +163,18 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
     };
     let console_url = console.as_ref().map(|c| c.url.clone());
     let worker = tokio::spawn(run_worker(store, consumer, serve.clone(), stopped.clone()));
-    let mut server_stopped = stopped.clone();
+    let server_stopped = stopped.clone();
+    // Before the first connection: this raises the open-file limit the cap is drawn from.
+    let limits = crate::server::Limits::hooks();
     let server = tokio::spawn(async move {
-        let result = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = server_stopped.wait_for(|stop| *stop).await;
-        })
-        .await
-        .map_err(|e| e.to_string());
+        crate::server::serve(listener, router, limits, server_stopped).await;
         // Requests are finished; let the worker finish its batch, then give up the directory.
         let _ = worker.await;
         if let Some(console) = console {
             let _ = console.server.await;
         }
         drop(lock);
-        result
+        Ok(())
     });
     tracing::info!(%addr, "hookcatch serve listening");
     Ok(Running {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hookcatch::clock::Clock;
 use hookcatch::{Consumer, Ingestor, RouteSettings};
 
-use super::Limiter;
+use super::RouteLimit;
 use super::at_once::StoringQueue;
 use crate::project::config::{ConfigFile, ServeConfig};
 use crate::store::LocalStore;
@@ -16,7 +16,7 @@ use crate::store::LocalStore;
 /// What a configuration builds: each route's ingestor, and the consumer with the routes' hydrators.
 pub(super) struct Built {
     pub(super) routes: HashMap<String, Ingestor>,
-    pub(super) limits: HashMap<String, Limiter>,
+    pub(super) limits: HashMap<String, RouteLimit>,
     pub(super) consumer: Arc<Consumer>,
 }
 
@@ -67,14 +67,8 @@ impl Built {
         let limits = settings
             .iter()
             .filter_map(|route| {
-                let limit = route.config.rate_limit?;
-                let per_second = std::num::NonZeroU32::new(limit.per_second)?;
-                let burst = std::num::NonZeroU32::new(limit.burst())?;
-                let quota = governor::Quota::per_second(per_second).allow_burst(burst);
-                Some((
-                    route.config.name.clone(),
-                    governor::RateLimiter::direct(quota),
-                ))
+                let limit = RouteLimit::new(route.config.rate_limit.as_ref()?)?;
+                Some((route.config.name.clone(), limit))
             })
             .collect();
         Ok(Built {

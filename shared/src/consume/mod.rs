@@ -425,13 +425,31 @@ impl Consumer {
             body_sha256: Some(&body_sha256),
             json,
         };
-        let dedup_key = envelope
-            .rules
-            .dedup
-            .as_ref()
-            .and_then(|d| d.lookup_text(&source))
-            .or_else(|| envelope.delivery_id.clone())
-            .unwrap_or_else(|| envelope.id.clone());
+        let current_key = || {
+            envelope
+                .rules
+                .dedup
+                .as_ref()
+                .and_then(|d| d.lookup_text(&source))
+                .or_else(|| envelope.delivery_id.clone())
+                .unwrap_or_else(|| envelope.id.clone())
+        };
+        // A replay rewrites the stored event under the key it was stored with: under the current
+        // rules' key it could replace a newer event that has that key and leave itself twice.
+        let dedup_key = match (&envelope.replaces, envelope.replay) {
+            (Some(stored), true) => {
+                let now = current_key();
+                if &now != stored {
+                    tracing::info!(
+                        route = %envelope.route,
+                        event_id = %envelope.id,
+                        "replayed under its stored dedup key; the route's rules now give another"
+                    );
+                }
+                stored.clone()
+            }
+            _ => current_key(),
+        };
         let event_type = envelope
             .rules
             .event_type

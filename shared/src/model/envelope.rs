@@ -18,9 +18,11 @@ use crate::model::rules::SharedRules;
 /// JSON text (`{"text": …}`); v3 added bodies appended after the header line (`"body":"appended"`);
 /// v4 added `sha256:body` and `sha256:query` sources to the rules (a v3 consumer would read them as
 /// literals: one dedup key for every event); v5 added `replay` (a stored event run through the
-/// consumer again: a v4 consumer would take it for a duplicate and drop it).
+/// consumer again: a v4 consumer would take it for a duplicate and drop it); v6 added `sha256:form`
+/// sources and a replay's `replaces` (its stored dedup key: a v5 consumer would read the one as a
+/// literal and write the other under the current rules' key).
 /// An older consumer refuses a newer message instead of mis-reading it, and the message is retried.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// SQS accepts at most 1 MiB per message; keep a margin for the message's own framing.
 pub const SQS_MAX_MESSAGE_BYTES: usize = 1024 * 1024 - 1024;
@@ -144,6 +146,11 @@ pub struct Envelope {
     /// the stored event instead of being a duplicate of it, and its records are applied again.
     #[serde(default)]
     pub replay: bool,
+    /// A replay's stored dedup key (v6): the replay rewrites exactly the stored event it came
+    /// from, whatever key the route's rules give now, so it can neither take the place of a newer
+    /// event that has that key nor be stored twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
     /// Name of the hydrator that turns this id-only notification into full records.
     #[serde(default)]
     pub hydrate: Option<String>,
@@ -174,7 +181,7 @@ struct Wire<'a> {
 impl Serialize for Wire<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let e = self.envelope;
-        let mut out = serializer.serialize_struct("Envelope", 18)?;
+        let mut out = serializer.serialize_struct("Envelope", 19)?;
         // The form written is this build's, whatever version the envelope was read as.
         out.serialize_field("v", &SCHEMA_VERSION)?;
         out.serialize_field("id", &e.id)?;
@@ -189,6 +196,9 @@ impl Serialize for Wire<'_> {
         }
         if e.replay {
             out.serialize_field("replay", &true)?;
+        }
+        if let Some(replaces) = &e.replaces {
+            out.serialize_field("replaces", replaces)?;
         }
         if let Some(hydrate) = &e.hydrate {
             out.serialize_field("hydrate", hydrate)?;
@@ -359,6 +369,7 @@ pub(crate) mod tests {
             delivery_id: None,
             test_ping: false,
             replay: false,
+            replaces: None,
             hydrate: None,
             rules: SharedRules::default(),
             method: "POST".into(),
@@ -563,29 +574,60 @@ pub(crate) mod tests {
         }
     }
 
-    /// A replay says so on the wire, at v5: a v4 consumer refuses the message (and it is retried)
-    /// rather than reading it as a duplicate of the stored event and dropping it.
+    /// A replay says so on the wire, with its stored dedup key, at v6: a v5 consumer refuses the
+    /// message (and it is retried) rather than writing it under the current rules' key, and a v4
+    /// one rather than reading it as a duplicate of the stored event and dropping it.
     #[test]
-    fn replays_travel_as_v5_and_a_v4_reader_refuses_them() {
+    fn replays_travel_as_v6_with_their_stored_key_and_older_readers_refuse_them() {
         let envelope = Envelope {
             replay: true,
+            replaces: Some("o1".into()),
             ..with_body("{}")
         };
         let message = envelope.to_message();
-        assert!(message.starts_with("{\"v\":5,"), "{message}");
+        assert!(message.starts_with("{\"v\":6,"), "{message}");
         assert!(message.contains("\"replay\":true"), "{message}");
-        assert!(Envelope::from_message(&message).unwrap().replay);
-        assert!(
-            !Envelope::from_message(&with_body("{}").to_message())
-                .unwrap()
-                .replay
-        );
-        // What a v4 build does with it: its version check, which reads only `v`.
-        let v4_accepts = |text: &str| {
+        assert!(message.contains("\"replaces\":\"o1\""), "{message}");
+        let read = Envelope::from_message(&message).unwrap();
+        assert!(read.replay);
+        assert_eq!(read.replaces.as_deref(), Some("o1"));
+        let plain = Envelope::from_message(&with_body("{}").to_message()).unwrap();
+        assert!(!plain.replay && plain.replaces.is_none());
+        // What a v5 (or v4) build does with it: its version check, which reads only `v`.
+        let older_accepts = |text: &str, newest: u64| {
             let v: serde_json::Value =
                 serde_json::from_str(text.split('\n').next().unwrap()).unwrap();
-            (1..=4).contains(&v["v"].as_u64().unwrap())
+            (1..=newest).contains(&v["v"].as_u64().unwrap())
         };
-        assert!(!v4_accepts(&message));
+        assert!(!older_accepts(&message, 5));
+        assert!(!older_accepts(&message, 4));
+    }
+
+    /// `sha256:form` is read back as itself (a v5 consumer would take it for a literal: one key
+    /// for every event, which v6 on the wire prevents).
+    #[test]
+    fn form_digests_survive_the_wire() {
+        let mut envelope = with_body("{}");
+        envelope.rules = crate::model::rules::Rules {
+            dedup: Some(crate::model::value::ValueSource::parse(
+                "sha256:query + sha256:form",
+            )),
+            ..Default::default()
+        }
+        .into();
+        let read = Envelope::from_message(&envelope.to_message()).unwrap();
+        assert_eq!(
+            read.rules.dedup,
+            Some(crate::model::value::ValueSource::parse(
+                "sha256:query + sha256:form"
+            ))
+        );
+        assert!(matches!(
+            read.rules.dedup,
+            Some(crate::model::value::ValueSource::Joined(ref parts))
+                if parts[1] == crate::model::value::ValueSource::Digest(
+                    crate::model::value::Digested::Form
+                )
+        ));
     }
 }

@@ -31,6 +31,11 @@ pub fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
 /// yields them. The crate walks every byte several times (`&`, `=`, `+`, `%`, UTF-8), which was
 /// most of a 256 KiB Twilio request; here a pair without `%` or `+` that is valid UTF-8 (most of
 /// them) is borrowed after vectorized scans, and any other pair is decoded by the crate.
+/// Whether `content_type` says `application/x-www-form-urlencoded`.
+pub fn is_form_type(content_type: &str) -> bool {
+    content_type.starts_with("application/x-www-form-urlencoded")
+}
+
 pub fn form_pairs(body: &[u8]) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
     let mut rest = body;
     std::iter::from_fn(move || {
@@ -95,8 +100,7 @@ impl InboundRequest {
 
     /// Whether the body is `application/x-www-form-urlencoded`.
     pub fn is_form(&self) -> bool {
-        self.content_type()
-            .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+        self.content_type().is_some_and(is_form_type)
     }
 }
 

@@ -9,7 +9,9 @@ use crate::model::document::Document;
 
 /// Where a value comes from. Written as text: `/json/pointer`, `header:name`, `query:name`,
 /// `sha256:body` or `sha256:query` (the hex SHA-256 of the exact bytes: a key no unsigned header can
-/// change), or anything else as a literal (`order`). Two operators, always written with spaces around them:
+/// change), `sha256:form` (of a form body's decoded pairs, sorted and joined as Twilio signs them,
+/// so that a reordered or re-encoded copy has the same key; of the bytes for any other body), or
+/// anything else as a literal (`order`). Two operators, always written with spaces around them:
 /// `a | b` takes the first alternative that has a value, and `a + b` joins parts with `:` (a
 /// composite key; it has a value only when every part has one). `|` binds looser than `+`.
 #[derive(Clone, PartialEq, Eq)]
@@ -17,7 +19,8 @@ pub enum ValueSource {
     Pointer(String),
     Header(String),
     Query(String),
-    /// The SHA-256 of the body's bytes (`sha256:body`) or of the raw query (`sha256:query`).
+    /// The SHA-256 of the body's bytes (`sha256:body`), of the raw query (`sha256:query`) or of
+    /// a form body's sorted decoded pairs (`sha256:form`).
     Digest(Digested),
     Literal(String),
     FirstOf(Vec<ValueSource>),
@@ -29,6 +32,8 @@ pub enum ValueSource {
 pub enum Digested {
     Body,
     Query,
+    /// Since envelope v6.
+    Form,
 }
 
 const FIRST_OF: &str = " | ";
@@ -57,6 +62,8 @@ impl ValueSource {
             ValueSource::Digest(Digested::Body)
         } else if text == "sha256:query" {
             ValueSource::Digest(Digested::Query)
+        } else if text == "sha256:form" {
+            ValueSource::Digest(Digested::Form)
         } else {
             ValueSource::Literal(text.to_owned())
         }
@@ -72,6 +79,7 @@ impl ValueSource {
             ValueSource::Query(q) => format!("query:{q}"),
             ValueSource::Digest(Digested::Body) => "sha256:body".to_owned(),
             ValueSource::Digest(Digested::Query) => "sha256:query".to_owned(),
+            ValueSource::Digest(Digested::Form) => "sha256:form".to_owned(),
             ValueSource::Literal(l) => l.clone(),
             ValueSource::FirstOf(parts) => join(parts, FIRST_OF),
             ValueSource::Joined(parts) => join(parts, JOINED),
@@ -94,6 +102,21 @@ impl ValueSource {
             ValueSource::Digest(Digested::Query) => Some(Value::String(
                 crate::model::request::sha256_hex(source.raw_query.as_bytes()),
             )),
+            ValueSource::Digest(Digested::Form) => {
+                let is_form = crate::model::request::find_header(source.headers, "content-type")
+                    .is_some_and(crate::model::request::is_form_type);
+                if !is_form {
+                    return ValueSource::Digest(Digested::Body).lookup(source);
+                }
+                let mut pairs: Vec<_> = crate::model::request::form_pairs(source.body).collect();
+                pairs.sort_unstable();
+                let mut signed = sha2::Sha256::default();
+                for (key, value) in &pairs {
+                    sha2::Digest::update(&mut signed, key.as_bytes());
+                    sha2::Digest::update(&mut signed, value.as_bytes());
+                }
+                Some(Value::String(hex::encode(sha2::Digest::finalize(signed))))
+            }
             ValueSource::Literal(l) => Some(Value::String(l.clone())),
             ValueSource::FirstOf(parts) => parts.iter().find_map(|p| p.lookup(source)),
             ValueSource::Joined(parts) => parts
@@ -297,6 +320,47 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::cmp::Ordering;
+
+    #[test]
+    fn a_form_digest_is_what_twilio_signs_not_the_bytes() {
+        let form = vec![(
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned(),
+        )];
+        let digest = |headers: &[(String, String)], body: &[u8]| {
+            ValueSource::parse("sha256:form").lookup_text(&Source {
+                headers,
+                raw_query: "",
+                body,
+                body_sha256: None,
+                json: None,
+            })
+        };
+        let sent = digest(&form, b"CallSid=CA123&CallStatus=completed&From=%2B1555");
+        assert!(sent.is_some());
+        for same in [
+            &b"From=%2B1555&CallStatus=completed&CallSid=CA123"[..],
+            b"CallSid=CA%31%323&CallStatus=completed&From=%2B1555",
+            b"&CallSid=CA123&&CallStatus=completed&From=%2B1555&",
+        ] {
+            assert_eq!(
+                digest(&form, same),
+                sent,
+                "{}",
+                String::from_utf8_lossy(same)
+            );
+        }
+        assert_ne!(
+            digest(&form, b"CallSid=CA123&CallStatus=failed&From=%2B1555"),
+            sent
+        );
+        // Any other body: its bytes, as `sha256:body`.
+        let json = vec![("content-type".to_owned(), "application/json".to_owned())];
+        assert_eq!(
+            digest(&json, b"{}"),
+            Some(crate::model::request::sha256_hex(b"{}"))
+        );
+    }
 
     #[test]
     fn sources_parse_and_look_up() {

@@ -171,9 +171,10 @@ impl Verifier for TwilioVerifier {
 /// Twilio's idempotency token and the status fields of its messaging and voice callbacks.
 pub(super) fn default_rules() -> Rules {
     Rules {
-        // What Twilio signs is the URL (its query) and the form: their digests are the key, not
-        // the unsigned `I-Twilio-Idempotency-Token`.
-        dedup: Some(ValueSource::parse("sha256:query + sha256:body")),
+        // What Twilio signs is the URL (its query) and the form's decoded pairs, sorted: their
+        // digests are the key (not the body's bytes, which a replayer may reorder or re-encode
+        // under the same signature, nor the unsigned `I-Twilio-Idempotency-Token`).
+        dedup: Some(ValueSource::parse("sha256:query + sha256:form")),
         event_type: Some(ValueSource::parse(
             "/MessageStatus | /SmsStatus | /CallStatus | /EventType",
         )),
