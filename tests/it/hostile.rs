@@ -1084,3 +1084,70 @@ async fn resend_never_signs_what_another_provider_received() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].provider, "catch-raw");
 }
+
+/// Security V, N9: a secret given as a value on `routes add` never lands in `hookcatch.toml`
+/// (often shared, readable by all): it goes to the owner-only secrets file, read as `local:signing`.
+#[tokio::test]
+async fn a_literal_secret_never_lands_in_the_shared_config() {
+    let dir = crate::support::tree("hookcatch-literal", &[("hookcatch.toml", "")]);
+    let config = dir.join("hookcatch.toml");
+    let (ok, out, err) = crate::support::run_hookcatch(
+        &[
+            "routes",
+            "add",
+            "x",
+            "--provider",
+            "github",
+            "--secret",
+            "s3cr3t-literal",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    let written = std::fs::read_to_string(&config).unwrap();
+    assert!(!written.contains("s3cr3t"), "{written}");
+    assert!(written.contains("local:signing"), "{written}");
+    let secrets = dir.join("hookcatch.secrets.toml");
+    assert!(
+        std::fs::read_to_string(&secrets)
+            .unwrap()
+            .contains("s3cr3t-literal")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secrets).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{mode:o}");
+    }
+    // The route signs and verifies with it, as before.
+    let file = ConfigFile::load(&config).unwrap();
+    assert_eq!(
+        file.resolve_route("x").await.unwrap().config.name,
+        "x",
+        "the reference resolves"
+    );
+    // Edited the same way.
+    let (ok, out, err) = crate::support::run_hookcatch(
+        &[
+            "routes",
+            "edit",
+            "x",
+            "--secret",
+            "n3w-literal",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{out}{err}");
+    assert!(!std::fs::read_to_string(&config).unwrap().contains("n3w"));
+    let kept = std::fs::read_to_string(&secrets).unwrap();
+    assert!(
+        kept.contains("n3w-literal") && !kept.contains("s3cr3t"),
+        "{kept}"
+    );
+}

@@ -7,12 +7,15 @@ use clap::{Args, Subcommand};
 
 use super::args::{AwsStackArg, ConfigArg, OutputArgs};
 use crate::project::config::ConfigFile;
+use crate::project::rotation::SetMode;
 use crate::project::routes_edit::{self, RouteKey};
+use crate::project::secrets_file::{self, LocalSecrets};
 use crate::stack::plan::Plan;
 use crate::stack::urls::DeployedUrls;
 use crate::store::LocalStore;
 use crate::term::{json_text, terminal_safe};
 use crate::views::{rows, rows_table};
+use hookcatch::secrets::SecretRef;
 
 #[derive(Subcommand)]
 pub enum RoutesCommand {
@@ -41,7 +44,8 @@ pub enum RoutesCommand {
         /// The route's provider: catch-raw, github, stripe, … (`routes add --help`).
         #[arg(long)]
         provider: Option<String>,
-        /// The signing secret (or API key): a value, `env:NAME` or `ssm:/name`.
+        /// The signing secret (or API key): `env:NAME`, `ssm:/name`, `local:NAME`, or a value,
+        /// which goes into hookcatch.secrets.toml (owner-only) and is read as `local:signing`.
         #[arg(long)]
         secret: Option<String>,
         #[command(flatten)]
@@ -50,7 +54,8 @@ pub enum RoutesCommand {
     /// Change keys of a route: `routes edit orders --dedup header:x-delivery-id --unset open`.
     Edit {
         name: String,
-        /// Replaces the route's `secrets`: a value, `env:NAME` or `ssm:/name`.
+        /// Replaces the route's `secrets`: `env:NAME`, `ssm:/name`, `local:NAME`, or a value,
+        /// which goes into hookcatch.secrets.toml (owner-only) and is read as `local:signing`.
         #[arg(long)]
         secret: Option<String>,
         /// A key to remove (repeatable).
@@ -126,6 +131,13 @@ pub async fn run(command: RoutesCommand) -> anyhow::Result<()> {
                 )
             })?;
             let secret = trailing.secret.or(secret);
+            if ConfigFile::load(&config)
+                .ok()
+                .is_some_and(|file| file.route(&name).is_some())
+            {
+                bail!("route `{name}` exists; change it with `hookcatch routes edit {name} …`");
+            }
+            let secret = keep_literal_secret(&config, &name, secret)?;
             let file =
                 routes_edit::add(&config, &name, &provider, secret.as_deref(), &trailing.keys)?;
             let route = file.route(&name).context("the added route is missing")?;
@@ -156,7 +168,23 @@ pub async fn run(command: RoutesCommand) -> anyhow::Result<()> {
                     value: provider.as_str().into(),
                 });
             }
-            routes_edit::edit(&config, &name, secret.as_deref(), &trailing.keys, &unset)?;
+            let literal = secret
+                .as_deref()
+                .is_some_and(|s| matches!(SecretRef::parse(s), SecretRef::Literal(_)));
+            let reference = if literal {
+                Some(LITERAL_SECRET_REF.to_owned())
+            } else {
+                secret.clone()
+            };
+            routes_edit::edit(&config, &name, reference.as_deref(), &trailing.keys, &unset)?;
+            if literal {
+                keep_literal_secret(&config, &name, secret).with_context(|| {
+                    format!(
+                        "route `{name}` now reads `{LITERAL_SECRET_REF}`, but its value was not \
+                         written: `hookcatch secrets set {name} signing --stdin` sets it"
+                    )
+                })?;
+            }
             println!("changed route `{name}` (a running serve picks it up)");
             Ok(())
         }
@@ -269,4 +297,33 @@ async fn list(
         println!("{}", rows_table(&rows));
     }
     Ok(())
+}
+
+/// What a route reads a secret given on the command line as.
+const LITERAL_SECRET_REF: &str = "local:signing";
+
+/// A literal `--secret` goes into the secrets file beside `config` (readable by its owner only)
+/// as the route's `signing`, and the route reads it as `local:signing`: `hookcatch.toml`, often
+/// shared and readable by all, never holds it. References (`env:`, `ssm:`, `local:`) pass as they
+/// are.
+fn keep_literal_secret(
+    config: &std::path::Path,
+    route: &str,
+    secret: Option<String>,
+) -> anyhow::Result<Option<String>> {
+    let Some(value) = secret else {
+        return Ok(None);
+    };
+    if !matches!(SecretRef::parse(&value), SecretRef::Literal(_)) {
+        return Ok(Some(value));
+    }
+    let path = LocalSecrets::path_beside(config);
+    secrets_file::set(&path, route, "signing", &value, SetMode::Replace)?;
+    println!(
+        "route `{route}`: the secret went into {} (readable by you alone) and the route reads it \
+         as `{LITERAL_SECRET_REF}`; `hookcatch secrets set {route} signing --stdin` keeps the \
+         next one off the command line",
+        path.display()
+    );
+    Ok(Some(LITERAL_SECRET_REF.to_owned()))
 }
