@@ -1151,3 +1151,63 @@ async fn a_literal_secret_never_lands_in_the_shared_config() {
         "{kept}"
     );
 }
+
+/// Security V, N12: refusals are what strangers produce, so each costs a bounded few KiB however
+/// large its headers, and only values known to be harmless are shown.
+#[tokio::test]
+async fn refusals_are_bounded_and_show_no_credential() {
+    let dir = std::env::temp_dir().join(unique("hookcatch-ring"));
+    let toml = format!(
+        "[serve]\naddr = \"127.0.0.1:0\"\nconsole_addr = \"127.0.0.1:0\"\ndata = \"{}\"\n\n\
+         [[routes]]\nname = \"small\"\nprovider = \"catch-raw\"\nopen = true\nmax_body_bytes = 16\n\n\
+         [[routes]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [\"{GITHUB_SECRET}\"]\n",
+        dir.join("data").display()
+    );
+    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let console = running.console_url.clone().expect("the console runs");
+    let hooks = format!("http://{}/hooks", running.addr);
+    // Refused before ingest's header cap (a body over the route's): 50 headers of 1 KiB each.
+    let filler: Vec<(String, String)> = (0..50)
+        .map(|n| (format!("x-filler-{n}"), "f".repeat(1024)))
+        .collect();
+    let filler: Vec<(&str, &str)> = filler
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    for _ in 0..500 {
+        let (status, _) = send::send(
+            &request("POST", "", &filler, &"x".repeat(64)),
+            &format!("{hooks}/small"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(status, 413);
+    }
+    let (status, _) = send::send(
+        &request(
+            "POST",
+            "password=hunter2-query",
+            &[
+                ("x-webhook-password", "hunter2-header"),
+                ("x-shopify-hmac-sha256", "c2lnbmF0dXJl"),
+                ("x-github-event", "push"),
+            ],
+            "{}",
+        ),
+        &format!("{hooks}/github"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(status, 401);
+    let page = console_page(&console, "/refusals").await;
+    assert!(page.len() < 5 * 1024 * 1024, "{} bytes", page.len());
+    assert!(page.contains("x-webhook-password") && page.contains("push"));
+    assert!(
+        !page.contains("hunter2") && !page.contains("c2lnbmF0dXJl"),
+        "a credential shown"
+    );
+    running.stop().await.unwrap();
+}
