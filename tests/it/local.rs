@@ -615,3 +615,83 @@ async fn a_replay_after_a_dedup_change_never_removes_a_newer_event() {
     );
     assert!(after.contains(&(older.clone(), older.clone())), "{after:?}");
 }
+
+/// Local retention: once `event_retention_days` have passed, `serve` deletes an event (in batches
+/// through its writer, while it takes webhooks); a fresh event stays, and so does one stored when
+/// retention was 0 (kept forever).
+#[tokio::test]
+async fn expired_events_leave_the_local_store() {
+    let dir = temp_dir();
+    let data = dir.join("data");
+    let now_ms = hookcatch::clock::Clock::now_ms(&hookcatch::clock::SystemClock);
+    let stored = |n: usize, expires_at: Option<i64>| hookcatch::ports::EventItem {
+        route: "open".into(),
+        dedup_key: format!("old-{n}"),
+        delivery_id: None,
+        event_id: format!("old-{n}"),
+        provider: "catch-raw".into(),
+        event_type: None,
+        received_at_ms: now_ms - 3 * 86_400_000,
+        test_ping: false,
+        method: "POST".into(),
+        path: "/hooks/open".into(),
+        query: String::new(),
+        headers: vec![("content-type".into(), "application/json".into())],
+        source_ip: None,
+        body_len: 2,
+        body_sha256: "00".repeat(32),
+        body: hookcatch::ports::StoredBody::Inline(bytes::Bytes::from_static(b"{}")),
+        parts: None,
+        records: Vec::new(),
+        expires_at,
+    };
+    {
+        let store = LocalStore::open(&data).unwrap();
+        // More than two of the sweep's batches, each expired a day ago.
+        for n in 0..600 {
+            store
+                .put_event(&stored(n, Some(now_ms / 1000 - 86_400)))
+                .await
+                .unwrap();
+        }
+        store.put_event(&stored(600, None)).await.unwrap();
+    }
+    let toml = format!(
+        "[serve]\naddr = \"127.0.0.1:0\"\ndata = \"{}\"\nconsole = false\n\
+         event_retention_days = 1\n\n\
+         [[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n",
+        data.display()
+    );
+    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let request = hookcatch::testing::request(
+        "POST",
+        "",
+        &[("content-type", "application/json")],
+        br#"{"fresh":true}"#,
+    );
+    let (status, reply) = send::send(&request, &format!("http://{}/hooks/open", running.addr))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{reply}");
+    let store = LocalStore::open(&data).unwrap();
+    let left = || async {
+        store
+            .list_events(Some("open".into()), None, None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect::<Vec<_>>()
+    };
+    wait_until("the expired events swept", || async {
+        left().await.len() == 2
+    })
+    .await;
+    let kept = left().await;
+    assert!(kept.contains(&"old-600".to_owned()), "{kept:?}");
+    assert!(kept.iter().any(|id| !id.starts_with("old-")), "{kept:?}");
+    running.stop().await.unwrap();
+}

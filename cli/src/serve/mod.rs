@@ -11,6 +11,7 @@ mod at_once;
 mod hooks;
 mod limits;
 pub mod reload;
+mod retention;
 mod wiring;
 mod worker;
 
@@ -131,6 +132,11 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
             }
         }
     }
+    tokio::spawn(retention::sweep_expired(
+        store.clone(),
+        serve.event_retention_days,
+        stopped.clone(),
+    ));
     tokio::spawn(renew_subscriptions(
         consumer.clone(),
         renew_now,

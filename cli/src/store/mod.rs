@@ -154,6 +154,23 @@ impl LocalStore {
         self.call(Command::RecoverLeases).await
     }
 
+    /// Deletes at most `limit` events that have expired by `now_ms` under a retention of
+    /// `retention_days`, oldest first; returns how many (fewer than `limit`: none are left).
+    pub async fn sweep_expired(
+        &self,
+        now_ms: i64,
+        retention_days: u32,
+        limit: usize,
+    ) -> Result<usize, StoreError> {
+        self.call(|reply| Command::SweepExpired {
+            received_before_ms: now_ms - i64::from(retention_days) * 86_400_000,
+            now_s: now_ms / 1000,
+            limit,
+            reply,
+        })
+        .await
+    }
+
     /// Resolves when something was enqueued (or after the caller's own timeout).
     pub async fn enqueued(&self) {
         self.wake.notified().await;

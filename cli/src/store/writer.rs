@@ -52,6 +52,14 @@ pub(super) enum Command {
         reply: Reply<Vec<i64>>,
     },
     RecoverLeases(Reply<usize>),
+    /// At most `limit` events past their expiry (received before `received_before_ms`, and
+    /// `expires_at` before `now_s`) deleted; replies with how many.
+    SweepExpired {
+        received_before_ms: i64,
+        now_s: i64,
+        limit: usize,
+        reply: Reply<usize>,
+    },
     StoreToken(String, CachedToken, Reply<()>),
     LeaseToken {
         key: String,
@@ -148,9 +156,9 @@ fn execute_nothing(command: Command) -> Done {
         Command::UpsertRecord(_, r) => Done::Upsert(r, error()),
         Command::Claim { reply, .. } => Done::Claimed(reply, error()),
         Command::Requeue { reply, .. } => Done::Seqs(reply, error()),
-        Command::RecoverLeases(reply) | Command::LeaseToken { reply, .. } => {
-            Done::Count(reply, error())
-        }
+        Command::RecoverLeases(reply)
+        | Command::LeaseToken { reply, .. }
+        | Command::SweepExpired { reply, .. } => Done::Count(reply, error()),
     }
 }
 
@@ -243,6 +251,15 @@ fn execute(tx: &Transaction<'_>, command: Command) -> Done {
             .map_err(failed);
             Done::Claimed(reply, result)
         }
+        Command::SweepExpired {
+            received_before_ms,
+            now_s,
+            limit,
+            reply,
+        } => Done::Count(
+            reply,
+            sweep_expired(tx, received_before_ms, now_s, limit).map_err(failed),
+        ),
         Command::RecoverLeases(reply) => {
             let result = tx
                 .execute(
@@ -485,4 +502,23 @@ fn settle(tx: &Transaction<'_>, settled: &[Settlement]) -> Result<(), StoreError
         .map_err(failed)?;
     }
     Ok(())
+}
+
+/// Deletes up to `limit` expired events, oldest first, found through the `received_at` index so
+/// that one call costs its batch and not a scan of the table.
+fn sweep_expired(
+    tx: &Transaction<'_>,
+    received_before_ms: i64,
+    now_s: i64,
+    limit: usize,
+) -> rusqlite::Result<usize> {
+    tx.execute(
+        "DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE received_at < ?1 \
+         AND expires_at IS NOT NULL AND expires_at <= ?2 ORDER BY received_at LIMIT ?3)",
+        params![
+            received_before_ms,
+            now_s,
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+    )
 }
