@@ -93,6 +93,21 @@ pub async fn send(request: &InboundRequest, url: &str) -> anyhow::Result<(u16, S
     Ok((status, body))
 }
 
+/// Refuses a `--to` (or `--route-url`) that would carry a route's credentials (its API key, Basic
+/// password, signature, Zoho's channel token, Meta's verify token) in clear across a network:
+/// https, or plain http to this machine, unless `insecure_http` says the network is the user's.
+pub fn credentials_may_go_to(url: &str, insecure_http: bool) -> anyhow::Result<()> {
+    if insecure_http || hookcatch::tls::is_safe_outbound_url(url) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "refusing to send a signed request to {} over plain http to another machine: its \
+         credentials would cross the network in clear. Use https (a Function URL is), or pass \
+         --insecure-http if that network is yours",
+        without_query(url)
+    )
+}
+
 /// `url` without its query (`?…` in its place when it had one).
 fn without_query(url: &str) -> String {
     match url.split_once('?') {

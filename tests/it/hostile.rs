@@ -1211,3 +1211,62 @@ async fn refusals_are_bounded_and_show_no_credential() {
     );
     running.stop().await.unwrap();
 }
+
+/// Security V, N14: `--to` never carries a route's credentials in clear to another machine, and
+/// says so before resolving or connecting anything; `--insecure-http` is the user's own choice.
+#[tokio::test]
+async fn credentials_never_go_to_plain_http_off_this_machine() {
+    let config = crate::support::tree(
+        "hookcatch-plain-http",
+        &[(
+            "hookcatch.toml",
+            "[[routes]]\nname = \"orders\"\nprovider = \"catch-raw\"\n\
+             auth = { kind = \"api_key\", query = \"zapikey\" }\nsecrets = [\"k-SECRET-0123456789\"]\n",
+        )],
+    )
+    .join("hookcatch.toml");
+    let config = config.to_str().unwrap();
+    for args in [
+        vec![
+            "routes",
+            "test",
+            "orders",
+            "--to",
+            "http://example.invalid/hooks/orders",
+        ],
+        vec![
+            "send",
+            "--route",
+            "orders",
+            "--to",
+            "http://example.invalid/hooks/orders",
+        ],
+    ] {
+        let mut args = args;
+        args.extend(["--config", config]);
+        let (ok, out, err) = crate::support::run_hookcatch(&args, &[]).await;
+        assert!(!ok, "{args:?}: {out}{err}");
+        assert!(
+            err.contains("over plain http") && err.contains("--insecure-http"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("dns") && !err.contains("k-SECRET"), "{err}");
+    }
+    // Asked for, it goes (and fails to resolve, which is the point: it tried).
+    let (ok, _, err) = crate::support::run_hookcatch(
+        &[
+            "routes",
+            "test",
+            "orders",
+            "--to",
+            "http://example.invalid/hooks/orders",
+            "--insecure-http",
+            "--config",
+            config,
+        ],
+        &[],
+    )
+    .await;
+    assert!(!ok);
+    assert!(!err.contains("over plain http"), "{err}");
+}

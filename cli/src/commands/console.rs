@@ -34,6 +34,9 @@ pub struct ConsoleArgs {
     /// stack's Outputs.
     #[arg(long = "route-url", value_parser = route_url_arg)]
     route_urls: Vec<(String, String)>,
+    /// Allow a `--route-url` with plain http on another machine (Resend's credentials in clear).
+    #[arg(long)]
+    insecure_http: bool,
     /// Where the console listens. It asks every browser for its token: HOOKCATCH_CONSOLE_TOKEN
     /// (32 characters or more), or one made and printed at start.
     #[arg(long, default_value = "127.0.0.1:3001")]
@@ -49,6 +52,9 @@ pub async fn run(args: ConsoleArgs) -> anyhow::Result<()> {
     let log_groups = args.log_groups;
     let layout = hookcatch::config::SsmLayout::new(stack).map_err(anyhow::Error::msg)?;
     let routes: Vec<String> = file.routes.iter().map(|r| r.name.clone()).collect();
+    for (_, url) in &args.route_urls {
+        crate::send::credentials_may_go_to(url, args.insecure_http)?;
+    }
     let given_urls: std::collections::BTreeMap<String, String> =
         args.route_urls.into_iter().collect();
     // The stack's Outputs, when flags leave something to find there.

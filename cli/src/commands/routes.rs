@@ -89,6 +89,9 @@ pub enum RoutesCommand {
         /// A full route URL (local or a Function URL); default: `serve` at the configured address.
         #[arg(long)]
         to: Option<String>,
+        /// Allow `--to` a plain http URL on another machine (credentials in clear).
+        #[arg(long)]
+        insecure_http: bool,
         #[command(flatten)]
         project: ConfigArg,
     },
@@ -224,7 +227,15 @@ pub async fn run(command: RoutesCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        RoutesCommand::Test { name, to, project } => {
+        RoutesCommand::Test {
+            name,
+            to,
+            insecure_http,
+            project,
+        } => {
+            if let Some(to) = &to {
+                crate::send::credentials_may_go_to(to, insecure_http)?;
+            }
             let (file, _) = project.route(&name)?;
             let settings = file.resolve_route(&name).await?;
             let url = to.unwrap_or_else(|| format!("http://{}/hooks/{name}", file.serve.addr));

@@ -20,6 +20,9 @@ pub struct SendArgs {
     /// Where to send it; default: this machine's `serve` at /hooks/{route}.
     #[arg(long)]
     to: Option<String>,
+    /// Allow `--to` a plain http URL on another machine (credentials in clear).
+    #[arg(long)]
+    insecure_http: bool,
     /// Print a freshly signed Function URL event (for `sam local invoke -e`) instead of sending.
     #[arg(long)]
     print_event: bool,
@@ -32,9 +35,13 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         route,
         event,
         to,
+        insecure_http,
         print_event,
         project,
     } = args;
+    if let Some(to) = &to {
+        send::credentials_may_go_to(to, insecure_http)?;
+    }
     let (file, route_config) = project.route(&route)?;
     let events_dir = project
         .config
