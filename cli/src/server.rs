@@ -130,7 +130,11 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    async fn started(limits: Limits) -> (SocketAddr, watch::Sender<bool>) {
+    async fn started(connections: usize, header_read_ms: u64) -> (SocketAddr, watch::Sender<bool>) {
+        let limits = Limits {
+            connections,
+            header_read: Duration::from_millis(header_read_ms),
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let router = Router::new().route(
@@ -157,11 +161,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_sender_that_never_finishes_its_headers_is_closed() {
-        let (addr, _stop) = started(Limits {
-            connections: 8,
-            header_read: Duration::from_millis(200),
-        })
-        .await;
+        let (addr, _stop) = started(8, 200).await;
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
         slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
             .await
@@ -176,11 +176,7 @@ mod tests {
 
     #[tokio::test]
     async fn past_the_cap_a_connection_waits_for_a_free_slot() {
-        let (addr, _stop) = started(Limits {
-            connections: 2,
-            header_read: Duration::from_millis(300),
-        })
-        .await;
+        let (addr, _stop) = started(2, 300).await;
         let mut held = Vec::new();
         for _ in 0..2 {
             let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();

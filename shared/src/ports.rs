@@ -292,13 +292,16 @@ impl std::fmt::Debug for CachedToken {
 pub trait TokenCache: Send + Sync {
     async fn load_token(&self, key: &str) -> Result<Option<CachedToken>, StoreError>;
     async fn store_token(&self, key: &str, token: &CachedToken) -> Result<(), StoreError>;
-    /// Takes the refresh lease of `key` for `holder` until `until_ms`, unless another holder's
-    /// lease is still live at `now_ms`. True when `holder` has it.
-    async fn try_lease(
-        &self,
-        key: &str,
-        holder: &str,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, StoreError>;
+    /// Takes `lease` unless another holder's lease of its key is still live at its `now_ms`.
+    /// True when `lease.holder` has it.
+    async fn try_lease(&self, lease: Lease<'_>) -> Result<bool, StoreError>;
+}
+
+/// A token's refresh lease: `holder` has `key` until `until_ms`, asked at `now_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Lease<'a> {
+    pub key: &'a str,
+    pub holder: &'a str,
+    pub now_ms: i64,
+    pub until_ms: i64,
 }

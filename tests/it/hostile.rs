@@ -873,7 +873,7 @@ async fn junk_cannot_spend_a_routes_rate_limit() {
 /// with macOS's 256 open files, do not stop `serve` from answering `/healthz` and real deliveries.
 #[tokio::test]
 async fn slow_senders_cannot_hold_serve_shut() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
     rlimit::setrlimit(rlimit::Resource::NOFILE, 256.min(hard), hard).unwrap();
     let dir = std::env::temp_dir().join(unique("hookcatch-slow"));
@@ -898,20 +898,15 @@ async fn slow_senders_cannot_hold_serve_shut() {
         .unwrap();
         held.push(slow);
     }
-    let healthz = async {
-        let mut probe = tokio::net::TcpStream::connect(addr).await.unwrap();
-        probe
-            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = String::new();
-        probe.read_to_string(&mut answer).await.unwrap();
-        answer
-    };
-    let answer = tokio::time::timeout(Duration::from_secs(5), healthz)
+    let (probe, healthz) = (
+        request("GET", "", &[], ""),
+        format!("http://{addr}/healthz"),
+    );
+    let (status, _) = tokio::time::timeout(Duration::from_secs(5), send::send(&probe, &healthz))
         .await
-        .expect("/healthz answers while the slow senders hold their connections");
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        .expect("/healthz answers while the slow senders hold their connections")
+        .unwrap();
+    assert_eq!(status, 200);
     let (status, reply) = send::send(
         &request("POST", "", &[("content-type", "application/json")], "{}"),
         &format!("http://{addr}/hooks/open"),

@@ -254,15 +254,7 @@ fn spawn_serve(config_path: &Path, port: u16) -> tokio::process::Child {
 }
 
 async fn wait_healthy(port: u16) {
-    let probe = hookcatch::InboundRequest {
-        method: "GET".into(),
-        path: "/".into(),
-        raw_query: String::new(),
-        headers: vec![],
-        body: bytes::Bytes::new(),
-        source_ip: None,
-        called_url: None,
-    };
+    let probe = hookcatch::testing::request("GET", "", &[], b"");
     let url = format!("http://127.0.0.1:{port}/healthz");
     wait_until("serve to be healthy", || async {
         send::send(&probe, &url).await.is_ok_and(|r| r.0 == 200)

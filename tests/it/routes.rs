@@ -84,15 +84,7 @@ impl Served {
     }
 
     async fn status(&self, path: &str, method: &str) -> u16 {
-        let request = hookcatch::InboundRequest {
-            method: method.into(),
-            path: "/".into(),
-            raw_query: String::new(),
-            headers: vec![],
-            body: bytes::Bytes::new(),
-            source_ip: None,
-            called_url: None,
-        };
+        let request = hookcatch::testing::request(method, "", &[], b"");
         send::send(&request, &format!("http://127.0.0.1:{}{path}", self.port))
             .await
             .map_or(0, |r| r.0)

@@ -21,8 +21,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use hookcatch::model::value::RecordVersion;
 use hookcatch::ports::{
-    CachedToken, EventItem, EventStore, EventWrites, PutOutcome, Queue, QueueError, RecordItem,
-    StoreError, StoredBody, TokenCache, UpsertOutcome, WritesOutcome,
+    CachedToken, EventItem, EventStore, EventWrites, Lease, PutOutcome, Queue, QueueError,
+    RecordItem, StoreError, StoredBody, TokenCache, UpsertOutcome, WritesOutcome,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
@@ -579,20 +579,14 @@ impl TokenCache for LocalStore {
             .await
     }
 
-    async fn try_lease(
-        &self,
-        key: &str,
-        holder: &str,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, StoreError> {
-        let (key, holder) = (key.to_owned(), holder.to_owned());
+    async fn try_lease(&self, lease: Lease<'_>) -> Result<bool, StoreError> {
+        let (key, holder) = (lease.key.to_owned(), lease.holder.to_owned());
         let changed = self
             .call(|reply| Command::LeaseToken {
                 key,
                 holder,
-                now_ms,
-                until_ms,
+                now_ms: lease.now_ms,
+                until_ms: lease.until_ms,
                 reply,
             })
             .await?;

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use std::time::Duration;
 
 use crate::clock::Clock;
-use crate::ports::{CachedToken, HydrateError, TokenCache};
+use crate::ports::{CachedToken, HydrateError, Lease, TokenCache};
 use crate::secrets::Secret;
 
 /// A token is refreshed this long before it expires, so no call starts with an expiring one.
@@ -97,7 +97,12 @@ impl TokenSource {
             let now = self.clock.now_ms();
             if self
                 .cache
-                .try_lease(&self.key, &self.holder, now, now + LEASE_MS)
+                .try_lease(Lease {
+                    key: &self.key,
+                    holder: &self.holder,
+                    now_ms: now,
+                    until_ms: now + LEASE_MS,
+                })
                 .await
                 .map_err(transient)?
             {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::model::value::RecordVersion;
 use crate::ports::{
-    CachedToken, EventItem, EventStore, PutOutcome, RecordItem, StoredBody, TokenCache,
+    CachedToken, EventItem, EventStore, Lease, PutOutcome, RecordItem, StoredBody, TokenCache,
     UpsertOutcome,
 };
 
@@ -167,22 +167,36 @@ pub async fn records(store: &dyn EventStore, route: &str) {
 /// Access tokens: a round trip, and one refresh lease at a time.
 pub async fn tokens(cache: &dyn TokenCache, key: &str) {
     assert_eq!(cache.load_token(key).await.unwrap(), None);
-    assert!(cache.try_lease(key, "a", 1_000, 31_000).await.unwrap());
+    assert!(
+        cache
+            .try_lease(lease(key, "a", 1_000, 31_000))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         cache.load_token(key).await.unwrap(),
         None,
         "a lease is no token"
     );
     assert!(
-        !cache.try_lease(key, "b", 2_000, 32_000).await.unwrap(),
+        !cache
+            .try_lease(lease(key, "b", 2_000, 32_000))
+            .await
+            .unwrap(),
         "a live lease is kept"
     );
     assert!(
-        cache.try_lease(key, "a", 2_000, 32_000).await.unwrap(),
+        cache
+            .try_lease(lease(key, "a", 2_000, 32_000))
+            .await
+            .unwrap(),
         "its holder renews it"
     );
     assert!(
-        cache.try_lease(key, "b", 40_000, 70_000).await.unwrap(),
+        cache
+            .try_lease(lease(key, "b", 40_000, 70_000))
+            .await
+            .unwrap(),
         "an expired one is taken"
     );
     let token = CachedToken {
@@ -193,7 +207,10 @@ pub async fn tokens(cache: &dyn TokenCache, key: &str) {
     cache.store_token(key, &token).await.unwrap();
     assert_eq!(cache.load_token(key).await.unwrap(), Some(token));
     assert!(
-        cache.try_lease(key, "c", 41_000, 71_000).await.unwrap(),
+        cache
+            .try_lease(lease(key, "c", 41_000, 71_000))
+            .await
+            .unwrap(),
         "storing a token ends the lease"
     );
 }
@@ -232,5 +249,14 @@ fn record(route: &str, id: &str, version: RecordVersion, received: i64, data: Va
         deleted: false,
         event_id: format!("e-{id}-{received}"),
         updated_at_ms: received,
+    }
+}
+
+fn lease<'a>(key: &'a str, holder: &'a str, now_ms: i64, until_ms: i64) -> Lease<'a> {
+    Lease {
+        key,
+        holder,
+        now_ms,
+        until_ms,
     }
 }

@@ -9,7 +9,7 @@ use bytes::Bytes;
 
 use crate::clock::Clock;
 use crate::ports::{
-    BlobError, BlobStore, CachedToken, EventItem, EventStore, PutOutcome, Queue, QueueError,
+    BlobError, BlobStore, CachedToken, EventItem, EventStore, Lease, PutOutcome, Queue, QueueError,
     RecordItem, StoreError, TokenCache, UpsertOutcome,
 };
 
@@ -253,19 +253,13 @@ impl TokenCache for MemoryTokens {
         Ok(())
     }
 
-    async fn try_lease(
-        &self,
-        key: &str,
-        holder: &str,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, StoreError> {
+    async fn try_lease(&self, lease: Lease<'_>) -> Result<bool, StoreError> {
         let mut entries = lock(&self.entries);
-        let entry = entries.entry(key.to_owned()).or_default();
+        let entry = entries.entry(lease.key.to_owned()).or_default();
         match &entry.lease {
-            Some((other, until)) if other != holder && *until > now_ms => Ok(false),
+            Some((other, until)) if other != lease.holder && *until > lease.now_ms => Ok(false),
             _ => {
-                entry.lease = Some((holder.to_owned(), until_ms));
+                entry.lease = Some((lease.holder.to_owned(), lease.until_ms));
                 Ok(true)
             }
         }

@@ -17,7 +17,9 @@ mod item;
 use async_trait::async_trait;
 
 use crate::model::value::RecordVersion;
-use crate::ports::{EventItem, EventStore, PutOutcome, RecordItem, StoreError, UpsertOutcome};
+use crate::ports::{
+    EventItem, EventStore, Lease, PutOutcome, RecordItem, StoreError, UpsertOutcome,
+};
 use index::index_keys;
 pub use index::{
     EVENT_INDEX, EVENT_INDEX_SHARDS, EventPage, RecordPage, index_sort_key, is_cursor,
@@ -230,25 +232,19 @@ impl crate::ports::TokenCache for DynamoStore {
         Ok(())
     }
 
-    async fn try_lease(
-        &self,
-        key: &str,
-        holder: &str,
-        now_ms: i64,
-        until_ms: i64,
-    ) -> Result<bool, StoreError> {
+    async fn try_lease(&self, lease: Lease<'_>) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(token_key(key)))
+            .key("pk", s(token_key(lease.key)))
             .update_expression("SET lease_holder = :h, lease_until = :u")
             .condition_expression(
                 "attribute_not_exists(lease_until) OR lease_until < :now OR lease_holder = :h",
             )
-            .expression_attribute_values(":h", s(holder))
-            .expression_attribute_values(":u", n(until_ms))
-            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":h", s(lease.holder))
+            .expression_attribute_values(":u", n(lease.until_ms))
+            .expression_attribute_values(":now", n(lease.now_ms))
             .send()
             .await;
         match result {
