@@ -687,3 +687,56 @@ async fn expired_events_leave_the_local_store() {
     assert!(kept.iter().any(|id| !id.starts_with("old-")), "{kept:?}");
     running.stop().await.unwrap();
 }
+
+/// `events list --type T --limit N` gives the N newest events of that type, however many newer
+/// events of other types there are (the type is filtered before the limit, as on the console).
+#[tokio::test]
+async fn events_list_filters_the_type_before_the_limit() {
+    let dir = temp_dir();
+    let data = dir.join("data");
+    let toml = format!(
+        "[serve]\naddr = \"127.0.0.1:0\"\ndata = \"{}\"\nconsole = false\n\n\
+         [[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\nevent_type = \"/event\"\n",
+        data.display()
+    );
+    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    let url = format!("http://{}/hooks/open", running.addr);
+    for body in [
+        r#"{"event":"ping"}"#,
+        r#"{"event":"order"}"#,
+        r#"{"event":"order"}"#,
+    ] {
+        let request = hookcatch::testing::request(
+            "POST",
+            "",
+            &[("content-type", "application/json")],
+            body.as_bytes(),
+        );
+        let (status, reply) = send::send(&request, &url).await.unwrap();
+        assert_eq!(status, 200, "{reply}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (ok, out, err) = crate::support::run_hookcatch(
+        &[
+            "events",
+            "list",
+            "--type",
+            "ping",
+            "--limit",
+            "1",
+            "--json",
+            "--data",
+            data.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 1, "{out}");
+    assert!(lines[0].contains("\"ping\""), "{out}");
+    running.stop().await.unwrap();
+}

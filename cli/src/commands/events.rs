@@ -80,11 +80,20 @@ pub async fn run(command: EventsCommand) -> anyhow::Result<()> {
                                 .find_events_by_delivery(route.clone(), delivery.clone())
                                 .await
                         }
-                        None => {
-                            local
-                                .list_events(route.clone(), since_ms, until_ms, limit)
-                                .await
-                        }
+                        // The console's own read: the type is filtered before the limit.
+                        None => local
+                            .browse_events(
+                                crate::store::EventFilter {
+                                    route: route.clone(),
+                                    event_type: event_type.clone(),
+                                    since_ms,
+                                    until_ms,
+                                },
+                                None,
+                                limit,
+                            )
+                            .await
+                            .map(|page| page.into_iter().map(|(event, _)| event).collect()),
                     }?;
                     views.extend(stored.into_iter().map(EventView::from_stored));
                     views
