@@ -45,9 +45,32 @@ impl DeployedUrls {
     }
 
     pub fn save(&self, data: &std::path::Path) -> anyhow::Result<()> {
-        std::fs::create_dir_all(data).map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))?;
+        // The data directory `serve` will use: created owner-only, as `serve` creates it.
+        crate::store::create_private_dir(data)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", data.display()))?;
         let path = Self::path(data);
         let text = serde_json::to_vec_pretty(self)?;
         std::fs::write(&path, text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `deploy` may run before `serve` ever did: the data directory it creates is owner-only too.
+    #[test]
+    fn the_data_directory_deploy_creates_is_private() {
+        let data = std::env::temp_dir()
+            .join(format!("hookcatch-urls-{}", uuid::Uuid::now_v7()))
+            .join("data");
+        DeployedUrls::default().save(&data).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&data).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{mode:o}");
+        }
+        assert!(DeployedUrls::path(&data).is_file());
     }
 }

@@ -11,7 +11,7 @@ mod schema;
 mod writer;
 
 pub use browse::{Cursor, EventFilter, QueueState};
-pub use files::{DataDirLock, kept_token};
+pub use files::{DataDirLock, create_private_dir, kept_token};
 pub use schema::{OpenError, StoreOpenFailure};
 
 use std::path::Path;
