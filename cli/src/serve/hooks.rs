@@ -85,9 +85,11 @@ async fn handle(
     };
     let limits = app.limits.load_full();
     let limit = limits.get(&route);
-    let source = source_ip.clone().unwrap_or_else(|| peer.ip().to_string());
-    if let Some(refused) = limit.and_then(|limit| limit.attempt(&source)) {
-        return refuse(refused, 0);
+    if let Some(limit) = limit {
+        let source = source_ip.clone().unwrap_or_else(|| peer.ip().to_string());
+        if let Some(refused) = limit.attempt(&source) {
+            return refuse(refused, 0);
+        }
     }
     let max = ingestor.route().max_body_bytes();
     let bytes = match tokio::time::timeout(BODY_READ, axum::body::to_bytes(body, max + 1)).await {
