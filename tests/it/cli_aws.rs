@@ -292,3 +292,54 @@ async fn dead_letters_list_in_place_and_stored_events_replay_with_the_deployed_r
     let (ok, _, stderr) = replay("nope").await;
     assert!(!ok && stderr.contains("no stored event `nope`"), "{stderr}");
 }
+
+/// Without a region, an `--aws` command says what to do in one line: the SDK's warnings about the
+/// instance metadata it tried (a 403 here, from a loopback stand-in) stay out of the terminal
+/// unless `-v` asks for them.
+#[tokio::test]
+async fn without_a_region_an_aws_command_says_what_to_do_in_one_line() {
+    let imds = axum::Router::new().fallback(|| async {
+        (
+            axum::http::StatusCode::FORBIDDEN,
+            "resolve_deny: denied destination",
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, imds).await.unwrap() });
+    let run = |verbose: bool| {
+        let mut command = tokio::process::Command::new(crate::support::hookcatch_binary());
+        command.args(["events", "list", "--aws", "--table", "T"]);
+        if verbose {
+            command.arg("-v");
+        }
+        for name in [
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_PROFILE",
+            "AWS_EC2_METADATA_DISABLED",
+            "RUST_LOG",
+        ] {
+            command.env_remove(name);
+        }
+        command
+            .env("AWS_CONFIG_FILE", "/nonexistent/hookcatch-test")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/hookcatch-test")
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &endpoint)
+            .output()
+    };
+    let quiet = run(false).await.unwrap();
+    assert!(!quiet.status.success());
+    let stderr = String::from_utf8_lossy(&quiet.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        "error: no AWS region: set AWS_REGION or a profile's region",
+        "{stderr}"
+    );
+    let verbose = run(true).await.unwrap();
+    let stderr = String::from_utf8_lossy(&verbose.stderr);
+    assert!(
+        stderr.lines().count() > 1 && stderr.contains("WARN"),
+        "-v shows the SDK's own lines: {stderr}"
+    );
+}

@@ -740,3 +740,47 @@ async fn events_list_filters_the_type_before_the_limit() {
     assert!(lines[0].contains("\"ping\""), "{out}");
     running.stop().await.unwrap();
 }
+
+/// `serve --addr` elsewhere than `hookcatch.toml` says: `routes test`, `send` and `routes list`
+/// find the running serve's address (beside its lock), say so, and fall back to the file's only
+/// when none runs.
+#[tokio::test]
+async fn commands_reach_the_running_serve_where_it_listens() {
+    let dir = temp_dir();
+    let config_path = dir.join("hookcatch.toml");
+    let data = dir.join("data");
+    std::fs::write(
+        &config_path,
+        format!(
+            "[serve]\naddr = \"127.0.0.1:9\"\ndata = \"{}\"\nconsole = false\n\n\
+             [[routes]]\nname = \"shop\"\nprovider = \"github\"\nsecrets = [\"dev-only-shop-secret\"]\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let config = config_path.to_str().unwrap();
+    let (ok, _, err) =
+        crate::support::run_hookcatch(&["routes", "test", "shop", "--config", config], &[]).await;
+    assert!(!ok, "nothing listens on the file's address");
+    assert!(err.contains("no serve runs on"), "{err}");
+    let port = free_port();
+    let _server = spawn_serve(&config_path, port);
+    wait_healthy(port).await;
+    let (ok, out, err) =
+        crate::support::run_hookcatch(&["routes", "test", "shop", "--config", config], &[]).await;
+    assert!(ok, "{out}{err}");
+    assert!(
+        err.contains(&format!(
+            "using the serve running on {}: 127.0.0.1:{port}",
+            data.display()
+        )),
+        "{err}"
+    );
+    let (ok, out, err) =
+        crate::support::run_hookcatch(&["routes", "list", "--json", "--config", config], &[]).await;
+    assert!(ok, "{err}");
+    assert!(
+        out.contains(&format!("http://127.0.0.1:{port}/hooks/shop")),
+        "{out}"
+    );
+}

@@ -12,6 +12,25 @@ use crate::project::config::ConfigFile;
 use crate::store::LocalStore;
 use crate::term::parse_time;
 
+/// Where this machine's `serve` takes webhooks: the running one's address (it may have been
+/// started with `--addr`), else `hookcatch.toml`'s; says which on stderr.
+pub fn serve_addr(file: &ConfigFile) -> std::net::SocketAddr {
+    let data = file.serve.data.display();
+    match crate::store::RunningServe::find(&file.serve.data) {
+        Some(running) => {
+            eprintln!("using the serve running on {data}: {}", running.hooks);
+            running.hooks
+        }
+        None => {
+            eprintln!(
+                "no serve runs on {data}: using hookcatch.toml's address {}",
+                file.serve.addr
+            );
+            file.serve.addr
+        }
+    }
+}
+
 /// `--config`: the project's `hookcatch.toml`.
 #[derive(Args, Clone)]
 pub struct ConfigArg {
@@ -72,7 +91,7 @@ impl Home {
                 .table
                 .as_deref()
                 .context("--aws needs --table (stack output EventsTableName) or HOOKCATCH_TABLE")?;
-            let sdk = crate::stack::sdk().await;
+            let sdk = crate::stack::sdk().await?;
             Ok(Home::Aws(crate::stack::store(&sdk, table)))
         } else {
             open_local(args).map(Home::Local)

@@ -88,7 +88,7 @@ pub async fn run(args: ConsoleArgs) -> anyhow::Result<()> {
         crate::console::ConsoleSettings::new(args.console_addr, crate::console::token_from_env())
             .map_err(anyhow::Error::msg)?;
     let context = crate::console::aws::StackContext {
-        sdk: crate::stack::sdk().await,
+        sdk: crate::stack::sdk().await?,
         table: args.table,
         queue_url: args.queue_url,
         dlq_url: args.dlq_url,

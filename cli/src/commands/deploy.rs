@@ -47,7 +47,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<()> {
     let stack_wide = stack_wide_reservation(parameters).map_err(anyhow::Error::msg)?;
     let reservations = plan.reservations(stack_wide);
     let reserved_total: u32 = reservations.iter().filter_map(|(_, n)| *n).sum();
-    let sdk = crate::stack::sdk().await;
+    let sdk = crate::stack::sdk().await?;
     let sam = Sam::beside(&args.project.config);
     let lambda = Lambda::new(&sdk)?;
     if reserved_total > 0 && !dry_run {

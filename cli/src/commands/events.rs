@@ -130,7 +130,7 @@ pub async fn run(command: EventsCommand) -> anyhow::Result<()> {
                     // Dead letters join the first page, as locally; queued messages are not
                     // listed (SQS cannot show a message without receiving it).
                     if let (Some(dlq_url), None) = (&dlq_url, &after) {
-                        let sdk = crate::stack::sdk().await;
+                        let sdk = crate::stack::sdk().await?;
                         let letters =
                             crate::stack::sqs::peek_dead_letters(&sdk, dlq_url, limit).await?;
                         views.extend(letters.iter().filter_map(EventView::from_dead_letter));

@@ -24,8 +24,27 @@ use clap::{Parser, Subcommand};
     about = "Receive, verify, queue and store inbound webhooks"
 )]
 pub struct Cli {
+    /// Log what the libraries underneath say too (the AWS SDK's retries and fallbacks, hyper);
+    /// by default only hookcatch's own lines and the libraries' errors reach the terminal.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Cli {
+    /// The log filter: `RUST_LOG` when set; else hookcatch's own lines at INFO and every other
+    /// crate's errors only (`-v`: INFO from all), so that an SDK's multi-line warnings about a
+    /// fallback it tried never bury the one line that says what to do.
+    pub fn log_filter(&self) -> tracing_subscriber::EnvFilter {
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+            if self.verbose {
+                "info".into()
+            } else {
+                "error,hookcatch=info,hookcatch_cli=info".into()
+            }
+        })
+    }
 }
 
 #[derive(Subcommand)]

@@ -41,7 +41,7 @@ pub async fn run(args: RefusalsArgs) -> anyhow::Result<()> {
     } else {
         args.log_groups
     };
-    let sdk = crate::stack::sdk().await;
+    let sdk = crate::stack::sdk().await?;
     // The route filter applies before the limit: read all, keep the route's.
     let mut refusals =
         crate::stack::logs::refusals_from_logs(&sdk, &log_groups, since_ms, usize::MAX).await?;

@@ -55,7 +55,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
             let queue_url = queue_url.context(NEEDS_QUEUE_URL)?;
             let layout = hookcatch::config::SsmLayout::new(&stack).map_err(anyhow::Error::msg)?;
             eprintln!("finding the event by scanning the table (billed per item read)");
-            let sdk = crate::stack::sdk().await;
+            let sdk = crate::stack::sdk().await?;
             let summary = crate::stack::replay::replay_stored_event(
                 &sdk, &table, &queue_url, &layout, &event_id,
             )
@@ -73,7 +73,7 @@ pub async fn run(args: ReplayArgs) -> anyhow::Result<()> {
                 "--aws needs --dlq-url (stack output DeadLetterQueueUrl) or HOOKCATCH_DLQ_URL",
             )?;
             let queue_url = queue_url.context(NEEDS_QUEUE_URL)?;
-            let sdk = crate::stack::sdk().await;
+            let sdk = crate::stack::sdk().await?;
             let progress = match crate::stack::sqs::approximate_depth(&sdk, &dlq_url).await {
                 Some(total) => indicatif::ProgressBar::new(total),
                 None => indicatif::ProgressBar::new_spinner(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 
-use super::args::{AwsStackArg, ConfigArg, OutputArgs};
+use super::args::{AwsStackArg, ConfigArg, OutputArgs, serve_addr};
 use crate::project::config::ConfigFile;
 use crate::project::rotation::SetMode;
 use crate::project::routes_edit::{self, RouteKey};
@@ -146,7 +146,7 @@ pub async fn run(command: RoutesCommand) -> anyhow::Result<()> {
             let route = file.route(&name).context("the added route is missing")?;
             println!(
                 "added route `{name}`: http://{}/hooks/{name} (a running serve picks it up)",
-                file.serve.addr
+                serve_addr(&file)
             );
             println!(
                 "paste its URL into: {}",
@@ -207,7 +207,7 @@ pub async fn run(command: RoutesCommand) -> anyhow::Result<()> {
         } => {
             let file = ConfigFile::load(&project.config)?;
             let plan = Plan::new(&file, &stack)?;
-            let sdk = crate::stack::sdk().await;
+            let sdk = crate::stack::sdk().await?;
             let pushed = crate::stack::ssm::push(&sdk, &plan, dry_run).await?;
             let verb = if dry_run { "would write" } else { "wrote" };
             for name in &pushed.written {
@@ -238,7 +238,7 @@ pub async fn run(command: RoutesCommand) -> anyhow::Result<()> {
             }
             let (file, _) = project.route(&name)?;
             let settings = file.resolve_route(&name).await?;
-            let url = to.unwrap_or_else(|| format!("http://{}/hooks/{name}", file.serve.addr));
+            let url = to.unwrap_or_else(|| format!("http://{}/hooks/{name}", serve_addr(&file)));
             let outcome = crate::send::test(&settings, &url).await?;
             let summary = terminal_safe(&outcome.summary(&name, &url));
             if !outcome.passed() {
@@ -279,7 +279,7 @@ async fn list(
         };
         deployed.save(&file.serve.data)?;
         let wanted = plan.routes.iter().flat_map(|r| r.secrets.clone()).collect();
-        let sdk = crate::stack::sdk().await;
+        let sdk = crate::stack::sdk().await?;
         let found = crate::stack::ssm::versions(&aws_sdk_ssm::Client::new(&sdk), &wanted).await?;
         for route in &plan.routes {
             let missing: Vec<&str> = route
@@ -296,6 +296,8 @@ async fn list(
             secrets_on_aws.insert(route.name.clone(), status);
         }
     }
+    let mut file = file;
+    file.serve.addr = serve_addr(&file);
     let mut rows = rows(&file, &last, &deployed.urls);
     for row in &mut rows {
         row.aws_secrets = secrets_on_aws.remove(&row.name);

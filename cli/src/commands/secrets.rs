@@ -74,7 +74,7 @@ pub async fn run(command: SecretsCommand) -> anyhow::Result<()> {
     let reference = SecretRef::Local(name.clone());
     if aws {
         let layout = hookcatch::config::SsmLayout::new(stack).map_err(anyhow::Error::msg)?;
-        let sdk = crate::stack::sdk().await;
+        let sdk = crate::stack::sdk().await?;
         let count =
             crate::stack::ssm::set_secret(&sdk, &layout, &route, &name, &value, mode).await?;
         println!(

@@ -52,7 +52,8 @@ pub async fn run(args: SendArgs) -> anyhow::Result<()> {
         event.unwrap_or_else(|| send::default_sample(&events_dir, route_config.provider.as_str()));
     let mut request = send::request_from_event(&sample)?;
     let settings = file.resolve_route(&route).await?;
-    let url = to.unwrap_or_else(|| format!("http://{}/hooks/{route}", file.serve.addr));
+    let url =
+        to.unwrap_or_else(|| format!("http://{}/hooks/{route}", super::args::serve_addr(&file)));
     // The URL a provider signs (Twilio) is the one it calls.
     request.called_url = Some(if print_event {
         send::printed_event_url(&request)

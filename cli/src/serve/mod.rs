@@ -168,6 +168,7 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         None
     };
     let console_url = console.as_ref().map(|c| c.url.clone());
+    let console_addr = console.as_ref().map(|c| c.addr);
     let worker = tokio::spawn(run_worker(store, consumer, serve.clone(), stopped.clone()));
     let server_stopped = stopped.clone();
     // Before the first connection: this raises the open-file limit the cap is drawn from.
@@ -182,6 +183,13 @@ pub async fn start(config: &ConfigFile, serve: &ServeConfig) -> Result<Running, 
         drop(lock);
         Ok(())
     });
+    let running = crate::store::RunningServe {
+        hooks: addr,
+        console: console_addr,
+    };
+    if let Err(error) = running.write(&serve.data) {
+        tracing::warn!(%error, "other hookcatch commands will use hookcatch.toml's addresses");
+    }
     tracing::info!(%addr, "hookcatch serve listening");
     Ok(Running {
         addr,

@@ -18,8 +18,14 @@ use std::time::Duration;
 use hookcatch::aws::DynamoStore;
 
 /// Clients for a deployment, from the usual AWS environment (profile, region, `AWS_ENDPOINT_URL`).
-pub async fn sdk() -> aws_config::SdkConfig {
-    hookcatch::aws::sdk_config(Duration::from_secs(30)).await
+/// The AWS SDK's configuration from the environment and profiles, or what to do when it names no
+/// region (every call would fail, each with a longer error).
+pub async fn sdk() -> anyhow::Result<aws_config::SdkConfig> {
+    let sdk = hookcatch::aws::sdk_config(Duration::from_secs(30)).await;
+    if sdk.region().is_none() {
+        anyhow::bail!("no AWS region: set AWS_REGION or a profile's region");
+    }
+    Ok(sdk)
 }
 
 pub fn store(sdk: &aws_config::SdkConfig, table: &str) -> DynamoStore {

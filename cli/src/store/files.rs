@@ -120,6 +120,43 @@ impl DataDirLock {
     }
 }
 
+/// Where a running `serve` listens, kept beside its lock (`running.json`), so that `routes test`,
+/// `routes list` and `send` reach the addresses it was started with (`--addr`), not the
+/// configuration's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RunningServe {
+    pub hooks: std::net::SocketAddr,
+    #[serde(default)]
+    pub console: Option<std::net::SocketAddr>,
+}
+
+impl RunningServe {
+    const FILE: &'static str = "running.json";
+
+    /// Written by `serve`, which holds the directory's lock.
+    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(dir.join(Self::FILE))?;
+        file.write_all(&serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    /// The addresses of the `serve` that holds `dir`'s lock now; none when no `serve` does.
+    pub fn find(dir: &Path) -> Option<RunningServe> {
+        let lock = File::open(dir.join("lock")).ok()?;
+        match lock.try_lock_shared() {
+            // Nobody holds it: whatever `running.json` says is a past run's.
+            Ok(()) => None,
+            Err(std::fs::TryLockError::WouldBlock) => {
+                serde_json::from_slice(&std::fs::read(dir.join(Self::FILE)).ok()?).ok()
+            }
+            Err(std::fs::TryLockError::Error(_)) => None,
+        }
+    }
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ mod schema;
 mod writer;
 
 pub use browse::{Cursor, EventFilter, QueueState};
-pub use files::{DataDirLock, create_private_dir, kept_token};
+pub use files::{DataDirLock, RunningServe, create_private_dir, kept_token};
 pub use schema::{OpenError, StoreOpenFailure};
 
 use std::path::Path;
@@ -120,7 +120,7 @@ impl LocalStore {
             source: StoreOpenFailure::Schema(e),
         })?;
         // Each event's savepoint journals the pages it touches; on disk that journal was a temp
-        // file taking a third of the writer's pwrite calls (BENCHMARKS.md §4, session 18).
+        // file taking a third of the writer's pwrite calls (BENCHMARKS.md §4, `0bff37b`).
         writer_conn
             .pragma_update(None, "temp_store", "MEMORY")
             .map_err(error)?;
