@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use super::render::refusal;
 
-/// Wrong tokens a console takes in a minute before it stops comparing any (a made token cannot be
-/// guessed; one a user chose might).
+/// Wrong tokens a console takes in a minute before it refuses every token, the right one too,
+/// until the minute is over (a made token cannot be guessed; one a user chose might).
 const WRONG_TOKENS_PER_MINUTE: u32 = 10;
 
 /// Who may use a console: its address (the `Host` every request must name) and its token.
@@ -193,7 +193,7 @@ fn check(console: &Gate, request: &Request) -> Option<Response> {
     if !console.may_guess(!right) {
         return Some(refusal(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many wrong tokens in the last minute: this console compares none for now. Try \
+            "Too many wrong tokens in the last minute: this console accepts none for now. Try \
              again in a minute with the URL it printed at start.",
         ));
     }

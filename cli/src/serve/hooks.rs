@@ -1,6 +1,6 @@
 //! The webhook edge of `serve`: `/hooks/{route}` through the route's ingestor, with the body cap
-//! and its read deadline, the route's rate limit (spent by verified requests only), `X-Forwarded-*` trust and the refusal and handshake records the console
-//! shows.
+//! and its read deadline, the route's rate limit (spent by verified requests only),
+//! `X-Forwarded-*` trust and the refusal and handshake records the console shows.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
