@@ -456,16 +456,12 @@ fn pre_text(page: &str, id: &str) -> String {
 /// "Copy as curl" pasted into a shell runs one `curl` and nothing else.
 #[tokio::test]
 async fn copy_as_curl_runs_one_curl_whatever_the_sender_stored() {
-    let dir = std::env::temp_dir().join(unique("hookcatch-curl"));
-    let toml = format!(
-        "[serve]\naddr = \"127.0.0.1:0\"\nconsole_addr = \"127.0.0.1:0\"\ndata = \"{}\"\n\n\
-         [[routes]]\nname = \"catch-raw\"\nprovider = \"catch-raw\"\nopen = true\n",
-        dir.join("data").display()
-    );
-    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
-    let running = hookcatch_cli::serve::start(&file, &file.serve)
-        .await
-        .unwrap();
+    let (running, dir, _) = serve_with(
+        "hookcatch-curl",
+        "",
+        &format!("[[routes]]\nname = \"catch-raw\"\nprovider = \"catch-raw\"\nopen = true\n"),
+    )
+    .await;
     let console = running.console_url.clone().expect("the console runs");
     let hostile = request(
         "X|touch$IFS'pwned-method'|echo",
@@ -576,16 +572,12 @@ async fn a_broken_secrets_file_is_reported_without_its_secret() {
 /// refused even with the owner's cookie.
 #[tokio::test]
 async fn the_console_lets_in_only_the_holder_of_its_token() {
-    let dir = std::env::temp_dir().join(unique("hookcatch-console-door"));
-    let toml = format!(
-        "[serve]\naddr = \"127.0.0.1:0\"\nconsole_addr = \"127.0.0.1:0\"\ndata = \"{}\"\n\n\
-         [[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n",
-        dir.join("data").display()
-    );
-    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
-    let running = hookcatch_cli::serve::start(&file, &file.serve)
-        .await
-        .unwrap();
+    let (running, dir, file) = serve_with(
+        "hookcatch-console-door",
+        "",
+        &format!("[[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n"),
+    )
+    .await;
     let printed = running.console_url.clone().expect("the console runs");
     let login = console_login(&printed);
     let pii = r#"{"card":"4111-secret-pii"}"#;
@@ -800,17 +792,15 @@ async fn the_stack_console_never_scans_and_never_answers_another_site() {
 /// budget of signature checks (ten times the route's), and the provider's deliveries pass.
 #[tokio::test]
 async fn junk_cannot_spend_a_routes_rate_limit() {
-    let dir = std::env::temp_dir().join(unique("hookcatch-rate"));
-    let toml = format!(
-        "[serve]\naddr = \"127.0.0.1:0\"\ndata = \"{}\"\ntrust_forwarded = true\n\n\
-         [[routes]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [\"{GITHUB_SECRET}\"]\n\
-         rate_limit = {{ per_second = 2, burst = 2 }}\n",
-        dir.join("data").display()
-    );
-    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
-    let running = hookcatch_cli::serve::start(&file, &file.serve)
-        .await
-        .unwrap();
+    let (running, _, _) = serve_with(
+        "hookcatch-rate",
+        "trust_forwarded = true\n",
+        &format!(
+            "[[routes]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [\"{GITHUB_SECRET}\"]\n\
+         rate_limit = {{ per_second = 2, burst = 2 }}\n"
+        ),
+    )
+    .await;
     let url = format!("http://{}/hooks/github", running.addr);
     let mut junk = Vec::new();
     let mut genuine = Vec::new();
@@ -876,16 +866,12 @@ async fn slow_senders_cannot_hold_serve_shut() {
     use tokio::io::AsyncWriteExt;
     let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
     rlimit::setrlimit(rlimit::Resource::NOFILE, 256.min(hard), hard).unwrap();
-    let dir = std::env::temp_dir().join(unique("hookcatch-slow"));
-    let toml = format!(
-        "[serve]\naddr = \"127.0.0.1:0\"\ndata = \"{}\"\nconsole = false\n\n\
-         [[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n",
-        dir.join("data").display()
-    );
-    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
-    let running = hookcatch_cli::serve::start(&file, &file.serve)
-        .await
-        .unwrap();
+    let (running, _, _) = serve_with(
+        "hookcatch-slow",
+        "console = false\n",
+        &format!("[[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n"),
+    )
+    .await;
     let addr = running.addr;
     let mut held = Vec::new();
     for _ in 0..300 {
@@ -923,18 +909,16 @@ async fn slow_senders_cannot_hold_serve_shut() {
 /// event, not a new one.
 #[tokio::test]
 async fn a_twilio_callback_reencoded_is_one_event() {
-    let dir = std::env::temp_dir().join(unique("hookcatch-twilio-dedup"));
     let public = "https://hooks.example.test/hooks/twilio";
-    let toml = format!(
-        "[serve]\naddr = \"127.0.0.1:0\"\ndata = \"{}\"\nconsole = false\n\n\
-         [[routes]]\nname = \"twilio\"\nprovider = \"twilio\"\nsecrets = [\"{TWILIO_TOKEN}\"]\n\
-         public_url = \"{public}\"\n",
-        dir.join("data").display()
-    );
-    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
-    let running = hookcatch_cli::serve::start(&file, &file.serve)
-        .await
-        .unwrap();
+    let (running, dir, _) = serve_with(
+        "hookcatch-twilio-dedup",
+        "console = false\n",
+        &format!(
+            "[[routes]]\nname = \"twilio\"\nprovider = \"twilio\"\nsecrets = [\"{TWILIO_TOKEN}\"]\n\
+         public_url = \"{public}\"\n"
+        ),
+    )
+    .await;
     let signature = hookcatch::providers::twilio_signature(
         TWILIO_TOKEN.as_bytes(),
         public,
@@ -979,15 +963,7 @@ async fn a_twilio_callback_reencoded_is_one_event() {
 /// Security V, N10: a failed send never prints the route's key, which rides in the query.
 #[tokio::test]
 async fn a_failed_test_never_prints_the_routes_key() {
-    let config = crate::support::tree(
-        "hookcatch-urlerr",
-        &[(
-            "hookcatch.toml",
-            "[[routes]]\nname = \"orders\"\nprovider = \"catch-raw\"\n\
-             auth = { kind = \"api_key\", query = \"zapikey\" }\nsecrets = [\"k-SECRET-0123456789\"]\n",
-        )],
-    )
-    .join("hookcatch.toml");
+    let config = keyed_orders("hookcatch-urlerr");
     let closed = format!(
         "http://127.0.0.1:{}/hooks/orders",
         crate::support::free_port()
@@ -1151,17 +1127,15 @@ async fn a_literal_secret_never_lands_in_the_shared_config() {
 /// large its headers, and only values known to be harmless are shown.
 #[tokio::test]
 async fn refusals_are_bounded_and_show_no_credential() {
-    let dir = std::env::temp_dir().join(unique("hookcatch-ring"));
-    let toml = format!(
-        "[serve]\naddr = \"127.0.0.1:0\"\nconsole_addr = \"127.0.0.1:0\"\ndata = \"{}\"\n\n\
-         [[routes]]\nname = \"small\"\nprovider = \"catch-raw\"\nopen = true\nmax_body_bytes = 16\n\n\
-         [[routes]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [\"{GITHUB_SECRET}\"]\n",
-        dir.join("data").display()
-    );
-    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
-    let running = hookcatch_cli::serve::start(&file, &file.serve)
-        .await
-        .unwrap();
+    let (running, _, _) = serve_with(
+        "hookcatch-ring",
+        "",
+        &format!(
+            "[[routes]]\nname = \"small\"\nprovider = \"catch-raw\"\nopen = true\nmax_body_bytes = 16\n\n\
+         [[routes]]\nname = \"github\"\nprovider = \"github\"\nsecrets = [\"{GITHUB_SECRET}\"]\n"
+        ),
+    )
+    .await;
     let console = running.console_url.clone().expect("the console runs");
     let hooks = format!("http://{}/hooks", running.addr);
     // Refused before ingest's header cap (a body over the route's): 50 headers of 1 KiB each.
@@ -1211,15 +1185,7 @@ async fn refusals_are_bounded_and_show_no_credential() {
 /// says so before resolving or connecting anything; `--insecure-http` is the user's own choice.
 #[tokio::test]
 async fn credentials_never_go_to_plain_http_off_this_machine() {
-    let config = crate::support::tree(
-        "hookcatch-plain-http",
-        &[(
-            "hookcatch.toml",
-            "[[routes]]\nname = \"orders\"\nprovider = \"catch-raw\"\n\
-             auth = { kind = \"api_key\", query = \"zapikey\" }\nsecrets = [\"k-SECRET-0123456789\"]\n",
-        )],
-    )
-    .join("hookcatch.toml");
+    let config = keyed_orders("hookcatch-plain-http");
     let config = config.to_str().unwrap();
     for args in [
         vec![
@@ -1264,4 +1230,41 @@ async fn credentials_never_go_to_plain_http_off_this_machine() {
     .await;
     assert!(!ok);
     assert!(!err.contains("over plain http"), "{err}");
+}
+
+/// A `serve` with its console on free loopback ports over a fresh directory (`dir/data`), with
+/// `serve_keys` added to its `[serve]` table and `routes` after it: the server, the directory and
+/// the configuration (to start it again).
+async fn serve_with(
+    name: &str,
+    serve_keys: &str,
+    routes: &str,
+) -> (
+    hookcatch_cli::serve::Running,
+    std::path::PathBuf,
+    ConfigFile,
+) {
+    let dir = std::env::temp_dir().join(unique(name));
+    let toml = format!(
+        "[serve]\naddr = \"127.0.0.1:0\"\nconsole_addr = \"127.0.0.1:0\"\ndata = \"{}\"\n{serve_keys}\n\n{routes}",
+        dir.join("data").display()
+    );
+    let file = ConfigFile::parse(&toml, "test.toml").unwrap();
+    let running = hookcatch_cli::serve::start(&file, &file.serve)
+        .await
+        .unwrap();
+    (running, dir, file)
+}
+
+/// A `hookcatch.toml` with one route, `orders`, whose key `k-SECRET-…` rides in the query.
+fn keyed_orders(name: &str) -> std::path::PathBuf {
+    crate::support::tree(
+        name,
+        &[(
+            "hookcatch.toml",
+            "[[routes]]\nname = \"orders\"\nprovider = \"catch-raw\"\n\
+             auth = { kind = \"api_key\", query = \"zapikey\" }\nsecrets = [\"k-SECRET-0123456789\"]\n",
+        )],
+    )
+    .join("hookcatch.toml")
 }
