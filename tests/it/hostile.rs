@@ -459,7 +459,7 @@ async fn copy_as_curl_runs_one_curl_whatever_the_sender_stored() {
     let (running, dir, _) = serve_with(
         "hookcatch-curl",
         "",
-        &format!("[[routes]]\nname = \"catch-raw\"\nprovider = \"catch-raw\"\nopen = true\n"),
+        "[[routes]]\nname = \"catch-raw\"\nprovider = \"catch-raw\"\nopen = true\n",
     )
     .await;
     let console = running.console_url.clone().expect("the console runs");
@@ -575,7 +575,7 @@ async fn the_console_lets_in_only_the_holder_of_its_token() {
     let (running, dir, file) = serve_with(
         "hookcatch-console-door",
         "",
-        &format!("[[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n"),
+        "[[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n",
     )
     .await;
     let printed = running.console_url.clone().expect("the console runs");
@@ -869,7 +869,7 @@ async fn slow_senders_cannot_hold_serve_shut() {
     let (running, _, _) = serve_with(
         "hookcatch-slow",
         "console = false\n",
-        &format!("[[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n"),
+        "[[routes]]\nname = \"open\"\nprovider = \"catch-raw\"\nopen = true\n",
     )
     .await;
     let addr = running.addr;
