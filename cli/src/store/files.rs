@@ -93,7 +93,17 @@ impl DataDirLock {
         #[cfg(unix)]
         options.mode(0o600);
         let mut file = options.open(&path).map_err(failed)?;
-        match file.try_lock() {
+        // A command asking whether a `serve` runs holds a shared lock for an instant
+        // (`RunningServe::find`): a moment later the directory is free again.
+        let mut taken = file.try_lock();
+        for _ in 0..3 {
+            if !matches!(taken, Err(std::fs::TryLockError::WouldBlock)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            taken = file.try_lock();
+        }
+        match taken {
             Ok(()) => {
                 file.set_len(0).map_err(failed)?;
                 file.rewind().map_err(failed)?;
