@@ -3,7 +3,6 @@
 //! ceiling, so that slow or idle senders cannot hold `serve` (or its console) shut. Request bodies
 //! get their deadline where they are read ([`BODY_READ`]).
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,8 +96,7 @@ pub async fn serve(
             request
                 .extensions_mut()
                 .insert(ConnectInfo::<SocketAddr>(peer));
-            let router = router.clone();
-            async move { Ok::<_, Infallible>(IntoOk::into_ok(router.oneshot(request).await)) }
+            router.clone().oneshot(request)
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -109,20 +107,6 @@ pub async fn serve(
         });
     }
     graceful.shutdown().await;
-}
-
-/// `Result<T, Infallible>` into its value.
-trait IntoOk<T> {
-    fn into_ok(self) -> T;
-}
-
-impl<T> IntoOk<T> for Result<T, Infallible> {
-    fn into_ok(self) -> T {
-        match self {
-            Ok(value) => value,
-            Err(never) => match never {},
-        }
-    }
 }
 
 #[cfg(test)]

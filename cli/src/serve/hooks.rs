@@ -77,7 +77,7 @@ async fn handle(
             source_ip: source_ip.as_deref().map(|ip| refusals::bounded(ip, 64)),
             method: refusals::bounded(parts.method.as_str(), 64),
             path: refusals::kept_path(&path),
-            query: refusals::masked_query(parts.uri.query().unwrap_or_default(), config),
+            query: refusals::masked_query(parts.uri.query().unwrap_or_default()),
             headers: refusals::masked_headers(&headers, config),
             body_len,
         });

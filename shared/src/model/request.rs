@@ -31,6 +31,14 @@ pub fn header_pairs(headers: &http::HeaderMap) -> Vec<(String, String)> {
 /// yields them. The crate walks every byte several times (`&`, `=`, `+`, `%`, UTF-8), which was
 /// most of a 256 KiB Twilio request; here a pair without `%` or `+` that is valid UTF-8 (most of
 /// them) is borrowed after vectorized scans, and any other pair is decoded by the crate.
+/// At most `at_most` of a form body's decoded pairs, sorted by key then value: what Twilio signs.
+pub fn sorted_form_pairs(body: &[u8], at_most: usize) -> Vec<(Cow<'_, str>, Cow<'_, str>)> {
+    let mut pairs: Vec<_> = form_pairs(body).take(at_most).collect();
+    // Equal pairs are identical, so an unstable sort gives the same order without a buffer.
+    pairs.sort_unstable();
+    pairs
+}
+
 /// Whether `content_type` says `application/x-www-form-urlencoded`.
 pub fn is_form_type(content_type: &str) -> bool {
     content_type.starts_with("application/x-www-form-urlencoded")

@@ -108,10 +108,10 @@ impl ValueSource {
                 if !is_form {
                     return ValueSource::Digest(Digested::Body).lookup(source);
                 }
-                let mut pairs: Vec<_> = crate::model::request::form_pairs(source.body).collect();
-                pairs.sort_unstable();
                 let mut signed = sha2::Sha256::default();
-                for (key, value) in &pairs {
+                for (key, value) in
+                    &crate::model::request::sorted_form_pairs(source.body, usize::MAX)
+                {
                     sha2::Digest::update(&mut signed, key.as_bytes());
                     sha2::Digest::update(&mut signed, value.as_bytes());
                 }

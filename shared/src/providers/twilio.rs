@@ -53,12 +53,7 @@ pub fn signed_params(request: &InboundRequest) -> Vec<(Cow<'_, str>, Cow<'_, str
     if !request.is_form() || request.method.eq_ignore_ascii_case("GET") {
         return Vec::new();
     }
-    let mut params: Vec<_> = crate::model::request::form_pairs(&request.body)
-        .take(MAX_FORM_PAIRS + 1)
-        .collect();
-    // Equal pairs are identical, so an unstable sort gives the same order without a buffer.
-    params.sort_unstable();
-    params
+    crate::model::request::sorted_form_pairs(&request.body, MAX_FORM_PAIRS + 1)
 }
 
 /// What Twilio signs: the URL, then each parameter's key and value.
